@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Maps shared by every program. All programs are compiled separately and linked into one
+ * object, so the maps are __weak: the linker keeps one definition.
+ */
+#ifndef AITRAIL_MAPS_BPF_H
+#define AITRAIL_MAPS_BPF_H
+
+#include "aitrail.h"
+
+#define AT_HEAP_SIZE (32 * 1024)
+
+/* Every process of every session, by tgid. Seeded by the agent's /proc scan. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct at_session_ref);
+} tracked SEC(".maps") __weak;
+
+/*
+ * Two lanes so a file flood can only cost file records: exec, exit, session and network
+ * records have their own buffer. Sizes are set by the agent before load.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 * 1024 * 1024);
+} rb_core SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024);
+} rb_file SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, AT_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps") __weak;
+
+/* Scratch space for building variable-length records before bpf_ringbuf_output. */
+struct at_heap {
+	__u8 buf[AT_HEAP_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct at_heap);
+} heap SEC(".maps") __weak;
+
+#endif
