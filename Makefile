@@ -81,7 +81,10 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 FIXTURE_SRCS := $(wildcard tests/fixtures/*.c)
 FIXTURE_BINS := $(patsubst tests/fixtures/%.c,$(OUTPUT)/tests/fixtures/%,$(FIXTURE_SRCS))
 
-BINS := $(OUTPUT)/aitrail-agent
+BINS :=
+ifneq ($(wildcard agent/main.c),)
+BINS += $(OUTPUT)/aitrail-agent
+endif
 ifneq ($(wildcard collector/main.c),)
 BINS += $(OUTPUT)/aitrail-collector
 endif
@@ -136,8 +139,14 @@ $(OUTPUT)/obj/proto/%.o: $(OUTPUT)/proto/%.c $(PROTO_H)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c $< -o $@
 
-# --- C objects; every object may include the skeleton and protobuf headers
-$(OUTPUT)/obj/%.o: %.c $(PROTO_H) $(SKEL) $(wildcard common/*.h agent/*.h collector/*.h bpf/*.h)
+# --- C objects; agent objects may include the skeleton, all may include protobuf headers
+HDRS := $(wildcard common/*.h agent/*.h collector/*.h bpf/*.h)
+$(OUTPUT)/obj/agent/%.o: agent/%.c $(PROTO_H) $(SKEL) $(HDRS)
+	@mkdir -p $(@D)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/obj/%.o: %.c $(PROTO_H) $(HDRS)
 	@mkdir -p $(@D)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
@@ -148,11 +157,11 @@ $(LIBCOMMON): $(COMMON_OBJS)
 
 $(LIBAGENT): $(AGENT_OBJS)
 	$(call msg,AR,$@)
-	$(Q)rm -f $@ && ar rcs $@ $^ $(if $^,,$(OUTPUT)/obj/common/log.o)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(LIBCOLL): $(COLL_OBJS)
 	$(call msg,AR,$@)
-	$(Q)rm -f $@ && ar rcs $@ $^ $(if $^,,$(OUTPUT)/obj/common/log.o)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(OUTPUT)/aitrail-agent: $(OUTPUT)/obj/agent/main.o $(LIBAGENT) $(LIBCOMMON)
 	$(call msg,LINK,$@)
