@@ -26,6 +26,8 @@ enum at_rec_type {
 	AT_REC_NET_CONNECT = 20,
 	AT_REC_FILE_OPEN = 40,
 	AT_REC_FILE_OP = 41,
+	AT_REC_POLICY_DECISION = 90,
+	AT_REC_SELF_PROTECT = 91,
 };
 
 /* Loss and truncation counters, one slot each in the per-CPU `counters` map. Append only. */
