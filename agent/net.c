@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "net_decode.h"
+
+_Static_assert(sizeof(struct at_net_connect) % 8 == 0, "ring buffer records are 8-byte aligned");
+
+static const char *net_proto_name(const struct at_net_connect *r, char *buf, size_t len)
+{
+	if (r->nflags & AT_NET_F_NO_SOCK)
+		return "";
+	if (r->family == AF_UNIX) {
+		switch (r->sock_type) {
+		case SOCK_STREAM:
+			return "unix-stream";
+		case SOCK_DGRAM:
+			return "unix-dgram";
+		case SOCK_SEQPACKET:
+			return "unix-seqpacket";
+		}
+		snprintf(buf, len, "unix-type-%u", r->sock_type);
+		return buf;
+	}
+	switch (r->protocol) {
+	case IPPROTO_TCP:
+		return "tcp";
+	case IPPROTO_UDP:
+		return "udp";
+	case IPPROTO_UDPLITE:
+		return "udplite";
+	case IPPROTO_ICMP:
+		return "icmp";
+	case IPPROTO_ICMPV6:
+		return "icmp6";
+	case IPPROTO_SCTP:
+		return "sctp";
+	case IPPROTO_MPTCP:
+		return "mptcp";
+	}
+	snprintf(buf, len, "ip-proto-%u", r->protocol);
+	return buf;
+}
+
+static const char *net_syscall_name(unsigned int sys)
+{
+	switch (sys) {
+	case AT_NET_SYS_CONNECT:
+		return "connect";
+	case AT_NET_SYS_SENDTO:
+		return "sendto";
+	case AT_NET_SYS_SENDMSG:
+		return "sendmsg";
+	case AT_NET_SYS_SENDMMSG:
+		return "sendmmsg";
+	}
+	return NULL;
+}
+
+static void net_unix_text(const struct at_net_connect *r, char *out)
+{
+	size_t n = r->path_len, i, o = 0;
+
+	if (r->nflags & AT_NET_F_ABSTRACT) {
+		out[o++] = '@';
+		for (i = 1; i < n; i++)
+			out[o++] = r->path[i] ? r->path[i] : '@';
+	} else {
+		/* a filesystem path ends at its first NUL; addrlen may count the terminator */
+		for (i = 0; i < n && r->path[i]; i++)
+			out[o++] = r->path[i];
+	}
+	out[o] = '\0';
+}
+
+int net_connect_text(const struct at_net_connect *r, size_t len, struct net_connect_text *t)
+{
+	if (len < sizeof(*r) || r->path_len > AT_UNIX_PATH_MAX)
+		return -EINVAL;
+	t->syscall = net_syscall_name(r->syscall);
+	if (!t->syscall)
+		return -EINVAL;
+	t->daddr[0] = t->saddr[0] = '\0';
+	switch (r->family) {
+	case AF_INET:
+		t->family = "inet";
+		inet_ntop(AF_INET, r->daddr, t->daddr, sizeof(t->daddr));
+		inet_ntop(AF_INET, r->saddr, t->saddr, sizeof(t->saddr));
+		break;
+	case AF_INET6:
+		t->family = "inet6";
+		inet_ntop(AF_INET6, r->daddr, t->daddr, sizeof(t->daddr));
+		inet_ntop(AF_INET6, r->saddr, t->saddr, sizeof(t->saddr));
+		break;
+	case AF_UNIX:
+		t->family = "unix";
+		net_unix_text(r, t->daddr);
+		break;
+	default:
+		return -EINVAL;
+	}
+	t->proto = net_proto_name(r, t->proto_buf, sizeof(t->proto_buf));
+	return 0;
+}
+
+int net_decode_connect(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+		       at_event *ev, struct arena *ar)
+{
+	const struct at_net_connect *r = rec;
+	struct net_connect_text t;
+	Aitrail__V1__NetConnect *nc;
+	int err;
+
+	err = net_connect_text(r, len, &t);
+	if (err) {
+		log_debug("failed to decode net_connect record: family %u, syscall %u, path_len %u",
+			  r->family, r->syscall, r->path_len);
+		return err;
+	}
+	nc = arena_alloc(ar, sizeof(*nc));
+	if (!nc)
+		return -ENOMEM;
+	aitrail__v1__net_connect__init(nc);
+	nc->family = (char *)t.family;
+	nc->proto = arena_strndup(ar, t.proto, sizeof(t.daddr));
+	nc->daddr = arena_strndup(ar, t.daddr, sizeof(t.daddr));
+	nc->saddr = arena_strndup(ar, t.saddr, sizeof(t.saddr));
+	nc->syscall = (char *)t.syscall;
+	if (!nc->proto || !nc->daddr || !nc->saddr)
+		return -ENOMEM;
+	if (r->family != AF_UNIX) {
+		nc->dport = r->dport;
+		nc->sport = r->sport;
+	}
+	nc->result = r->result;
+	nc->nonblocking = !!(r->nflags & AT_NET_F_NONBLOCK);
+	ev->body_case = AITRAIL__V1__EVENT__BODY_NET_CONNECT;
+	ev->net_connect = nc;
+	return 0;
+}

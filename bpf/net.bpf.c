@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * net_connect: connect(2) of tracked processes, and the first datagram an unconnected socket
+ * sends to each destination. The address is copied at syscall entry (the caller's memory may
+ * change afterwards); the socket's type and the local address the kernel chose are read at
+ * exit. A non-blocking TCP connect is parked in net_synsent until the socket leaves SYN_SENT,
+ * so the event carries the real outcome instead of EINPROGRESS.
+ */
+#include "common.bpf.h"
+#include <bpf/bpf_endian.h>
+
+#include "net.h"
+
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_STREAM 1
+#define SOCK_DGRAM 2
+#define EINTR 4
+#define EALREADY 114
+#define EINPROGRESS 115
+#define ERESTARTSYS 512
+#define ERESTART_RESTARTBLOCK 516
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct net_pending {
+	__s32 fd;
+	__u32 addrlen;
+	__u8 syscall;
+	__u8 _pad[7];
+	__u8 sa[AT_SOCKADDR_MAX];
+};
+
+/* Syscall entry -> exit, by pid_tgid. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, struct net_pending);
+} net_pending SEC(".maps");
+
+/* Non-blocking TCP connects waiting for their outcome, by struct sock pointer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct at_net_connect);
+} net_synsent SEC(".maps");
+
+struct net_dest_key {
+	__u64 sk;
+	__u8 addr[16]; /* inet/inet6 address, or a hash and length of the unix path */
+	__u16 port;
+	__u16 family;
+	__u32 _pad;
+};
+
+/* Destinations each unconnected socket already reported; LRU: forgetting one only repeats it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct net_dest_key);
+	__type(value, __u8);
+} net_dests SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct at_net_connect);
+} net_scratch SEC(".maps");
+
+static __always_inline int net_enter(__s32 fd, const void *uaddr, __u64 addrlen, __u8 sys)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct net_pending p = {};
+	__u32 n;
+
+	if (!at_tracked(id >> 32))
+		return 0;
+	if (!uaddr || addrlen < 2)
+		return 0; /* no destination (connected send) or one the kernel rejects */
+	n = addrlen < AT_SOCKADDR_MAX ? addrlen : AT_SOCKADDR_MAX;
+	if (bpf_probe_read_user(p.sa, n & (AT_SOCKADDR_MAX * 2 - 1), uaddr)) {
+		at_count(AT_CNT_READ_USER_FAIL); /* the kernel fails the call with EFAULT too */
+		return 0;
+	}
+	switch (*(__u16 *)p.sa) {
+	case AF_INET:
+	case AF_INET6:
+	case AF_UNIX:
+		break;
+	default:
+		return 0; /* AF_UNSPEC disconnects; netlink and others are not network peers */
+	}
+	p.fd = fd;
+	p.addrlen = n;
+	p.syscall = sys;
+	if (bpf_map_update_elem(&net_pending, &id, &p, BPF_ANY))
+		at_count(AT_CNT_PENDING_FULL);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int net_enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	return net_enter(ctx->args[0], (const void *)ctx->args[1], ctx->args[2],
+			 AT_NET_SYS_CONNECT);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int net_enter_sendto(struct trace_event_raw_sys_enter *ctx)
+{
+	return net_enter(ctx->args[0], (const void *)ctx->args[4], ctx->args[5],
+			 AT_NET_SYS_SENDTO);
+}
+
+static __always_inline int net_enter_msg(__s32 fd, const struct user_msghdr *um, __u8 sys)
+{
+	struct user_msghdr m;
+
+	if (!at_tracked(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	if (bpf_probe_read_user(&m, sizeof(m), um)) {
+		at_count(AT_CNT_READ_USER_FAIL);
+		return 0;
+	}
+	return net_enter(fd, m.msg_name, (__u32)m.msg_namelen, sys);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int net_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	return net_enter_msg(ctx->args[0], (const void *)ctx->args[1], AT_NET_SYS_SENDMSG);
+}
+
+/* Only the first message's destination: the rest would need a loop over user memory. */
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int net_enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	return net_enter_msg(ctx->args[0], (const void *)ctx->args[1], AT_NET_SYS_SENDMMSG);
+}
+
+/* fd -> struct sock, checking the back pointers so a non-socket file is never taken for one. */
+static __always_inline struct sock *net_fd_sock(__s32 fd, __u16 *type)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **fds, *f = NULL;
+	struct socket *so;
+	struct sock *sk;
+
+	if (!fdt || fd < 0 || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return NULL;
+	so = BPF_CORE_READ(f, private_data);
+	if (!so || BPF_CORE_READ(so, file) != f)
+		return NULL;
+	sk = BPF_CORE_READ(so, sk);
+	if (!sk || BPF_CORE_READ(sk, sk_socket) != so)
+		return NULL;
+	*type = BPF_CORE_READ(so, type);
+	return sk;
+}
+
+static __always_inline void net_read_local(struct at_net_connect *r, const struct sock *sk)
+{
+	r->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (r->family == AF_INET)
+		BPF_CORE_READ_INTO((__u32 *)r->saddr, sk, __sk_common.skc_rcv_saddr);
+	else if (r->family == AF_INET6)
+		BPF_CORE_READ_INTO(r->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+}
+
+/* Fills the outcome of a parked connect from the socket's new state. */
+static __always_inline void net_outcome(struct at_net_connect *r, const struct sock *sk, int st)
+{
+	int err;
+
+	if (st == TCP_ESTABLISHED) {
+		r->result = 0;
+	} else {
+		err = BPF_CORE_READ(sk, sk_err);
+		/* closed before any answer: the outcome is unknown, say so rather than drop it */
+		r->result = err ? -err : -EINPROGRESS;
+	}
+	net_read_local(r, sk);
+}
+
+static __always_inline void net_fill_dest(struct at_net_connect *r, const struct net_pending *p)
+{
+	__u16 family = *(__u16 *)p->sa;
+	__u32 len;
+
+	r->family = family;
+	if (family == AF_INET) {
+		r->dport = bpf_ntohs(*(__u16 *)&p->sa[2]);
+		__builtin_memcpy(r->daddr, &p->sa[4], 4);
+	} else if (family == AF_INET6) {
+		r->dport = bpf_ntohs(*(__u16 *)&p->sa[2]);
+		__builtin_memcpy(r->daddr, &p->sa[8], 16);
+	} else {
+		len = p->addrlen - 2;
+		if (len > AT_UNIX_PATH_MAX)
+			len = AT_UNIX_PATH_MAX;
+		r->path_len = len;
+		__builtin_memcpy(r->path, &p->sa[2], AT_UNIX_PATH_MAX);
+		if (len && !r->path[0])
+			r->nflags |= AT_NET_F_ABSTRACT;
+	}
+}
+
+/* True the first time this socket sends to this destination. */
+static __always_inline bool net_new_dest(const struct at_net_connect *r, struct sock *sk)
+{
+	struct net_dest_key k = {};
+	__u64 h = 14695981039346656037ULL;
+	__u8 one = 1;
+
+	k.sk = (__u64)sk;
+	k.family = r->family;
+	k.port = r->dport;
+	if (r->family == AF_UNIX) {
+		for (int i = 0; i < AT_UNIX_PATH_MAX; i++) {
+			if (i >= r->path_len)
+				break;
+			h = (h ^ (__u8)r->path[i]) * 1099511628211ULL;
+		}
+		__builtin_memcpy(k.addr, &h, 8);
+		k.port = r->path_len;
+	} else {
+		__builtin_memcpy(k.addr, r->daddr, 16);
+	}
+	return bpf_map_update_elem(&net_dests, &k, &one, BPF_NOEXIST) == 0;
+}
+
+/* Parks a connect that returned EINPROGRESS; returns 1 when the caller must not emit it. */
+static __always_inline int net_park(struct at_net_connect *r, struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	int st;
+
+	r->nflags |= AT_NET_F_NONBLOCK;
+	if (bpf_map_update_elem(&net_synsent, &key, r, BPF_NOEXIST)) {
+		if (bpf_map_lookup_elem(&net_synsent, &key))
+			return 1; /* connect again on a socket already parked: one event */
+		at_count(AT_CNT_PENDING_FULL);
+		return 0; /* emit now, with EINPROGRESS, rather than lose it */
+	}
+	/*
+	 * On loopback the handshake can finish inside connect(), before the entry existed. Whoever
+	 * deletes the entry owns the event: us here, or net_sock_state on another CPU.
+	 */
+	st = BPF_CORE_READ(sk, __sk_common.skc_state);
+	if (st == TCP_SYN_SENT || bpf_map_delete_elem(&net_synsent, &key))
+		return 1;
+	net_outcome(r, sk, st);
+	return 0;
+}
+
+static __always_inline int net_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct at_session_ref *s;
+	struct net_pending *p;
+	struct at_net_connect *r;
+	struct sock *sk;
+	__u16 type = 0;
+	__u32 zero = 0;
+
+	p = bpf_map_lookup_elem(&net_pending, &id);
+	if (!p)
+		return 0;
+	s = at_tracked(id >> 32);
+	r = bpf_map_lookup_elem(&net_scratch, &zero);
+	if (!s || !r)
+		goto out;
+	__builtin_memset(r, 0, sizeof(*r));
+	at_fill_hdr(&r->hdr, AT_REC_NET_CONNECT, sizeof(*r), s);
+	r->syscall = p->syscall;
+	if (ret <= -ERESTARTSYS && ret >= -ERESTART_RESTARTBLOCK)
+		ret = -EINTR; /* what the caller sees, or the call is restarted */
+	r->result = ret < 0 ? ret : 0;
+	net_fill_dest(r, p);
+
+	sk = net_fd_sock(p->fd, &type);
+	if (!sk) {
+		r->nflags |= AT_NET_F_NO_SOCK;
+		if (p->syscall != AT_NET_SYS_CONNECT)
+			goto out; /* cannot dedup without a socket; the kernel refused it anyway */
+	} else {
+		r->sock_type = type;
+		r->protocol = BPF_CORE_READ(sk, sk_protocol);
+		net_read_local(r, sk);
+	}
+
+	if (p->syscall != AT_NET_SYS_CONNECT) {
+		/* a destination on a stream socket is ignored by the kernel (or is TCP fast open) */
+		if (type != SOCK_DGRAM || !net_new_dest(r, sk))
+			goto out;
+	} else if (sk && r->result == -EINPROGRESS && type == SOCK_STREAM &&
+		   r->family != AF_UNIX) {
+		if (net_park(r, sk))
+			goto out;
+	} else if (sk && r->result == -EALREADY) {
+		__u64 key = (__u64)sk;
+
+		if (bpf_map_lookup_elem(&net_synsent, &key))
+			goto out; /* polling an in-progress connect: its event comes with the outcome */
+	}
+	at_output(&rb_core, r, sizeof(*r), AT_CNT_RB_CORE_FULL);
+out:
+	bpf_map_delete_elem(&net_pending, &id);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int net_exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	return net_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int net_exit_sendto(struct trace_event_raw_sys_exit *ctx)
+{
+	return net_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int net_exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	return net_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmmsg")
+int net_exit_sendmmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	return net_exit(ctx->ret);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(net_sock_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	__u64 key = (__u64)sk;
+	struct at_net_connect *v, *r;
+
+	if (newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
+		return 0;
+	v = bpf_map_lookup_elem(&net_synsent, &key);
+	if (!v)
+		return 0;
+	/* softirq context: no scratch buffer shared with syscall programs, build in place */
+	r = bpf_ringbuf_reserve(&rb_core, sizeof(*r), 0);
+	if (!r) {
+		if (!bpf_map_delete_elem(&net_synsent, &key))
+			at_count(AT_CNT_RB_CORE_FULL);
+		return 0;
+	}
+	__builtin_memcpy(r, v, sizeof(*r));
+	if (bpf_map_delete_elem(&net_synsent, &key)) {
+		bpf_ringbuf_discard(r, 0);
+		return 0;
+	}
+	net_outcome(r, sk, newstate);
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
