@@ -21,6 +21,7 @@
 #define EINPROGRESS 115
 #define ERESTARTSYS 512
 #define ERESTART_RESTARTBLOCK 516
+#define AT_MMSG_MAX 8 /* sendmmsg messages whose destinations are looked at */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -29,6 +30,7 @@ struct net_pending {
 	__u32 addrlen;
 	__u8 syscall;
 	__u8 _pad[7];
+	__u64 mmsg; /* sendmmsg: the caller's message array, for the messages after the first */
 	__u8 sa[AT_SOCKADDR_MAX];
 };
 
@@ -71,7 +73,34 @@ struct {
 	__type(value, struct at_net_connect);
 } net_scratch SEC(".maps");
 
-static __always_inline int net_enter(__s32 fd, const void *uaddr, __u64 addrlen, __u8 sys)
+/* Copies a destination sockaddr; returns its length, or 0 when it is not one we report. */
+static __always_inline __u32 net_read_sockaddr(struct net_pending *p, const void *uaddr,
+					       __u64 addrlen)
+{
+	__u32 n;
+
+	if (!uaddr || addrlen < 2)
+		return 0; /* no destination (connected send) or one the kernel rejects */
+	/* sockaddr_un, the longest we take, is 110 bytes */
+	n = addrlen < AT_SOCKADDR_MAX - 1 ? addrlen : AT_SOCKADDR_MAX - 1;
+	barrier_var(n); /* keep the mask: clang would drop it and pass the unbounded copy */
+	n &= AT_SOCKADDR_MAX - 1;
+	if (bpf_probe_read_user(p->sa, n, uaddr)) {
+		at_count(AT_CNT_READ_USER_FAIL); /* the kernel fails the call with EFAULT too */
+		return 0;
+	}
+	switch (*(__u16 *)p->sa) {
+	case AF_INET:
+	case AF_INET6:
+	case AF_UNIX:
+		p->addrlen = n;
+		return n;
+	}
+	return 0; /* AF_UNSPEC disconnects; netlink and others are not network peers */
+}
+
+static __always_inline int net_enter(__s32 fd, const void *uaddr, __u64 addrlen, __u8 sys,
+				     __u64 mmsg)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct net_pending p = {};
@@ -79,24 +108,12 @@ static __always_inline int net_enter(__s32 fd, const void *uaddr, __u64 addrlen,
 
 	if (!at_tracked(id >> 32))
 		return 0;
-	if (!uaddr || addrlen < 2)
-		return 0; /* no destination (connected send) or one the kernel rejects */
-	n = addrlen < AT_SOCKADDR_MAX ? addrlen : AT_SOCKADDR_MAX;
-	if (bpf_probe_read_user(p.sa, n & (AT_SOCKADDR_MAX * 2 - 1), uaddr)) {
-		at_count(AT_CNT_READ_USER_FAIL); /* the kernel fails the call with EFAULT too */
+	n = net_read_sockaddr(&p, uaddr, addrlen);
+	if (!n)
 		return 0;
-	}
-	switch (*(__u16 *)p.sa) {
-	case AF_INET:
-	case AF_INET6:
-	case AF_UNIX:
-		break;
-	default:
-		return 0; /* AF_UNSPEC disconnects; netlink and others are not network peers */
-	}
 	p.fd = fd;
-	p.addrlen = n;
 	p.syscall = sys;
+	p.mmsg = mmsg;
 	if (bpf_map_update_elem(&net_pending, &id, &p, BPF_ANY))
 		at_count(AT_CNT_PENDING_FULL);
 	return 0;
@@ -106,14 +123,14 @@ SEC("tracepoint/syscalls/sys_enter_connect")
 int net_enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
 	return net_enter(ctx->args[0], (const void *)ctx->args[1], ctx->args[2],
-			 AT_NET_SYS_CONNECT);
+			 AT_NET_SYS_CONNECT, 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_sendto")
 int net_enter_sendto(struct trace_event_raw_sys_enter *ctx)
 {
 	return net_enter(ctx->args[0], (const void *)ctx->args[4], ctx->args[5],
-			 AT_NET_SYS_SENDTO);
+			 AT_NET_SYS_SENDTO, 0);
 }
 
 static __always_inline int net_enter_msg(__s32 fd, const struct user_msghdr *um, __u8 sys)
@@ -126,7 +143,8 @@ static __always_inline int net_enter_msg(__s32 fd, const struct user_msghdr *um,
 		at_count(AT_CNT_READ_USER_FAIL);
 		return 0;
 	}
-	return net_enter(fd, m.msg_name, (__u32)m.msg_namelen, sys);
+	return net_enter(fd, m.msg_name, (__u32)m.msg_namelen, sys,
+			 sys == AT_NET_SYS_SENDMMSG ? (__u64)um : 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
@@ -135,7 +153,6 @@ int net_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 	return net_enter_msg(ctx->args[0], (const void *)ctx->args[1], AT_NET_SYS_SENDMSG);
 }
 
-/* Only the first message's destination: the rest would need a loop over user memory. */
 SEC("tracepoint/syscalls/sys_enter_sendmmsg")
 int net_enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 {
@@ -237,6 +254,32 @@ static __always_inline bool net_new_dest(const struct at_net_connect *r, struct 
 	return bpf_map_update_elem(&net_dests, &k, &one, BPF_NOEXIST) == 0;
 }
 
+/* The messages of one sendmmsg after the first, read back from the caller's array. */
+static __always_inline void net_mmsg_rest(struct at_net_connect *r, struct sock *sk, __u64 um,
+					  long sent)
+{
+	struct net_pending q = {};
+	struct user_msghdr m;
+
+	for (int i = 1; i < AT_MMSG_MAX; i++) {
+		if (i >= sent)
+			break;
+		if (bpf_probe_read_user(&m, sizeof(m), (void *)(um + i * sizeof(struct mmsghdr)))) {
+			at_count(AT_CNT_READ_USER_FAIL);
+			break;
+		}
+		if (!net_read_sockaddr(&q, m.msg_name, (__u32)m.msg_namelen))
+			continue;
+		r->dport = 0;
+		r->path_len = 0;
+		r->nflags &= ~AT_NET_F_ABSTRACT;
+		__builtin_memset(r->daddr, 0, sizeof(r->daddr));
+		net_fill_dest(r, &q);
+		if (net_new_dest(r, sk))
+			at_output(&rb_core, r, sizeof(*r), AT_CNT_RB_CORE_FULL);
+	}
+}
+
 /* Parks a connect that returned EINPROGRESS; returns 1 when the caller must not emit it. */
 static __always_inline int net_park(struct at_net_connect *r, struct sock *sk)
 {
@@ -299,8 +342,13 @@ static __always_inline int net_exit(long ret)
 
 	if (p->syscall != AT_NET_SYS_CONNECT) {
 		/* a destination on a stream socket is ignored by the kernel (or is TCP fast open) */
-		if (type != SOCK_DGRAM || !net_new_dest(r, sk))
+		if (type != SOCK_DGRAM)
 			goto out;
+		if (net_new_dest(r, sk))
+			at_output(&rb_core, r, sizeof(*r), AT_CNT_RB_CORE_FULL);
+		if (p->syscall == AT_NET_SYS_SENDMMSG && ret > 1)
+			net_mmsg_rest(r, sk, p->mmsg, ret);
+		goto out;
 	} else if (sk && r->result == -EINPROGRESS && type == SOCK_STREAM &&
 		   r->family != AF_UNIX) {
 		if (net_park(r, sk))

@@ -10,8 +10,8 @@
 
 /* sizeof(sockaddr_un.sun_path): abstract names may use all of it and contain NULs. */
 #define AT_UNIX_PATH_MAX 108
-/* Bytes copied from the caller's sockaddr; covers sockaddr_in, sockaddr_in6 and sockaddr_un. */
-#define AT_SOCKADDR_MAX 112
+/* Buffer for the caller's sockaddr (sockaddr_storage); a power of 2 so a mask bounds reads. */
+#define AT_SOCKADDR_MAX 128
 
 enum at_net_syscall {
 	AT_NET_SYS_CONNECT = 1,
