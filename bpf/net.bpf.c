@@ -199,12 +199,13 @@ static __always_inline void net_outcome(struct at_net_connect *r, const struct s
 
 	if (st == TCP_ESTABLISHED) {
 		r->result = 0;
-	} else {
-		err = BPF_CORE_READ(sk, sk_err);
-		/* closed before any answer: the outcome is unknown, say so rather than drop it */
-		r->result = err ? -err : -EINPROGRESS;
+		net_read_local(r, sk);
+		return;
 	}
-	net_read_local(r, sk);
+	/* keep the local port read at connect: a closing socket has already released it */
+	err = BPF_CORE_READ(sk, sk_err);
+	/* closed before any answer: the outcome is unknown, say so rather than drop it */
+	r->result = err ? -err : -EINPROGRESS;
 }
 
 static __always_inline void net_fill_dest(struct at_net_connect *r, const struct net_pending *p)
