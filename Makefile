@@ -33,7 +33,7 @@ endif
 DEB_PKGS := build-essential clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config \
 	protobuf-c-compiler libprotobuf-c-dev libcurl4-openssl-dev libmicrohttpd-dev \
 	libsqlite3-dev sqlite3 libpq-dev libyaml-dev libjson-c-dev libcmocka-dev libssl-dev openssl \
-	iproute2 python3 procps
+	iproute2 python3 procps auditd
 
 PKGS := libbpf libelf zlib libprotobuf-c libcurl libmicrohttpd sqlite3 yaml-0.1 json-c libpq
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -80,6 +80,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 FIXTURE_SRCS := $(wildcard tests/fixtures/*.c)
 FIXTURE_BINS := $(patsubst tests/fixtures/%.c,$(OUTPUT)/tests/fixtures/%,$(FIXTURE_SRCS))
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(patsubst bench/%.c,$(OUTPUT)/bench/%,$(BENCH_SRCS))
 
 BINS :=
 ifneq ($(wildcard agent/main.c),)
@@ -96,7 +98,7 @@ endif
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(BINS) $(UNIT_BINS) $(FIXTURE_BINS)
+all: $(BINS) $(UNIT_BINS) $(FIXTURE_BINS) $(BENCH_BINS)
 
 # Installs only what is missing, so it is cheap to run before every test or run.
 deps:
@@ -184,6 +186,12 @@ $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(LIBAGENT) $(LIBCOLL) $(LIBCOMMON) 
 # Fixtures are standalone programs: no project libraries, so they behave like foreign processes.
 $(OUTPUT)/tests/fixtures/%: tests/fixtures/%.c | $(OUTPUT)/tests/fixtures
 	$(call msg,FIXTURE,$@)
+	$(Q)$(CC) -O2 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror $< -o $@
+
+# Bench workloads are standalone too: the bench runs them under an agent's name as a session.
+$(OUTPUT)/bench/%: bench/%.c
+	@mkdir -p $(@D)
+	$(call msg,BENCH,$@)
 	$(Q)$(CC) -O2 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror $< -o $@
 
 check: $(UNIT_BINS)
