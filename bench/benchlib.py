@@ -1,0 +1,317 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Shared pieces of the bench: statistics, process plumbing, the build job, the table."""
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def progress(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def stats(vals):
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals),
+            "values": vals}
+
+
+def run_json(argv, timeout=600, env=None):
+    """Runs a workload and returns its JSON result lines; a failure names the command."""
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                       env=env, text=True)
+    if p.returncode != 0:
+        raise RuntimeError("failed to run %s: exit %d: %s" %
+                           (" ".join(argv), p.returncode, p.stderr.strip()[-500:]))
+    return [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+
+
+class Cleanup:
+    """A stack of undo actions, run once, last in first out, each even if another fails."""
+
+    def __init__(self):
+        self.actions = []
+
+    def add(self, fn):
+        self.actions.append(fn)
+
+    def run(self):
+        while self.actions:
+            fn = self.actions.pop()
+            try:
+                fn()
+            except Exception as e:  # keep undoing the rest
+                progress("cleanup step failed: %s" % e)
+
+
+def stop_process(p, timeout=10):
+    """SIGTERM, then SIGKILL after timeout: only for processes this bench started."""
+    if p.poll() is not None:
+        return p.returncode
+    p.terminate()
+    try:
+        return p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return p.wait(5)
+
+
+def machine_info():
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": os.uname().release,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def other_agents():
+    """Agents someone else runs on this machine: reported, never touched."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/comm" % d) as f:
+                if f.read().strip() == "aitrail-agent":
+                    pids.append(int(d))
+        except OSError:
+            pass
+    return pids
+
+
+def session_binary(loops_bin, tmp):
+    """The same loop binary under an agent's name, so the agent makes it a session root."""
+    d = os.path.join(tmp, "session-bin")
+    os.makedirs(d, exist_ok=True)
+    dst = os.path.join(d, "claude")
+    shutil.copy2(loops_bin, dst)
+    return dst
+
+
+def proc_cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is state (field 3): utime and stime are fields 14 and 15
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss_mib(pid):
+    rss = hwm = 0
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) / 1024
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1]) / 1024
+    return rss, hwm
+
+
+class Job:
+    """A file-heavy developer job: unpack a generated C tree and build it with make -j2."""
+
+    def __init__(self, tmp, nfiles):
+        self.nfiles = nfiles
+        self.root = os.path.join(tmp, "job")
+        src = os.path.join(self.root, "proj")
+        os.makedirs(os.path.join(src, "src"))
+        os.makedirs(os.path.join(src, "include"))
+        for i in range(nfiles):
+            with open(os.path.join(src, "include", "m%d.h" % i), "w") as f:
+                f.write("#pragma once\nstruct m%d { int a, b; long c[%d]; };\n"
+                        "int m%d_run(struct m%d *m, int n);\n" % (i, i % 7 + 1, i, i))
+            with open(os.path.join(src, "src", "m%d.c" % i), "w") as f:
+                f.write('#include <stdio.h>\n#include <string.h>\n#include "m%d.h"\n' % i)
+                for k in range(4):
+                    f.write("static int f%d(int x) { int s = 0; for (int i = 0; i < x; i++) "
+                            "s += (i * %d) ^ (s >> 3); return s; }\n" % (k, k + i + 1))
+                f.write("int m%d_run(struct m%d *m, int n)\n{\n\tchar buf[64];\n"
+                        "\tmemset(m, 0, sizeof(*m));\n\tsnprintf(buf, sizeof(buf), \"%%d\", n);\n"
+                        "\treturn f0(n) + f1(m->a) + f2(m->b) + f3((int)strlen(buf));\n}\n" % (i, i))
+        with open(os.path.join(src, "src", "main.c"), "w") as f:
+            for i in range(nfiles):
+                f.write('#include "m%d.h"\n' % i)
+            f.write("int main(void)\n{\n\tint s = 0;\n")
+            for i in range(nfiles):
+                f.write("\t{ struct m%d m; s += m%d_run(&m, %d); }\n" % (i, i, i))
+            f.write("\treturn s == 42;\n}\n")
+        with open(os.path.join(src, "Makefile"), "w") as f:
+            f.write("CFLAGS = -O1 -Iinclude\nSRCS = $(wildcard src/*.c)\n"
+                    "OBJS = $(SRCS:src/%.c=obj/%.o)\n"
+                    "app: $(OBJS)\n\t$(CC) -o $@ $^\n"
+                    "obj/%.o: src/%.c | obj\n\t$(CC) $(CFLAGS) -c $< -o $@\n"
+                    "obj:\n\tmkdir -p obj\n")
+        self.tarball = os.path.join(self.root, "proj.tar")
+        subprocess.run(["tar", "cf", self.tarball, "-C", self.root, "proj"], check=True)
+        shutil.rmtree(src)
+        self.work = os.path.join(self.root, "work")
+
+    def run(self, binary, prefix=()):
+        """Returns (wall s, CPU s of everything the job ran)."""
+        shutil.rmtree(self.work, ignore_errors=True)
+        os.makedirs(self.work)
+        script = "tar xf %s -C %s && make -s -j2 -C %s/proj" % (self.tarball, self.work,
+                                                                  self.work)
+        r = run_json([binary] + list(prefix) + ["run", "sh", "-c", script])[0]
+        if r["status"] != 0:
+            raise RuntimeError("build job failed with status %d" % r["status"])
+        if not os.access(os.path.join(self.work, "proj", "app"), os.X_OK):
+            raise RuntimeError("build job produced no binary")
+        shutil.rmtree(self.work, ignore_errors=True)
+        return r["wall_ns"] / 1e9, (r["user_ns"] + r["sys_ns"]) / 1e9
+
+
+# --- rendering
+
+def _fmt(s, unit="", prec=0):
+    if s is None:
+        return "n/a"
+    f = "%%.%df" % prec
+    return (f % s["median"]) + unit + " [" + (f % s["min"]) + "–" + (f % s["max"]) + "]"
+
+
+def _ratio(a, b):
+    if not a or not b:
+        return "n/a"
+    return "%.3f" % (a["median"] / b["median"])
+
+
+def _get(d, *path):
+    for p in path:
+        if not isinstance(d, dict) or p not in d:
+            return None
+        d = d[p]
+    return d
+
+
+def _why(d):
+    return d.get("skipped") or d.get("error") if isinstance(d, dict) else None
+
+
+def render(res):
+    """The Markdown report: every table the bench produces, with what could not be measured."""
+    m = res["machine"]
+    out = []
+    w = out.append
+    w("Measured %s on %s (%d cores), Linux %s; %d rounds per figure: median [min–max]." %
+      (m["date"], m["cpu"], m["cores"], m["kernel"], res["rounds"]))
+    if res.get("quick"):
+        w("QUICK RUN (shortened loops): figures are indicative only.")
+    for warn in res.get("warnings", []):
+        w("WARNING: " + warn)
+    off, ait, aud = res.get("off", {}), res.get("aitrail", {}), res.get("auditd", {})
+    for name, d in (("aitrail", ait), ("auditd", aud)):
+        if _why(d):
+            w("%s: not measured: %s" % (name, _why(d)))
+        for note in (d or {}).get("notes", []):
+            w("%s: %s" % (name, note))
+    w("")
+    w("### Hot path outside every session (ns per call)")
+    w("")
+    w("| loop | no audit | aitrail | ratio | auditd | ratio |")
+    w("|---|---|---|---|---|---|")
+    for name, desc in res["loops"].items():
+        b = _get(off, "loops", name)
+        a = _get(ait, "untracked", "loops", name)
+        u = _get(aud, "untracked", "loops", name)
+        w("| %s | %s | %s | %s | %s | %s |" % (desc, _fmt(b), _fmt(a), _ratio(a, b), _fmt(u),
+                                              _ratio(u, b)))
+    w("")
+    w("### The same loops inside a session (ns per call)")
+    w("")
+    w("Same binary named `claude`. aitrail: tracked by the agent, events shipped to the "
+      "collector. auditd: rules scoped with `-F auid=` (login uid set by the session's root).")
+    w("")
+    w("| loop | no audit | aitrail session | ratio | auditd session | ratio |")
+    w("|---|---|---|---|---|---|")
+    for name, desc in res["loops"].items():
+        b = _get(off, "loops", name)
+        a = _get(ait, "session", "loops", name)
+        u = _get(aud, "session", "loops", name)
+        w("| %s | %s | %s | %s | %s | %s |" % (desc, _fmt(b), _fmt(a), _ratio(a, b), _fmt(u),
+                                              _ratio(u, b)))
+    if _get(off, "job"):
+        w("")
+        w("### Build job: unpack a generated C tree and `make -j2` it")
+        w("")
+        w("| configuration | wall s | ratio | CPU s (user+sys) | ratio |")
+        w("|---|---|---|---|---|")
+        b = off["job"]
+        rows = [("no audit", b)]
+        rows += [("aitrail, outside a session", _get(ait, "untracked", "job")),
+                 ("aitrail, inside a session", _get(ait, "session", "job")),
+                 ("auditd, outside the audited uid", _get(aud, "untracked", "job")),
+                 ("auditd, inside (auid rule)", _get(aud, "session", "job"))]
+        for label, j in rows:
+            if not j:
+                w("| %s | n/a | | n/a | |" % label)
+                continue
+            w("| %s | %s | %s | %s | %s |" % (label, _fmt(j["wall_s"], prec=2),
+                                              _ratio(j["wall_s"], b["wall_s"]),
+                                              _fmt(j["cpu_s"], prec=2),
+                                              _ratio(j["cpu_s"], b["cpu_s"])))
+    pipe = _get(ait, "pipeline")
+    if pipe:
+        w("")
+        w("### Pipeline capacity: one session creating files at a paced rate")
+        w("")
+        if _why(pipe):
+            w("Not measured: %s" % _why(pipe))
+        else:
+            w("| offered ev/s | achieved ev/s | file events | stored | lost (kernel) | "
+              "store caught up after | end-to-end ev/s | agent CPU |")
+            w("|---|---|---|---|---|---|---|---|")
+            for s in pipe["steps"]:
+                w("| %d | %.0f | %d | %s | %s | %s | %s | %s |" % (
+                    s["target_per_s"], s["achieved_per_s"], s["ops"],
+                    s.get("stored", "n/a"), s.get("lost_kernel", "n/a"),
+                    ("%.1f s" % s["lag_s"]) if s.get("lag_s") is not None else "never",
+                    ("%.0f" % s["e2e_per_s"]) if s.get("e2e_per_s") else "n/a",
+                    ("%.0f%%" % s["agent_cpu_pct"]) if "agent_cpu_pct" in s else "n/a"))
+            w("")
+            w("Highest offered rate stored without loss: %s. %s" % (
+                pipe.get("max_lossless", "none"), pipe.get("breaks_first", "")))
+        idle = _get(ait, "resources")
+        if idle and not _why(idle):
+            w("")
+            w("At %d events/s for %d s: agent %.2f%% of a core, RSS %.1f MiB (peak %.1f MiB); "
+              "collector %.2f%% of a core, RSS %.1f MiB." % (
+                  idle["rate"], idle["seconds"], idle["agent_cpu_pct"], idle["agent_rss_mib"],
+                  idle["agent_hwm_mib"], idle["collector_cpu_pct"], idle["collector_rss_mib"]))
+        elif idle:
+            w("")
+            w("Agent resources at 1,000 events/s: not measured: %s" % _why(idle))
+    bpf = _get(ait, "bpf")
+    if bpf:
+        w("")
+        w("### Kernel cost per BPF program (kernel.bpf_stats_enabled)")
+        w("")
+        if _why(bpf):
+            w("Not measured: %s" % _why(bpf))
+        else:
+            phases = list(bpf["phases"].keys())
+            w("| program | " + " | ".join("%s: runs, ns/run" % p for p in phases) + " |")
+            w("|---|" + "---|" * len(phases))
+            progs = sorted({p for ph in bpf["phases"].values() for p in ph})
+            for prog in progs:
+                cells = []
+                for ph in phases:
+                    v = bpf["phases"][ph].get(prog)
+                    cells.append("%d, %.0f" % (v["runs"], v["ns_per_run"]) if v and v["runs"]
+                                 else "0, –")
+                w("| %s | %s |" % (prog, " | ".join(cells)))
+    tg = res.get("targets")
+    if tg:
+        w("")
+        w("### Against the targets")
+        w("")
+        for line in tg:
+            w("- " + line)
+    return "\n".join(out) + "\n"
