@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Agent endpoints: enroll, events, heartbeat. Bodies are inflated with a hard cap (a zip bomb
+ * stops at the cap, it is never inflated whole), unpacked, checked, then stored; every refusal
+ * is a clear 4xx with an ErrorReply and a counter.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include <openssl/evp.h>
+#include <zlib.h>
+
+#include "http.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+#include "wire.pb-c.h"
+
+/* A request body, inflated when needed; data points into r->body or into owned. */
+struct payload {
+	const uint8_t *data;
+	size_t len;
+	uint8_t *owned;
+};
+
+/* Inflates zlib or gzip data; -EFBIG when the output would exceed cap, -EBADMSG if corrupt. */
+static int inflate_capped(const uint8_t *in, size_t in_len, size_t cap, uint8_t **out,
+			  size_t *out_len)
+{
+	z_stream z = { 0 };
+	uint8_t *buf = NULL;
+	size_t size = 0;
+	int zr, err = 0;
+
+	if (inflateInit2(&z, 15 + 32) != Z_OK)
+		return -ENOMEM;
+	z.next_in = (Bytef *)in;
+	z.avail_in = in_len;
+	do {
+		if (z.total_out == size) {
+			size_t ns = size ? size * 2 : (in_len * 4 > 4096 ? in_len * 4 : 4096);
+			uint8_t *nb;
+
+			if (size >= cap + 1) {
+				err = -EFBIG;
+				break;
+			}
+			if (ns > cap + 1)
+				ns = cap + 1; /* one byte more than allowed tells "too big" apart */
+			nb = realloc(buf, ns);
+			if (!nb) {
+				err = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			size = ns;
+		}
+		z.next_out = buf + z.total_out;
+		z.avail_out = size - z.total_out;
+		zr = inflate(&z, Z_NO_FLUSH);
+		if (zr == Z_STREAM_END)
+			break;
+		if (zr == Z_BUF_ERROR && z.avail_in == 0) {
+			err = -EBADMSG; /* the stream ended early: a truncated body */
+			break;
+		}
+		if (zr != Z_OK && zr != Z_BUF_ERROR) {
+			err = -EBADMSG;
+			break;
+		}
+	} while (1);
+	if (!err && z.total_out > cap)
+		err = -EFBIG;
+	if (!err && z.avail_in)
+		err = -EBADMSG; /* trailing garbage after the stream */
+	*out_len = z.total_out;
+	inflateEnd(&z);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*out = buf;
+	return 0;
+}
+
+/* Checks the content headers and inflates. Replies itself on error: returns false then. */
+static bool get_payload(struct server *srv, struct MHD_Connection *con, struct request *r,
+			struct payload *p, enum MHD_Result *ret)
+{
+	const char *ct = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_TYPE);
+	const char *ce = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_ENCODING);
+	int err;
+
+	memset(p, 0, sizeof(*p));
+	if (ct && strncasecmp(ct, "application/x-protobuf", 22) &&
+	    strncasecmp(ct, "application/octet-stream", 24)) {
+		*ret = reject(srv, con, false, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, REJ_BAD_ENCODING,
+			      "Content-Type %s: expected application/x-protobuf", ct);
+		return false;
+	}
+	if (!ce || !strcasecmp(ce, "identity")) {
+		p->data = (const uint8_t *)r->body;
+		p->len = r->len;
+		if (p->len > srv->opts.max_inflated_bytes) {
+			*ret = reject(srv, con, false, 413, REJ_TOO_LARGE,
+				      "body larger than %llu bytes",
+				      (unsigned long long)srv->opts.max_inflated_bytes);
+			return false;
+		}
+		return true;
+	}
+	if (strcasecmp(ce, "deflate") && strcasecmp(ce, "gzip")) {
+		*ret = reject(srv, con, false, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, REJ_BAD_ENCODING,
+			      "Content-Encoding %s: expected deflate", ce);
+		return false;
+	}
+	err = inflate_capped((const uint8_t *)r->body, r->len, srv->opts.max_inflated_bytes,
+			     &p->owned, &p->len);
+	if (err == -EFBIG) {
+		*ret = reject(srv, con, false, 413, REJ_INFLATE_TOO_LARGE,
+			      "body inflates past %llu bytes",
+			      (unsigned long long)srv->opts.max_inflated_bytes);
+		return false;
+	}
+	if (err) {
+		*ret = reject(srv, con, false, MHD_HTTP_BAD_REQUEST, REJ_BAD_ENCODING,
+			      "body is not a complete deflate stream (%zu bytes received)",
+			      r->len);
+		return false;
+	}
+	p->data = p->owned;
+	return true;
+}
+
+static void sha256_hex(const char *s, char out[65])
+{
+	uint8_t md[32];
+	unsigned int n = 0;
+
+	EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
+	for (int i = 0; i < 32; i++)
+		sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+static int random_hex(char *out, size_t bytes)
+{
+	uint8_t b[64];
+
+	if (bytes > sizeof(b) || getrandom(b, bytes, 0) != (ssize_t)bytes)
+		return -EIO;
+	for (size_t i = 0; i < bytes; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+	return 0;
+}
+
+/* Authenticates the agent key; replies itself (401) and returns false when it is not valid. */
+static bool auth_agent(struct server *srv, struct MHD_Connection *con, struct store_agent *a,
+		       enum MHD_Result *ret)
+{
+	const char *key = bearer_token(con);
+	char hash[65];
+	int err;
+
+	if (!key) {
+		*ret = reject(srv, con, false, MHD_HTTP_UNAUTHORIZED, REJ_UNAUTHORIZED,
+			      "missing Authorization: Bearer <agent key>");
+		return false;
+	}
+	sha256_hex(key, hash);
+	err = store_agent_by_key(srv->st, hash, a);
+	if (err == -ENOENT) {
+		*ret = reject(srv, con, false, MHD_HTTP_UNAUTHORIZED, REJ_UNAUTHORIZED,
+			      "unknown agent key");
+		return false;
+	}
+	if (err) {
+		*ret = reject(srv, con, false, MHD_HTTP_SERVICE_UNAVAILABLE, REJ_STORE_ERROR,
+			      "store unavailable");
+		return false;
+	}
+	if (a->revoked) {
+		*ret = reject(srv, con, false, MHD_HTTP_UNAUTHORIZED, REJ_REVOKED,
+			      "agent %s has been revoked", a->id);
+		return false;
+	}
+	return true;
+}
+
+enum MHD_Result handle_enroll(struct server *srv, struct MHD_Connection *con, struct request *r)
+{
+	Aitrail__V1__EnrollReply rep = AITRAIL__V1__ENROLL_REPLY__INIT;
+	Aitrail__V1__EnrollRequest *req;
+	char id[STORE_ID_LEN], key[65], hash[65];
+	enum MHD_Result ret;
+	struct payload p;
+
+	if (!srv->opts.enroll_token[0])
+		return reject(srv, con, false, MHD_HTTP_FORBIDDEN, REJ_FORBIDDEN,
+			      "enrollment is disabled: no enroll token configured");
+	if (!get_payload(srv, con, r, &p, &ret))
+		return ret;
+	req = aitrail__v1__enroll_request__unpack(NULL, p.len, p.data);
+	free(p.owned);
+	if (!req)
+		return reject(srv, con, false, MHD_HTTP_BAD_REQUEST, REJ_MALFORMED,
+			      "body is not an EnrollRequest");
+	if (!token_equal(req->token, srv->opts.enroll_token)) {
+		ret = reject(srv, con, false, MHD_HTTP_UNAUTHORIZED, REJ_UNAUTHORIZED,
+			     "wrong enroll token (host %s)",
+			     req->agent ? req->agent->hostname : "?");
+		goto out;
+	}
+	memcpy(id, "ag-", 3);
+	if (random_hex(id + 3, 8) || random_hex(key, 32)) {
+		ret = reject(srv, con, false, MHD_HTTP_INTERNAL_SERVER_ERROR, REJ_STORE_ERROR,
+			     "failed to generate a key");
+		goto out;
+	}
+	sha256_hex(key, hash);
+	if (store_agent_add(srv->st, id, hash, req->agent, now_realtime_ns())) {
+		ret = reject(srv, con, false, MHD_HTTP_SERVICE_UNAVAILABLE, REJ_STORE_ERROR,
+			     "failed to store the new agent");
+		goto out;
+	}
+	COUNT(srv, enrolled);
+	log_info("enrolled agent %s (host %s)", id, req->agent ? req->agent->hostname : "?");
+	rep.agent_id = id;
+	rep.agent_key = key;
+	ret = reply_pb(con, MHD_HTTP_OK, &rep.base);
+out:
+	aitrail__v1__enroll_request__free_unpacked(req, NULL);
+	return ret;
+}
+
+/* The serialized Event fields (6) of a Batch, exactly as the agent hashed them. */
+static int raw_events(const uint8_t *d, size_t len, size_t n, const uint8_t **ptr, size_t *plen)
+{
+	size_t off = 0, k = 0;
+
+	while (off < len) {
+		uint64_t tag = 0, v = 0;
+		int shift = 0;
+
+		do {
+			if (off >= len || shift > 63)
+				return -EBADMSG;
+			tag |= (uint64_t)(d[off] & 0x7f) << shift;
+			shift += 7;
+		} while (d[off++] & 0x80);
+		switch (tag & 7) {
+		case 0:
+			while (off < len && (d[off] & 0x80))
+				off++;
+			off++;
+			break;
+		case 1:
+			off += 8;
+			break;
+		case 5:
+			off += 4;
+			break;
+		case 2:
+			shift = 0;
+			do {
+				if (off >= len || shift > 63)
+					return -EBADMSG;
+				v |= (uint64_t)(d[off] & 0x7f) << shift;
+				shift += 7;
+			} while (d[off++] & 0x80);
+			if (v > len - off)
+				return -EBADMSG;
+			if (tag >> 3 == 6) {
+				if (k >= n)
+					return -EBADMSG;
+				ptr[k] = d + off;
+				plen[k++] = v;
+			}
+			off += v;
+			break;
+		default:
+			return -EBADMSG;
+		}
+	}
+	return off == len && k == n ? 0 : -EBADMSG;
+}
+
+static bool batch_hash_ok(const Aitrail__V1__Batch *b, const uint8_t **ptr, const size_t *plen)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t md[32];
+	unsigned int n = 0;
+	bool ok = false;
+
+	if (!ctx)
+		return false;
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+	    EVP_DigestUpdate(ctx, b->prev_hash.data, b->prev_hash.len)) {
+		size_t i;
+
+		for (i = 0; i < b->n_events; i++)
+			if (!EVP_DigestUpdate(ctx, ptr[i], plen[i]))
+				break;
+		ok = i == b->n_events && EVP_DigestFinal_ex(ctx, md, &n) && n == 32 &&
+		     !memcmp(md, b->hash.data, 32);
+	}
+	EVP_MD_CTX_free(ctx);
+	return ok;
+}
+
+static enum MHD_Result store_batch(struct server *srv, struct MHD_Connection *con,
+				   const struct store_agent *a, Aitrail__V1__Batch *b,
+				   const struct payload *p)
+{
+	Aitrail__V1__BatchAck ack = AITRAIL__V1__BATCH_ACK__INIT;
+	struct store_batch sb = { 0 };
+	struct store_put_result res;
+	const uint8_t **ptr;
+	size_t *plen;
+	int err;
+
+	ptr = calloc(b->n_events + 1, sizeof(*ptr));
+	plen = calloc(b->n_events + 1, sizeof(*plen));
+	if (!ptr || !plen) {
+		free(ptr);
+		free(plen);
+		return reject(srv, con, false, MHD_HTTP_SERVICE_UNAVAILABLE, REJ_STORE_ERROR,
+			      "out of memory");
+	}
+	if (raw_events(p->data, p->len, b->n_events, ptr, plen)) {
+		free(ptr);
+		free(plen);
+		return reject(srv, con, false, MHD_HTTP_BAD_REQUEST, REJ_MALFORMED,
+			      "batch %llu: cannot delimit its events", (unsigned long long)b->seq);
+	}
+	sb.agent_id = a->id;
+	sb.boot_id = b->agent ? b->agent->boot_id : "";
+	sb.seq = b->seq;
+	sb.prev_hash = b->prev_hash.data;
+	sb.prev_hash_len = b->prev_hash.len;
+	memcpy(sb.hash, b->hash.data, STORE_HASH_LEN);
+	sb.hash_ok = batch_hash_ok(b, ptr, plen);
+	sb.n_events = b->n_events;
+	sb.events = b->events;
+	sb.packed = ptr;
+	sb.packed_len = plen;
+	sb.n_gaps = b->n_gaps;
+	sb.gaps = b->gaps;
+	sb.received_ns = now_realtime_ns();
+	err = store_put_batch(srv->st, &sb, &res);
+	free(ptr);
+	free(plen);
+	if (err)
+		return reject(srv, con, false, MHD_HTTP_SERVICE_UNAVAILABLE, REJ_STORE_ERROR,
+			      "failed to store batch %llu; retry later",
+			      (unsigned long long)b->seq);
+	if (res.chain_break[0])
+		COUNT(srv, chain_breaks);
+	ack.seq = b->seq;
+	if (res.status == STORE_DUPLICATE) {
+		COUNT(srv, batches_duplicate);
+		ack.status = "duplicate";
+		log_debug("agent %s: batch %llu is a duplicate", a->id, (unsigned long long)b->seq);
+	} else {
+		COUNT(srv, batches_stored);
+		COUNT_N(srv, events_stored, res.stored);
+		ack.status = "stored";
+		ack.stored = res.stored;
+	}
+	return reply_pb(con, MHD_HTTP_OK, &ack.base);
+}
+
+enum MHD_Result handle_events(struct server *srv, struct MHD_Connection *con, struct request *r)
+{
+	Aitrail__V1__Batch *b;
+	struct store_agent a;
+	enum MHD_Result ret;
+	struct payload p;
+
+	if (!auth_agent(srv, con, &a, &ret) || !get_payload(srv, con, r, &p, &ret))
+		return ret;
+	b = aitrail__v1__batch__unpack(NULL, p.len, p.data);
+	if (!b) {
+		ret = reject(srv, con, false, MHD_HTTP_BAD_REQUEST, REJ_MALFORMED,
+			     "agent %s: body is not a Batch (%zu bytes)", a.id, p.len);
+		goto out;
+	}
+	if (b->version != 1)
+		ret = reject(srv, con, false, MHD_HTTP_BAD_REQUEST, REJ_INVALID,
+			     "agent %s: unsupported wire version %u (this collector speaks 1)",
+			     a.id, b->version);
+	else if (b->agent && b->agent->agent_id[0] && strcmp(b->agent->agent_id, a.id))
+		ret = reject(srv, con, false, MHD_HTTP_FORBIDDEN, REJ_FORBIDDEN,
+			     "key of agent %s used for agent %s", a.id, b->agent->agent_id);
+	else if (!b->seq)
+		ret = reject(srv, con, false, MHD_HTTP_BAD_REQUEST, REJ_INVALID,
+			     "agent %s: batch seq 0 (sequences start at 1)", a.id);
+	else if (b->hash.len != STORE_HASH_LEN || (b->prev_hash.len && b->prev_hash.len != 32))
+		ret = reject(srv, con, false, MHD_HTTP_BAD_REQUEST, REJ_INVALID,
+			     "agent %s: batch %llu: hash of %zu bytes, prev_hash of %zu (want 32)",
+			     a.id, (unsigned long long)b->seq, b->hash.len, b->prev_hash.len);
+	else if (b->n_events > srv->opts.max_batch_events)
+		ret = reject(srv, con, false, 413, REJ_TOO_LARGE,
+			     "agent %s: batch of %zu events (at most %u)", a.id, b->n_events,
+			     srv->opts.max_batch_events);
+	else
+		ret = store_batch(srv, con, &a, b, &p);
+	aitrail__v1__batch__free_unpacked(b, NULL);
+out:
+	free(p.owned);
+	return ret;
+}
+
+enum MHD_Result handle_heartbeat(struct server *srv, struct MHD_Connection *con,
+				 struct request *r)
+{
+	Aitrail__V1__Heartbeat *hb;
+	struct store_agent a;
+	enum MHD_Result ret;
+	struct payload p;
+
+	if (!auth_agent(srv, con, &a, &ret) || !get_payload(srv, con, r, &p, &ret))
+		return ret;
+	hb = aitrail__v1__heartbeat__unpack(NULL, p.len, p.data);
+	free(p.owned);
+	if (!hb)
+		return reject(srv, con, false, MHD_HTTP_BAD_REQUEST, REJ_MALFORMED,
+			      "agent %s: body is not a Heartbeat", a.id);
+	if (store_heartbeat(srv->st, a.id, hb, now_realtime_ns()))
+		ret = reject(srv, con, false, MHD_HTTP_SERVICE_UNAVAILABLE, REJ_STORE_ERROR,
+			     "failed to store heartbeat");
+	else {
+		json_object *o = json_object_new_object();
+
+		COUNT(srv, heartbeats);
+		json_object_object_add(o, "status", json_object_new_string("ok"));
+		ret = reply_json(con, MHD_HTTP_OK, o);
+	}
+	aitrail__v1__heartbeat__free_unpacked(hb, NULL);
+	return ret;
+}

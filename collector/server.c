@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * libmicrohttpd plumbing: listening socket, TLS, request bodies with a size cap, routing,
+ * replies and reject counters. Endpoint logic is in ingest.c (agents) and api.c (queries).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+#include "wire.pb-c.h"
+
+static const char *const reject_names[REJ__COUNT] = {
+	[REJ_UNAUTHORIZED] = "unauthorized",
+	[REJ_REVOKED] = "revoked",
+	[REJ_FORBIDDEN] = "forbidden",
+	[REJ_TOO_LARGE] = "too_large",
+	[REJ_INFLATE_TOO_LARGE] = "inflated_too_large",
+	[REJ_BAD_ENCODING] = "bad_encoding",
+	[REJ_MALFORMED] = "malformed",
+	[REJ_INVALID] = "invalid",
+	[REJ_BAD_REQUEST] = "bad_request",
+	[REJ_NOT_FOUND] = "not_found",
+	[REJ_METHOD] = "method_not_allowed",
+	[REJ_STORE_ERROR] = "store_error",
+};
+
+const char *reject_reason_name(enum reject_reason r)
+{
+	return r < REJ__COUNT ? reject_names[r] : "unknown";
+}
+
+void collector_opts_defaults(struct collector_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	snprintf(o->listen, sizeof(o->listen), "127.0.0.1:8443");
+	snprintf(o->db, sizeof(o->db), "/var/lib/aitrail/collector.db");
+	o->heartbeat_s = 30;
+	o->silent_after = 3;
+	o->max_body_bytes = 8 << 20;
+	o->max_inflated_bytes = 64 << 20;
+	o->max_batch_events = 100000;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *con, unsigned status, char *buf, size_t len,
+			     const char *type)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(buf);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	ret = MHD_queue_response(con, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+enum MHD_Result reply_pb(struct MHD_Connection *con, unsigned status, const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(len ? len : 1);
+
+	if (!buf)
+		return MHD_NO;
+	protobuf_c_message_pack(m, buf);
+	return queue(con, status, (char *)buf, len, "application/x-protobuf");
+}
+
+enum MHD_Result reply_json(struct MHD_Connection *con, unsigned status, json_object *o)
+{
+	size_t len;
+	const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+	char *buf = malloc(len + 1);
+	enum MHD_Result ret = MHD_NO;
+
+	if (buf) {
+		memcpy(buf, s, len);
+		buf[len] = '\n';
+		ret = queue(con, status, buf, len + 1, "application/json");
+	}
+	json_object_put(o);
+	return ret;
+}
+
+enum MHD_Result reject(struct server *srv, struct MHD_Connection *con, bool json, unsigned status,
+		       enum reject_reason reason, const char *fmt, ...)
+{
+	Aitrail__V1__ErrorReply er = AITRAIL__V1__ERROR_REPLY__INIT;
+	const union MHD_ConnectionInfo *ci;
+	char msg[512], addr[INET6_ADDRSTRLEN] = "?";
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	__atomic_fetch_add(&srv->c.rejects[reason], 1, __ATOMIC_RELAXED);
+	ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr,
+				  sizeof(addr));
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr,
+				  sizeof(addr));
+	}
+	if (status >= 500)
+		log_error("request from %s failed (%u %s): %s", addr, status,
+			  reject_names[reason], msg);
+	else
+		log_info("rejected request from %s (%u %s): %s", addr, status,
+			 reject_names[reason], msg);
+	if (json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "code", json_object_new_int(status));
+		json_object_object_add(o, "reason", json_object_new_string(reject_names[reason]));
+		json_object_object_add(o, "error", json_object_new_string(msg));
+		return reply_json(con, status, o);
+	}
+	er.code = status;
+	er.message = msg;
+	return reply_pb(con, status, &er.base);
+}
+
+const char *bearer_token(struct MHD_Connection *con)
+{
+	const char *h = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_AUTHORIZATION);
+
+	if (!h || strncasecmp(h, "Bearer ", 7))
+		return NULL;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return *h ? h : NULL;
+}
+
+/* Compares without an early exit so that timing does not tell how much of a token matched. */
+bool token_equal(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char d = la != lb;
+
+	for (size_t i = 0; i < la; i++)
+		d |= (unsigned char)a[i] ^ (unsigned char)b[i % (lb ? lb : 1)];
+	return !d && lb;
+}
+
+static bool is_post(const char *method)
+{
+	return !strcmp(method, MHD_HTTP_METHOD_POST);
+}
+
+static enum MHD_Result route(struct server *srv, struct MHD_Connection *con, const char *url,
+			     const char *method, struct request *r)
+{
+	static const struct {
+		const char *path;
+		enum MHD_Result (*fn)(struct server *, struct MHD_Connection *, struct request *);
+	} agent_routes[] = {
+		{ "/v1/enroll", handle_enroll },
+		{ "/v1/events", handle_events },
+		{ "/v1/heartbeat", handle_heartbeat },
+	};
+
+	for (size_t i = 0; i < sizeof(agent_routes) / sizeof(agent_routes[0]); i++) {
+		if (strcmp(url, agent_routes[i].path))
+			continue;
+		if (!is_post(method))
+			return reject(srv, con, false, MHD_HTTP_METHOD_NOT_ALLOWED, REJ_METHOD,
+				      "%s takes POST, not %s", url, method);
+		if (r->too_large)
+			return reject(srv, con, false, 413, REJ_TOO_LARGE,
+				      "body larger than %llu bytes",
+				      (unsigned long long)srv->opts.max_body_bytes);
+		return agent_routes[i].fn(srv, con, r);
+	}
+	if (!strcmp(url, "/healthz")) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "status", json_object_new_string("ok"));
+		return reply_json(con, MHD_HTTP_OK, o);
+	}
+	if (!strncmp(url, "/v1/", 4)) {
+		if (r->too_large)
+			return reject(srv, con, true, 413, REJ_TOO_LARGE,
+				      "body too large");
+		return handle_api(srv, con, method, url);
+	}
+	return reject(srv, con, true, MHD_HTTP_NOT_FOUND, REJ_NOT_FOUND, "no such endpoint: %s",
+		      url);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct server *srv = cls;
+	struct request *r = *con_cls;
+
+	if (!r) {
+		const char *cl;
+		uint64_t n;
+
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		*con_cls = r;
+		/* refuse a declared oversized body before reading any of it */
+		cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+						 MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && (n = strtoull(cl, NULL, 10)) > srv->opts.max_body_bytes) {
+			r->too_large = true;
+			return reject(srv, con, false, 413, REJ_TOO_LARGE,
+				      "body of %llu bytes is larger than %llu", (unsigned long long)n,
+				      (unsigned long long)srv->opts.max_body_bytes);
+		}
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		size_t n = *upload_size;
+
+		*upload_size = 0;
+		if (r->too_large || r->len + n > srv->opts.max_body_bytes) {
+			/* chunked bodies have no length up front: drop the rest, answer 413 */
+			r->too_large = true;
+			free(r->body);
+			r->body = NULL;
+			r->len = r->cap = 0;
+			return MHD_YES;
+		}
+		if (r->len + n > r->cap) {
+			size_t cap = r->cap ? r->cap : 4096;
+			char *nb;
+
+			while (cap < r->len + n)
+				cap *= 2;
+			nb = realloc(r->body, cap);
+			if (!nb)
+				return MHD_NO;
+			r->body = nb;
+			r->cap = cap;
+		}
+		memcpy(r->body + r->len, upload, n);
+		r->len += n;
+		return MHD_YES;
+	}
+	return route(srv, con, url, method, r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct request *r = *con_cls;
+
+	if (r) {
+		free(r->body);
+		free(r);
+		*con_cls = NULL;
+	}
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	log_vmsg(LOG_LVL_WARN, __func__, __LINE__, fmt, ap);
+}
+
+static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	char host[128];
+	const char *colon = strrchr(spec, ':');
+	uint64_t port;
+	size_t hl;
+
+	if (!colon || parse_u64(colon + 1, 0, 65535, &port))
+		return -EINVAL;
+	hl = colon - spec;
+	if (hl >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+
+		host[hl - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
+			return -EINVAL;
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(port);
+		*sl = sizeof(*a6);
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+
+		if (!host[0] || !strcmp(host, "*"))
+			snprintf(host, sizeof(host), "0.0.0.0");
+		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+			return -EINVAL;
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(port);
+		*sl = sizeof(*a4);
+	}
+	return 0;
+}
+
+static int listen_on(const char *spec, uint16_t *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd, one = 1, err;
+
+	if (parse_listen(spec, &ss, &sl)) {
+		log_error("failed to parse listen address '%s': expected ADDR:PORT, [ADDR6]:PORT "
+			  "or :PORT", spec);
+		return -EINVAL;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 128)) {
+		err = -errno;
+		log_error("failed to listen on %s: %s", spec, strerror(-err));
+		close(fd);
+		return err;
+	}
+	sl = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+					       : ((struct sockaddr_in *)&ss)->sin_port);
+	return fd;
+}
+
+static int read_pem(const char *path, const char *what, char **out)
+{
+	struct stat sb;
+	char *buf;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &sb) || sb.st_size > (1 << 20)) {
+		int err = fd < 0 ? errno : EFBIG;
+
+		log_error("failed to read %s %s: %s", what, path, strerror(err));
+		if (fd >= 0)
+			close(fd);
+		return -err;
+	}
+	buf = calloc(1, sb.st_size + 1);
+	n = buf ? read(fd, buf, sb.st_size) : -1;
+	close(fd);
+	if (n != sb.st_size) {
+		log_error("failed to read %s %s: short read", what, path);
+		free(buf);
+		return -EIO;
+	}
+	*out = buf;
+	return 0;
+}
+
+int server_start(struct store *st, const struct collector_opts *o, struct server **out)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	struct MHD_OptionItem opts[8];
+	struct server *srv;
+	int n = 0, err;
+
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return -ENOMEM;
+	srv->lfd = -1;
+	srv->st = st;
+	srv->opts = *o;
+	srv->lfd = listen_on(o->listen, &srv->port);
+	if (srv->lfd < 0) {
+		err = srv->lfd;
+		goto fail;
+	}
+	if (o->tls_cert[0] || o->tls_key[0]) {
+		if (!o->tls_cert[0] || !o->tls_key[0]) {
+			log_error("failed to set up TLS: --tls-cert and --tls-key go together");
+			err = -EINVAL;
+			goto fail;
+		}
+		if ((err = read_pem(o->tls_cert, "TLS certificate", &srv->tls_cert_pem)) ||
+		    (err = read_pem(o->tls_key, "TLS key", &srv->tls_key_pem)))
+			goto fail;
+		flags |= MHD_USE_TLS;
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
+						     srv->tls_cert_pem };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
+						     srv->tls_key_pem };
+		if (o->tls_client_ca[0]) {
+			if ((err = read_pem(o->tls_client_ca, "client CA", &srv->tls_ca_pem)))
+				goto fail;
+			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0,
+							     srv->tls_ca_pem };
+		}
+	} else if (o->tls_client_ca[0]) {
+		log_error("failed to set up mTLS: --tls-client-ca needs --tls-cert and --tls-key");
+		err = -EINVAL;
+		goto fail;
+	}
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+	srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+				    MHD_OPTION_LISTEN_SOCKET, srv->lfd,
+				    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+				    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+				    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	if (!srv->mhd) {
+		log_error("failed to start HTTP server on %s", o->listen);
+		err = -EIO;
+		goto fail;
+	}
+	srv->lfd = -1; /* MHD owns it now */
+	log_info("listening on %s (port %u)%s", o->listen, srv->port,
+		 o->tls_cert[0] ? (o->tls_client_ca[0] ? ", TLS with client certificates" : ", TLS")
+				: ", plain HTTP");
+	*out = srv;
+	return 0;
+fail:
+	server_stop(srv);
+	return err;
+}
+
+uint16_t server_port(const struct server *srv)
+{
+	return srv->port;
+}
+
+void server_counters(struct server *srv, struct server_counters *out)
+{
+	uint64_t *dst = (uint64_t *)out, *src = (uint64_t *)&srv->c;
+
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+json_object *server_counters_json(struct server *srv)
+{
+	struct server_counters c;
+	json_object *o = json_object_new_object(), *rj = json_object_new_object();
+
+	server_counters(srv, &c);
+	for (int i = 0; i < REJ__COUNT; i++)
+		json_object_object_add(rj, reject_names[i], json_object_new_uint64(c.rejects[i]));
+	json_object_object_add(o, "rejects", rj);
+	json_object_object_add(o, "enrolled", json_object_new_uint64(c.enrolled));
+	json_object_object_add(o, "batches_stored", json_object_new_uint64(c.batches_stored));
+	json_object_object_add(o, "batches_duplicate",
+			       json_object_new_uint64(c.batches_duplicate));
+	json_object_object_add(o, "events_stored", json_object_new_uint64(c.events_stored));
+	json_object_object_add(o, "heartbeats", json_object_new_uint64(c.heartbeats));
+	json_object_object_add(o, "chain_breaks", json_object_new_uint64(c.chain_breaks));
+	json_object_object_add(o, "queries", json_object_new_uint64(c.queries));
+	return o;
+}
+
+void server_stop(struct server *srv)
+{
+	if (!srv)
+		return;
+	if (srv->mhd)
+		MHD_stop_daemon(srv->mhd);
+	if (srv->lfd >= 0)
+		close(srv->lfd);
+	free(srv->tls_cert_pem);
+	free(srv->tls_key_pem);
+	free(srv->tls_ca_pem);
+	free(srv);
+}

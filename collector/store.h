@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The collector's storage, behind one interface so that backends (SQLite now, PostgreSQL
+ * later) share the schema, the batch semantics and the JSON shape of every query answer.
+ *
+ * A batch is stored in one transaction: all its events, gaps and session updates, or nothing.
+ * Delivery is at least once; (agent_id, boot_id, seq) identifies a batch, so a resent batch is
+ * acknowledged as a duplicate and stored once. The hash chain is verified per agent; a break is
+ * recorded (agent, seq, kind) and the batch is still stored, flagged, so nothing is lost.
+ */
+#ifndef AITRAIL_STORE_H
+#define AITRAIL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "wire.pb-c.h"
+
+#define STORE_ID_LEN 40
+#define STORE_HASH_LEN 32
+
+struct store;
+
+struct store_agent {
+	char id[STORE_ID_LEN];
+	char hostname[256];
+	int revoked;
+};
+
+/* One received batch, already authenticated and decoded. */
+struct store_batch {
+	const char *agent_id;
+	const char *boot_id;
+	uint64_t seq;
+	const uint8_t *prev_hash; /* prev_hash_len bytes; 0 or 32 */
+	size_t prev_hash_len;
+	uint8_t hash[STORE_HASH_LEN];
+	int hash_ok;              /* hash == SHA-256(prev_hash || packed events) */
+	size_t n_events;
+	Aitrail__V1__Event **events;
+	const uint8_t **packed;   /* each event as the agent serialized it */
+	const size_t *packed_len;
+	size_t n_gaps;
+	Aitrail__V1__Gap **gaps;
+	uint64_t received_ns;
+};
+
+enum store_status {
+	STORE_STORED = 0,
+	STORE_DUPLICATE = 1,
+};
+
+/* What store_put_batch did. chain_break names the first break found, "" when none. */
+struct store_put_result {
+	enum store_status status;
+	uint64_t stored;
+	char chain_break[32];
+};
+
+struct session_filter {
+	const char *host, *user, *tool, *agent_id;
+	uint64_t since_ns, until_ns; /* 0 = open */
+	uint32_t limit;
+};
+
+struct event_filter {
+	const char *session_id;
+	const char *type;
+	uint64_t since_ns, until_ns;
+	uint32_t limit;
+};
+
+/* spec: a SQLite file path, or "sqlite:PATH". postgres:// is reserved for the next backend. */
+int store_open(const char *spec, struct store **out);
+void store_close(struct store *st);
+
+/* Registers a new agent; key_hash is the hex SHA-256 of its key (the key itself is not kept). */
+int store_agent_add(struct store *st, const char *agent_id, const char *key_hash,
+		    const Aitrail__V1__AgentInfo *info, uint64_t now_ns);
+/* Finds the agent owning key_hash: 0, or -ENOENT. Revoked agents are returned with revoked=1. */
+int store_agent_by_key(struct store *st, const char *key_hash, struct store_agent *out);
+/* 0, or -ENOENT for an unknown agent. Revoking twice is fine. */
+int store_agent_revoke(struct store *st, const char *agent_id, uint64_t now_ns);
+int store_heartbeat(struct store *st, const char *agent_id, const Aitrail__V1__Heartbeat *hb,
+		    uint64_t now_ns);
+
+int store_put_batch(struct store *st, const struct store_batch *b, struct store_put_result *res);
+
+/*
+ * Queries answer a JSON object the caller puts. now_ns and silent_after (heartbeat intervals)
+ * decide the silent flag of agents; default_interval_s applies to agents that never sent one.
+ */
+int store_query_sessions(struct store *st, const struct session_filter *f, json_object **out);
+int store_query_events(struct store *st, const struct event_filter *f, json_object **out);
+int store_query_timeline(struct store *st, const char *session_id, json_object **out);
+int store_query_agents(struct store *st, uint64_t now_ns, uint32_t silent_after,
+		       uint32_t default_interval_s, json_object **out);
+
+/* A one-line summary of an event's body, for tables and the timeline. */
+void event_detail(const Aitrail__V1__Event *ev, char *buf, size_t len);
+
+#endif

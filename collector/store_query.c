@@ -1,0 +1,467 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * SQLite backend, query half: sessions, a session's events and timeline, agents. Answers are
+ * JSON objects whose shape is the query API's (collector/api.c) and the CLI's input.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store.h"
+#include "store_sqlite.h"
+#include "util.h"
+
+#define MAX_LIMIT 100000
+#define LIST_LIMIT 100
+
+static int q_err(struct store *st, const char *what)
+{
+	log_error("failed to %s: %s", what, sqlite3_errmsg(st->db));
+	return -EIO;
+}
+
+static sqlite3_stmt *prepare(struct store *st, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		log_error("failed to prepare query: %s", sqlite3_errmsg(st->db));
+		return NULL;
+	}
+	return s;
+}
+
+static void add_str(json_object *o, const char *k, sqlite3_stmt *s, int col)
+{
+	const char *v = (const char *)sqlite3_column_text(s, col);
+
+	json_object_object_add(o, k, json_object_new_string(v ? v : ""));
+}
+
+static void add_int(json_object *o, const char *k, sqlite3_stmt *s, int col)
+{
+	if (sqlite3_column_type(s, col) == SQLITE_NULL)
+		json_object_object_add(o, k, NULL);
+	else
+		json_object_object_add(o, k, json_object_new_int64(sqlite3_column_int64(s, col)));
+}
+
+/* Timestamps go out twice: ns for scripts that compute, RFC 3339 for people and jq. */
+static void add_ts(json_object *o, const char *k, sqlite3_stmt *s, int col)
+{
+	char key[64], buf[40];
+
+	if (sqlite3_column_type(s, col) == SQLITE_NULL) {
+		json_object_object_add(o, k, NULL);
+		return;
+	}
+	format_rfc3339_ns((uint64_t)sqlite3_column_int64(s, col), buf, sizeof(buf));
+	json_object_object_add(o, k, json_object_new_string(buf));
+	snprintf(key, sizeof(key), "%s_ns", k);
+	json_object_object_add(o, key, json_object_new_int64(sqlite3_column_int64(s, col)));
+}
+
+static void bind_opt_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v && *v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+static int64_t clamp_limit(uint32_t limit, uint32_t dflt)
+{
+	if (!limit)
+		return dflt;
+	return limit > MAX_LIMIT ? MAX_LIMIT : limit;
+}
+
+int store_query_sessions(struct store *st, const struct session_filter *f, json_object **out)
+{
+	sqlite3_stmt *s = prepare(st,
+		"SELECT id, tool, host, user, agent_id, root_pid, start_ns, last_ns, end_ns,"
+		" exit_code, signal, events, cwd, argv FROM sessions"
+		" WHERE (?1 IS NULL OR host = ?1) AND (?2 IS NULL OR user = ?2)"
+		" AND (?3 IS NULL OR tool = ?3) AND (?4 IS NULL OR agent_id = ?4)"
+		" AND (?5 = 0 OR last_ns >= ?5) AND (?6 = 0 OR start_ns <= ?6)"
+		" ORDER BY start_ns DESC LIMIT ?7");
+	json_object *arr;
+	int rc;
+
+	if (!s)
+		return -EIO;
+	bind_opt_text(s, 1, f->host);
+	bind_opt_text(s, 2, f->user);
+	bind_opt_text(s, 3, f->tool);
+	bind_opt_text(s, 4, f->agent_id);
+	sqlite3_bind_int64(s, 5, (int64_t)f->since_ns);
+	sqlite3_bind_int64(s, 6, (int64_t)f->until_ns);
+	sqlite3_bind_int64(s, 7, clamp_limit(f->limit, 1000));
+	arr = json_object_new_array();
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		json_object *o = json_object_new_object();
+		const char *argv = (const char *)sqlite3_column_text(s, 13);
+
+		add_str(o, "id", s, 0);
+		add_str(o, "tool", s, 1);
+		add_str(o, "host", s, 2);
+		add_str(o, "user", s, 3);
+		add_str(o, "agent_id", s, 4);
+		add_int(o, "root_pid", s, 5);
+		add_ts(o, "start", s, 6);
+		add_ts(o, "last", s, 7);
+		add_ts(o, "end", s, 8);
+		add_int(o, "exit_code", s, 9);
+		add_str(o, "signal", s, 10);
+		add_int(o, "events", s, 11);
+		add_str(o, "cwd", s, 12);
+		json_object_object_add(o, "argv", argv ? json_tokener_parse(argv)
+						       : json_object_new_array());
+		json_object_array_add(arr, o);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		json_object_put(arr);
+		return q_err(st, "query sessions");
+	}
+	*out = json_object_new_object();
+	json_object_object_add(*out, "sessions", arr);
+	return 0;
+}
+
+static void event_row(json_object *o, sqlite3_stmt *s)
+{
+	add_int(o, "seq", s, 0);
+	add_ts(o, "ts", s, 1);
+	add_str(o, "type", s, 2);
+	add_str(o, "host", s, 3);
+	add_int(o, "pid", s, 4);
+	add_int(o, "ppid", s, 5);
+	add_str(o, "user", s, 6);
+	add_str(o, "comm", s, 7);
+	add_str(o, "exe", s, 8);
+	add_str(o, "detail", s, 9);
+}
+
+#define EVENT_COLS "seq, ts, type, host, pid, ppid, user, comm, exe, detail"
+
+int store_query_events(struct store *st, const struct event_filter *f, json_object **out)
+{
+	sqlite3_stmt *s = prepare(st,
+		"SELECT " EVENT_COLS ", pb FROM events WHERE session_id = ?1"
+		" AND (?2 IS NULL OR type = ?2 OR (?2 = 'file' AND type LIKE 'file_%'))"
+		" AND (?3 = 0 OR ts >= ?3) AND (?4 = 0 OR ts <= ?4) ORDER BY ts, seq LIMIT ?5");
+	json_object *arr;
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_text(s, 1, f->session_id, -1, SQLITE_STATIC);
+	bind_opt_text(s, 2, f->type);
+	sqlite3_bind_int64(s, 3, (int64_t)f->since_ns);
+	sqlite3_bind_int64(s, 4, (int64_t)f->until_ns);
+	sqlite3_bind_int64(s, 5, clamp_limit(f->limit, 10000));
+	arr = json_object_new_array();
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		json_object *o = json_object_new_object();
+
+		event_row(o, s);
+		json_object_array_add(arr, o);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		json_object_put(arr);
+		return q_err(st, "query events");
+	}
+	*out = json_object_new_object();
+	json_object_object_add(*out, "session_id", json_object_new_string(f->session_id));
+	json_object_object_add(*out, "events", arr);
+	return 0;
+}
+
+/* A process of the timeline: one node per pid lifetime (a pid reused after exit is a new node). */
+struct tl_proc {
+	uint32_t pid, ppid;
+	int exited;
+	json_object *node, *activity;
+};
+
+struct timeline {
+	struct tl_proc *procs;
+	size_t n, cap;
+};
+
+static struct tl_proc *tl_find(struct timeline *t, uint32_t pid)
+{
+	/* the latest node of the pid: a reused pid only replaces an exited one */
+	for (size_t i = t->n; i-- > 0;)
+		if (t->procs[i].pid == pid)
+			return &t->procs[i];
+	return NULL;
+}
+
+static struct tl_proc *tl_add(struct timeline *t, sqlite3_stmt *s)
+{
+	struct tl_proc *p;
+
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		void *np = realloc(t->procs, cap * sizeof(*t->procs));
+
+		if (!np)
+			return NULL;
+		t->procs = np;
+		t->cap = cap;
+	}
+	p = &t->procs[t->n++];
+	memset(p, 0, sizeof(*p));
+	p->pid = (uint32_t)sqlite3_column_int64(s, 4);
+	p->ppid = (uint32_t)sqlite3_column_int64(s, 5);
+	p->node = json_object_new_object();
+	p->activity = json_object_new_array();
+	json_object_object_add(p->node, "pid", json_object_new_int64(p->pid));
+	json_object_object_add(p->node, "ppid", json_object_new_int64(p->ppid));
+	add_str(p->node, "comm", s, 7);
+	add_str(p->node, "exe", s, 8);
+	add_str(p->node, "user", s, 6);
+	add_ts(p->node, "first", s, 1);
+	return p;
+}
+
+int store_query_timeline(struct store *st, const char *session_id, json_object **out)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT " EVENT_COLS " FROM events WHERE session_id = ?1"
+				  " ORDER BY ts, seq LIMIT 1000000");
+	struct timeline t = { 0 };
+	json_object *roots;
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_text(s, 1, session_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *type = (const char *)sqlite3_column_text(s, 2);
+		uint32_t pid = (uint32_t)sqlite3_column_int64(s, 4);
+		struct tl_proc *p = tl_find(&t, pid);
+		json_object *a;
+
+		if (sqlite3_column_type(s, 4) == SQLITE_NULL)
+			continue; /* agent-level events have no process */
+		if (!p || (p->exited && !strcmp(type, "exec")))
+			p = tl_add(&t, s);
+		if (!p) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		if (!strcmp(type, "exec")) {
+			/* the process is known by what it runs now */
+			add_str(p->node, "exe", s, 8);
+			add_str(p->node, "comm", s, 7);
+		}
+		if (!strcmp(type, "exit"))
+			p->exited = 1;
+		a = json_object_new_object();
+		add_ts(a, "ts", s, 1);
+		add_int(a, "seq", s, 0);
+		add_str(a, "type", s, 2);
+		add_str(a, "detail", s, 9);
+		json_object_array_add(p->activity, a);
+	}
+	sqlite3_finalize(s);
+	roots = json_object_new_array();
+	for (size_t i = 0; i < t.n; i++) {
+		struct tl_proc *p = &t.procs[i], *parent = NULL;
+
+		json_object_object_add(p->node, "activity", p->activity);
+		json_object_object_add(p->node, "children", json_object_new_array());
+		/* the parent is the latest node of ppid created before this one */
+		for (size_t j = i; j-- > 0;) {
+			if (t.procs[j].pid == p->ppid) {
+				parent = &t.procs[j];
+				break;
+			}
+		}
+		if (parent)
+			json_object_array_add(json_object_object_get(parent->node, "children"),
+					      p->node);
+		else
+			json_object_array_add(roots, p->node);
+	}
+	free(t.procs);
+	if (rc != SQLITE_DONE) {
+		json_object_put(roots);
+		return q_err(st, "query timeline");
+	}
+	*out = json_object_new_object();
+	json_object_object_add(*out, "session_id", json_object_new_string(session_id));
+	json_object_object_add(*out, "processes", roots);
+	return 0;
+}
+
+static json_object *range(uint64_t from, uint64_t to)
+{
+	json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "from_seq", json_object_new_int64((int64_t)from));
+	json_object_object_add(r, "to_seq", json_object_new_int64((int64_t)to));
+	return r;
+}
+
+/* Batch sequence ranges never received: holes below the highest batch received. */
+static int agent_missing(struct store *st, const char *id, json_object *o, int64_t *max_seq)
+{
+	sqlite3_stmt *s = prepare(st,
+		"SELECT seq, nxt FROM (SELECT seq, lead(seq) OVER (ORDER BY seq) AS nxt FROM"
+		" (SELECT DISTINCT seq FROM batches WHERE agent_id = ?1)) WHERE nxt > seq + 1"
+		" UNION ALL SELECT 0, min(seq) FROM batches WHERE agent_id = ?1 HAVING min(seq) > 1"
+		" ORDER BY 1 LIMIT 100");
+	json_object *arr = json_object_new_array();
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		json_object_array_add(arr, range(sqlite3_column_int64(s, 0) + 1,
+						 sqlite3_column_int64(s, 1) - 1));
+	sqlite3_finalize(s);
+	json_object_object_add(o, "batches_missing", arr);
+	if (rc != SQLITE_DONE)
+		return q_err(st, "query missing batches");
+
+	s = prepare(st, "SELECT count(*), coalesce(max(seq), 0), coalesce(sum(events), 0)"
+			" FROM batches WHERE agent_id = ?1");
+	if (!s)
+		return -EIO;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		add_int(o, "batches_received", s, 0);
+		add_int(o, "last_batch_received", s, 1);
+		add_int(o, "events_stored", s, 2);
+		*max_seq = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : q_err(st, "count batches");
+}
+
+static int agent_gaps(struct store *st, const char *id, json_object *o)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT from_seq, to_seq, events, reason, boot_id FROM gaps"
+				  " WHERE agent_id = ?1 ORDER BY from_seq LIMIT 100");
+	json_object *arr = json_object_new_array();
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		json_object *g = json_object_new_object();
+
+		add_int(g, "from_seq", s, 0);
+		add_int(g, "to_seq", s, 1);
+		add_int(g, "events", s, 2);
+		add_str(g, "reason", s, 3);
+		add_str(g, "boot_id", s, 4);
+		json_object_array_add(arr, g);
+	}
+	sqlite3_finalize(s);
+	json_object_object_add(o, "gaps", arr);
+	if (rc != SQLITE_DONE)
+		return q_err(st, "query gaps");
+	s = prepare(st, "SELECT coalesce(sum(events), 0) FROM gaps WHERE agent_id = ?1");
+	if (!s)
+		return -EIO;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		add_int(o, "events_declared_lost", s, 0);
+	sqlite3_finalize(s);
+	return 0;
+}
+
+static int agent_breaks(struct store *st, const char *id, json_object *o)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT seq, kind, detected_ns, boot_id FROM chain_breaks"
+				  " WHERE agent_id = ?1 ORDER BY seq, detected_ns LIMIT 100");
+	json_object *arr = json_object_new_array();
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		json_object *b = json_object_new_object();
+
+		add_int(b, "seq", s, 0);
+		add_str(b, "kind", s, 1);
+		add_ts(b, "detected", s, 2);
+		add_str(b, "boot_id", s, 3);
+		json_object_array_add(arr, b);
+	}
+	sqlite3_finalize(s);
+	json_object_object_add(o, "chain_breaks", arr);
+	return rc == SQLITE_DONE ? 0 : q_err(st, "query chain breaks");
+}
+
+int store_query_agents(struct store *st, uint64_t now_ns, uint32_t silent_after,
+		       uint32_t default_interval_s, json_object **out)
+{
+	sqlite3_stmt *s = prepare(st,
+		"SELECT id, hostname, host_id, boot_id, agent_version, enrolled_ns, revoked_ns,"
+		" last_seen_ns, last_heartbeat_ns, interval_s, last_batch_seq, spool_bytes,"
+		" spool_events, stats_json FROM agents ORDER BY hostname, id");
+	json_object *arr;
+	int rc = 0, qrc;
+
+	if (!s)
+		return -EIO;
+	arr = json_object_new_array();
+	while (!rc && (qrc = sqlite3_step(s)) == SQLITE_ROW) {
+		json_object *o = json_object_new_object();
+		const char *id = (const char *)sqlite3_column_text(s, 0);
+		const char *stats = (const char *)sqlite3_column_text(s, 13);
+		int64_t interval = sqlite3_column_int64(s, 9), max_seq = 0, last_cut;
+		uint64_t seen = (uint64_t)sqlite3_column_int64(s, 7), silent_ns;
+		int revoked = sqlite3_column_type(s, 6) != SQLITE_NULL;
+
+		if (interval <= 0)
+			interval = default_interval_s;
+		silent_ns = (uint64_t)interval * silent_after * 1000000000ULL;
+		add_str(o, "id", s, 0);
+		add_str(o, "host", s, 1);
+		add_str(o, "host_id", s, 2);
+		add_str(o, "boot_id", s, 3);
+		add_str(o, "agent_version", s, 4);
+		add_ts(o, "enrolled", s, 5);
+		add_ts(o, "revoked", s, 6);
+		add_ts(o, "last_seen", s, 7);
+		add_ts(o, "last_heartbeat", s, 8);
+		json_object_object_add(o, "heartbeat_interval_s", json_object_new_int64(interval));
+		json_object_object_add(o, "silent", json_object_new_boolean(
+			!revoked && (!seen || now_ns > seen + silent_ns)));
+		add_int(o, "last_batch_cut", s, 10);
+		add_int(o, "spool_bytes", s, 11);
+		add_int(o, "spool_events", s, 12);
+		json_object_object_add(o, "stats", stats ? json_tokener_parse(stats) : NULL);
+		rc = agent_missing(st, id, o, &max_seq);
+		/* batches the agent says it cut but that have not arrived (yet) */
+		last_cut = sqlite3_column_int64(s, 10);
+		json_object_object_add(o, "batches_pending", last_cut > max_seq ?
+				       range(max_seq + 1, last_cut) : NULL);
+		if (!rc)
+			rc = agent_gaps(st, id, o);
+		if (!rc)
+			rc = agent_breaks(st, id, o);
+		json_object_array_add(arr, o);
+	}
+	sqlite3_finalize(s);
+	if (!rc && qrc != SQLITE_DONE)
+		rc = q_err(st, "query agents");
+	if (rc) {
+		json_object_put(arr);
+		return rc;
+	}
+	*out = json_object_new_object();
+	json_object_object_add(*out, "agents", arr);
+	return 0;
+}

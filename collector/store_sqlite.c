@@ -1,0 +1,564 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * SQLite backend of collector/store.h: WAL with synchronous=NORMAL (a crash loses at most the
+ * last transactions, never corrupts; agents resend what was not acknowledged), one transaction
+ * per batch, statements prepared once. The query half lives in store_query.c.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "store.h"
+#include "store_sqlite.h"
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS agents ("
+	" id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE, hostname TEXT NOT NULL DEFAULT '',"
+	" host_id TEXT NOT NULL DEFAULT '', boot_id TEXT NOT NULL DEFAULT '',"
+	" agent_version TEXT NOT NULL DEFAULT '', enrolled_ns INTEGER NOT NULL,"
+	" revoked_ns INTEGER, last_seen_ns INTEGER, last_heartbeat_ns INTEGER, interval_s INTEGER,"
+	" last_batch_seq INTEGER, spool_bytes INTEGER, spool_events INTEGER, stats_json TEXT,"
+	" stats_ns INTEGER);"
+	"CREATE TABLE IF NOT EXISTS batches ("
+	" agent_id TEXT NOT NULL, boot_id TEXT NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL,"
+	" prev_hash BLOB, events INTEGER NOT NULL, received_ns INTEGER NOT NULL, flagged TEXT,"
+	" PRIMARY KEY (agent_id, boot_id, seq));"
+	"CREATE INDEX IF NOT EXISTS batches_agent_seq ON batches(agent_id, seq);"
+	"CREATE TABLE IF NOT EXISTS events ("
+	" id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, boot_id TEXT NOT NULL,"
+	" batch_seq INTEGER NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, type TEXT NOT NULL,"
+	" host TEXT, session_id TEXT, tool TEXT, user TEXT, uid INTEGER, pid INTEGER, ppid INTEGER,"
+	" comm TEXT, exe TEXT, detail TEXT, pb BLOB NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS events_session_ts ON events(session_id, ts);"
+	"CREATE INDEX IF NOT EXISTS events_ts ON events(ts);"
+	"CREATE INDEX IF NOT EXISTS events_host_ts ON events(host, ts);"
+	"CREATE INDEX IF NOT EXISTS events_agent_seq ON events(agent_id, seq);"
+	"CREATE TABLE IF NOT EXISTS sessions ("
+	" id TEXT PRIMARY KEY, tool TEXT NOT NULL DEFAULT '', host TEXT NOT NULL DEFAULT '',"
+	" user TEXT NOT NULL DEFAULT '', agent_id TEXT NOT NULL, root_pid INTEGER,"
+	" start_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL, end_ns INTEGER, exit_code INTEGER,"
+	" signal TEXT, events INTEGER NOT NULL DEFAULT 0, cwd TEXT, argv TEXT);"
+	"CREATE INDEX IF NOT EXISTS sessions_start ON sessions(start_ns);"
+	"CREATE INDEX IF NOT EXISTS sessions_host ON sessions(host, start_ns);"
+	"CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user, start_ns);"
+	"CREATE INDEX IF NOT EXISTS sessions_tool ON sessions(tool, start_ns);"
+	"CREATE TABLE IF NOT EXISTS chain_breaks ("
+	" agent_id TEXT NOT NULL, boot_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,"
+	" detected_ns INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS chain_breaks_agent ON chain_breaks(agent_id, seq);"
+	"CREATE TABLE IF NOT EXISTS gaps ("
+	" agent_id TEXT NOT NULL, boot_id TEXT NOT NULL, from_seq INTEGER NOT NULL,"
+	" to_seq INTEGER NOT NULL, events INTEGER NOT NULL, reason TEXT NOT NULL,"
+	" received_ns INTEGER NOT NULL, UNIQUE (agent_id, boot_id, from_seq, to_seq));";
+
+static const char *const stmt_sql[ST__COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_AGENT_ADD] = "INSERT INTO agents (id, key_hash, hostname, host_id, boot_id,"
+			 " agent_version, enrolled_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[ST_AGENT_BY_KEY] = "SELECT id, hostname, revoked_ns IS NOT NULL FROM agents"
+			    " WHERE key_hash = ?1",
+	[ST_AGENT_REVOKE] = "UPDATE agents SET revoked_ns = coalesce(revoked_ns, ?2) WHERE id = ?1",
+	[ST_AGENT_SEEN] = "UPDATE agents SET last_seen_ns = max(coalesce(last_seen_ns, 0), ?2),"
+			  " boot_id = CASE WHEN ?3 = '' THEN boot_id ELSE ?3 END WHERE id = ?1",
+	[ST_AGENT_HEARTBEAT] = "UPDATE agents SET last_seen_ns = ?2, last_heartbeat_ns = ?2,"
+			       " interval_s = ?3, last_batch_seq = ?4, spool_bytes = ?5,"
+			       " spool_events = ?6,"
+			       " hostname = CASE WHEN ?7 = '' THEN hostname ELSE ?7 END,"
+			       " agent_version = CASE WHEN ?8 = '' THEN agent_version ELSE ?8 END"
+			       " WHERE id = ?1",
+	[ST_AGENT_STATS] = "UPDATE agents SET stats_json = ?2, stats_ns = ?3 WHERE id = ?1"
+			   " AND coalesce(stats_ns, 0) <= ?3",
+	[ST_BATCH_GET] = "SELECT hash FROM batches WHERE agent_id = ?1 AND boot_id = ?2 AND seq = ?3",
+	[ST_BATCH_BY_SEQ] = "SELECT hash, prev_hash FROM batches WHERE agent_id = ?1 AND seq = ?2"
+			    " ORDER BY received_ns DESC LIMIT 1",
+	[ST_BATCH_ADD] = "INSERT INTO batches (agent_id, boot_id, seq, hash, prev_hash, events,"
+			 " received_ns, flagged) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_EVENT_ADD] = "INSERT INTO events (agent_id, boot_id, batch_seq, seq, ts, type, host,"
+			 " session_id, tool, user, uid, pid, ppid, comm, exe, detail, pb) VALUES"
+			 " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+	[ST_SESSION_TOUCH] =
+		"INSERT INTO sessions (id, tool, host, user, agent_id, root_pid, start_ns, last_ns,"
+		" events) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 1) ON CONFLICT (id) DO UPDATE SET"
+		" start_ns = min(start_ns, excluded.start_ns),"
+		" last_ns = max(last_ns, excluded.last_ns), events = events + 1,"
+		" tool = CASE WHEN tool = '' THEN excluded.tool ELSE tool END,"
+		" user = CASE WHEN user = '' THEN excluded.user ELSE user END,"
+		" root_pid = coalesce(root_pid, excluded.root_pid)",
+	[ST_SESSION_START] = "UPDATE sessions SET cwd = ?2, argv = ?3,"
+			     " user = CASE WHEN ?4 = '' THEN user ELSE ?4 END WHERE id = ?1",
+	[ST_SESSION_END] = "UPDATE sessions SET end_ns = ?2, exit_code = ?3, signal = ?4"
+			   " WHERE id = ?1",
+	[ST_CHAIN_BREAK] = "INSERT INTO chain_breaks (agent_id, boot_id, seq, kind, detected_ns)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_GAP_ADD] = "INSERT OR IGNORE INTO gaps (agent_id, boot_id, from_seq, to_seq, events,"
+		       " reason, received_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+};
+
+static int db_err(struct store *st, const char *what)
+{
+	log_error("failed to %s: %s", what, sqlite3_errmsg(st->db));
+	return -EIO;
+}
+
+int store_open(const char *spec, struct store **out)
+{
+	struct store *st;
+	char *err = NULL;
+	int rc;
+
+	if (!strncmp(spec, "postgres://", 11) || !strncmp(spec, "postgresql://", 13)) {
+		log_error("failed to open store %s: the PostgreSQL backend is not built yet; use a "
+			  "SQLite path", spec);
+		return -EPROTONOSUPPORT;
+	}
+	if (!strncmp(spec, "sqlite:", 7))
+		spec += 7;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	rc = sqlite3_open_v2(spec, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			     SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		log_error("failed to open database %s: %s", spec,
+			  st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+			 "PRAGMA foreign_keys=ON;", NULL, NULL, &err) != SQLITE_OK ||
+	    sqlite3_exec(st->db, schema, NULL, NULL, &err) != SQLITE_OK) {
+		log_error("failed to set up database %s: %s", spec, err ? err : "unknown error");
+		sqlite3_free(err);
+		goto fail;
+	}
+	for (int i = 0; i < ST__COUNT; i++) {
+		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+				       &st->stmt[i], NULL) != SQLITE_OK) {
+			log_error("failed to prepare statement %d: %s", i, sqlite3_errmsg(st->db));
+			goto fail;
+		}
+	}
+	*out = st;
+	return 0;
+fail:
+	store_close(st);
+	return -EIO;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	for (int i = 0; i < ST__COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	sqlite3_close(st->db);
+	free(st);
+}
+
+/* Resets and returns a prepared statement, ready for binding. */
+sqlite3_stmt *stmt_get(struct store *st, enum store_stmt id)
+{
+	sqlite3_stmt *s = st->stmt[id];
+
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return s;
+}
+
+static int exec_stmt(struct store *st, enum store_stmt id)
+{
+	sqlite3_stmt *s = stmt_get(st, id);
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_STATIC);
+}
+
+int store_agent_add(struct store *st, const char *agent_id, const char *key_hash,
+		    const Aitrail__V1__AgentInfo *info, uint64_t now_ns)
+{
+	sqlite3_stmt *s = stmt_get(st, ST_AGENT_ADD);
+
+	bind_text(s, 1, agent_id);
+	bind_text(s, 2, key_hash);
+	bind_text(s, 3, info ? info->hostname : "");
+	bind_text(s, 4, info ? info->host_id : "");
+	bind_text(s, 5, info ? info->boot_id : "");
+	bind_text(s, 6, info ? info->agent_version : "");
+	sqlite3_bind_int64(s, 7, (int64_t)now_ns);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_err(st, "add agent");
+	return 0;
+}
+
+int store_agent_by_key(struct store *st, const char *key_hash, struct store_agent *out)
+{
+	sqlite3_stmt *s = stmt_get(st, ST_AGENT_BY_KEY);
+	int rc;
+
+	bind_text(s, 1, key_hash);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW)
+		return db_err(st, "look up agent key");
+	snprintf(out->id, sizeof(out->id), "%s", (const char *)sqlite3_column_text(s, 0));
+	snprintf(out->hostname, sizeof(out->hostname), "%s",
+		 (const char *)sqlite3_column_text(s, 1));
+	out->revoked = sqlite3_column_int(s, 2);
+	sqlite3_reset(s);
+	return 0;
+}
+
+int store_agent_revoke(struct store *st, const char *agent_id, uint64_t now_ns)
+{
+	sqlite3_stmt *s = stmt_get(st, ST_AGENT_REVOKE);
+
+	bind_text(s, 1, agent_id);
+	sqlite3_bind_int64(s, 2, (int64_t)now_ns);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_err(st, "revoke agent");
+	return sqlite3_changes(st->db) ? 0 : -ENOENT;
+}
+
+/* Loss counters and the rest of AgentStats as a flat JSON object, field names from the proto. */
+static char *stats_json(const Aitrail__V1__AgentStats *stats)
+{
+	const ProtobufCMessageDescriptor *d = stats->base.descriptor;
+	json_object *o = json_object_new_object();
+	char *s;
+
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const void *p = (const char *)stats + f->offset;
+
+		if (f->type == PROTOBUF_C_TYPE_UINT64)
+			json_object_object_add(o, f->name, json_object_new_uint64(*(uint64_t *)p));
+		else if (f->type == PROTOBUF_C_TYPE_BOOL)
+			json_object_object_add(o, f->name, json_object_new_boolean(*(int *)p));
+	}
+	if (stats->lost) {
+		const ProtobufCMessageDescriptor *ld = stats->lost->base.descriptor;
+		json_object *l = json_object_new_object();
+
+		for (unsigned i = 0; i < ld->n_fields; i++) {
+			const ProtobufCFieldDescriptor *f = &ld->fields[i];
+
+			if (f->type != PROTOBUF_C_TYPE_UINT64)
+				continue;
+			json_object_object_add(l, f->name, json_object_new_uint64(
+				*(uint64_t *)((const char *)stats->lost + f->offset)));
+		}
+		json_object_object_add(o, "lost", l);
+	}
+	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return s;
+}
+
+static int put_stats(struct store *st, const char *agent_id, const Aitrail__V1__AgentStats *stats,
+		     uint64_t ts)
+{
+	sqlite3_stmt *s = stmt_get(st, ST_AGENT_STATS);
+	char *js = stats_json(stats);
+	int rc;
+
+	if (!js)
+		return -ENOMEM;
+	bind_text(s, 1, agent_id);
+	sqlite3_bind_text(s, 2, js, -1, free);
+	sqlite3_bind_int64(s, 3, (int64_t)ts);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : db_err(st, "store agent stats");
+}
+
+int store_heartbeat(struct store *st, const char *agent_id, const Aitrail__V1__Heartbeat *hb,
+		    uint64_t now_ns)
+{
+	sqlite3_stmt *s = stmt_get(st, ST_AGENT_HEARTBEAT);
+
+	bind_text(s, 1, agent_id);
+	sqlite3_bind_int64(s, 2, (int64_t)now_ns);
+	sqlite3_bind_int64(s, 3, hb->interval_s);
+	sqlite3_bind_int64(s, 4, (int64_t)hb->last_batch_seq);
+	sqlite3_bind_int64(s, 5, (int64_t)hb->spool_bytes);
+	sqlite3_bind_int64(s, 6, (int64_t)hb->spool_events);
+	bind_text(s, 7, hb->agent ? hb->agent->hostname : "");
+	bind_text(s, 8, hb->agent ? hb->agent->agent_version : "");
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_err(st, "store heartbeat");
+	if (hb->stats)
+		return put_stats(st, agent_id, hb->stats, now_ns);
+	return 0;
+}
+
+static int chain_break(struct store *st, const struct store_batch *b, uint64_t seq,
+		       const char *kind, struct store_put_result *res)
+{
+	sqlite3_stmt *s = stmt_get(st, ST_CHAIN_BREAK);
+
+	bind_text(s, 1, b->agent_id);
+	bind_text(s, 2, b->boot_id);
+	sqlite3_bind_int64(s, 3, (int64_t)seq);
+	bind_text(s, 4, kind);
+	sqlite3_bind_int64(s, 5, (int64_t)b->received_ns);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_err(st, "record chain break");
+	log_warn("agent %s: hash chain break at batch %llu: %s", b->agent_id,
+		 (unsigned long long)seq, kind);
+	if (!res->chain_break[0])
+		snprintf(res->chain_break, sizeof(res->chain_break), "%s", kind);
+	return 0;
+}
+
+static int is_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+/*
+ * Checks the batch against its stored neighbours: its prev_hash against batch seq-1's hash, and
+ * batch seq+1's prev_hash against its hash (batches may arrive out of order after retries).
+ */
+static int verify_chain(struct store *st, const struct store_batch *b,
+			struct store_put_result *res)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (!b->hash_ok && (rc = chain_break(st, b, b->seq, "hash_mismatch", res)))
+		return rc;
+	if (b->seq == 1) {
+		if (!is_zero(b->prev_hash, b->prev_hash_len))
+			return chain_break(st, b, b->seq, "prev_mismatch", res);
+	} else {
+		s = stmt_get(st, ST_BATCH_BY_SEQ);
+		bind_text(s, 1, b->agent_id);
+		sqlite3_bind_int64(s, 2, (int64_t)(b->seq - 1));
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			int same = (size_t)sqlite3_column_bytes(s, 0) == b->prev_hash_len &&
+				   !memcmp(sqlite3_column_blob(s, 0), b->prev_hash, b->prev_hash_len);
+
+			sqlite3_reset(s);
+			if (!same && (rc = chain_break(st, b, b->seq, "prev_mismatch", res)))
+				return rc;
+		} else if (rc != SQLITE_DONE) {
+			return db_err(st, "look up previous batch");
+		}
+	}
+	s = stmt_get(st, ST_BATCH_BY_SEQ);
+	bind_text(s, 1, b->agent_id);
+	sqlite3_bind_int64(s, 2, (int64_t)(b->seq + 1));
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		int same = sqlite3_column_bytes(s, 1) == STORE_HASH_LEN &&
+			   !memcmp(sqlite3_column_blob(s, 1), b->hash, STORE_HASH_LEN);
+
+		sqlite3_reset(s);
+		if (!same)
+			return chain_break(st, b, b->seq + 1, "prev_mismatch", res);
+	} else if (rc != SQLITE_DONE) {
+		return db_err(st, "look up next batch");
+	}
+	return 0;
+}
+
+static int put_gap(struct store *st, const struct store_batch *b, const Aitrail__V1__Gap *g)
+{
+	sqlite3_stmt *s = stmt_get(st, ST_GAP_ADD);
+
+	bind_text(s, 1, b->agent_id);
+	bind_text(s, 2, b->boot_id);
+	sqlite3_bind_int64(s, 3, (int64_t)g->from_seq);
+	sqlite3_bind_int64(s, 4, (int64_t)g->to_seq);
+	sqlite3_bind_int64(s, 5, (int64_t)g->events);
+	bind_text(s, 6, g->reason);
+	sqlite3_bind_int64(s, 7, (int64_t)b->received_ns);
+	return sqlite3_step(s) == SQLITE_DONE ? 0 : db_err(st, "store gap");
+}
+
+static char *argv_json(size_t n, char **argv)
+{
+	json_object *a = json_object_new_array();
+	char *s;
+
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_string(argv[i]));
+	s = strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
+	json_object_put(a);
+	return s;
+}
+
+static int put_session(struct store *st, const struct store_batch *b, const Aitrail__V1__Event *ev)
+{
+	const Aitrail__V1__Session *ss = ev->session;
+	const char *user = ev->proc ? ev->proc->user : "";
+	sqlite3_stmt *s = stmt_get(st, ST_SESSION_TOUCH);
+
+	if (ev->body_case == AITRAIL__V1__EVENT__BODY_SESSION_START && ev->session_start->user[0])
+		user = ev->session_start->user;
+	bind_text(s, 1, ss->id);
+	bind_text(s, 2, ss->tool);
+	bind_text(s, 3, ev->host);
+	bind_text(s, 4, user);
+	bind_text(s, 5, b->agent_id);
+	if (ss->root_pid)
+		sqlite3_bind_int64(s, 6, ss->root_pid);
+	sqlite3_bind_int64(s, 7, (int64_t)ev->ts);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_err(st, "update session");
+	if (ev->body_case == AITRAIL__V1__EVENT__BODY_SESSION_START) {
+		const Aitrail__V1__SessionStart *st_ = ev->session_start;
+		char *argv = argv_json(st_->n_argv, st_->argv);
+
+		s = stmt_get(st, ST_SESSION_START);
+		bind_text(s, 1, ss->id);
+		bind_text(s, 2, st_->cwd);
+		sqlite3_bind_text(s, 3, argv, -1, free);
+		bind_text(s, 4, st_->user);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			return db_err(st, "store session start");
+	} else if (ev->body_case == AITRAIL__V1__EVENT__BODY_SESSION_END) {
+		s = stmt_get(st, ST_SESSION_END);
+		bind_text(s, 1, ss->id);
+		sqlite3_bind_int64(s, 2, (int64_t)ev->ts);
+		sqlite3_bind_int64(s, 3, ev->session_end->exit_code);
+		bind_text(s, 4, ev->session_end->signal);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			return db_err(st, "store session end");
+	}
+	return 0;
+}
+
+static int put_event(struct store *st, const struct store_batch *b, size_t i)
+{
+	const Aitrail__V1__Event *ev = b->events[i];
+	const Aitrail__V1__Proc *p = ev->proc;
+	const Aitrail__V1__Session *ss = ev->session;
+	sqlite3_stmt *s = stmt_get(st, ST_EVENT_ADD);
+	char detail[1024];
+	int has_session = ss && ss->id[0];
+	int rc;
+
+	event_detail(ev, detail, sizeof(detail));
+	bind_text(s, 1, b->agent_id);
+	bind_text(s, 2, b->boot_id);
+	sqlite3_bind_int64(s, 3, (int64_t)b->seq);
+	sqlite3_bind_int64(s, 4, (int64_t)ev->seq);
+	sqlite3_bind_int64(s, 5, (int64_t)ev->ts);
+	bind_text(s, 6, ev->type);
+	bind_text(s, 7, ev->host);
+	if (has_session) {
+		bind_text(s, 8, ss->id);
+		bind_text(s, 9, ss->tool);
+	}
+	if (p) {
+		bind_text(s, 10, p->user);
+		sqlite3_bind_int64(s, 11, p->uid);
+		sqlite3_bind_int64(s, 12, p->pid);
+		sqlite3_bind_int64(s, 13, p->ppid);
+		bind_text(s, 14, p->comm);
+		bind_text(s, 15, p->exe);
+	}
+	sqlite3_bind_text(s, 16, detail, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(s, 17, b->packed[i], (int)b->packed_len[i], SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_err(st, "store event");
+	if (has_session && (rc = put_session(st, b, ev)))
+		return rc;
+	if (ev->body_case == AITRAIL__V1__EVENT__BODY_GAP && (rc = put_gap(st, b, ev->gap)))
+		return rc;
+	if (ev->body_case == AITRAIL__V1__EVENT__BODY_AGENT_STATS &&
+	    (rc = put_stats(st, b->agent_id, ev->agent_stats, ev->ts)))
+		return rc;
+	return 0;
+}
+
+static int put_batch_locked(struct store *st, const struct store_batch *b,
+			    struct store_put_result *res)
+{
+	sqlite3_stmt *s = stmt_get(st, ST_BATCH_GET);
+	int rc;
+
+	bind_text(s, 1, b->agent_id);
+	bind_text(s, 2, b->boot_id);
+	sqlite3_bind_int64(s, 3, (int64_t)b->seq);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		int same = sqlite3_column_bytes(s, 0) == STORE_HASH_LEN &&
+			   !memcmp(sqlite3_column_blob(s, 0), b->hash, STORE_HASH_LEN);
+
+		sqlite3_reset(s);
+		res->status = STORE_DUPLICATE;
+		/* a resend must be the same batch; anything else is a rewrite of history */
+		return same ? 0 : chain_break(st, b, b->seq, "replay_mismatch", res);
+	}
+	if (rc != SQLITE_DONE)
+		return db_err(st, "look up batch");
+
+	if ((rc = verify_chain(st, b, res)))
+		return rc;
+	s = stmt_get(st, ST_BATCH_ADD);
+	bind_text(s, 1, b->agent_id);
+	bind_text(s, 2, b->boot_id);
+	sqlite3_bind_int64(s, 3, (int64_t)b->seq);
+	sqlite3_bind_blob(s, 4, b->hash, STORE_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 5, b->prev_hash, (int)b->prev_hash_len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, (int64_t)b->n_events);
+	sqlite3_bind_int64(s, 7, (int64_t)b->received_ns);
+	if (res->chain_break[0])
+		bind_text(s, 8, res->chain_break);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_err(st, "store batch");
+	for (size_t i = 0; i < b->n_events; i++)
+		if ((rc = put_event(st, b, i)))
+			return rc;
+	for (size_t i = 0; i < b->n_gaps; i++)
+		if ((rc = put_gap(st, b, b->gaps[i])))
+			return rc;
+	res->status = STORE_STORED;
+	res->stored = b->n_events;
+	return 0;
+}
+
+int store_put_batch(struct store *st, const struct store_batch *b, struct store_put_result *res)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if (exec_stmt(st, ST_BEGIN))
+		return db_err(st, "begin transaction");
+	rc = put_batch_locked(st, b, res);
+	if (!rc) {
+		s = stmt_get(st, ST_AGENT_SEEN);
+		bind_text(s, 1, b->agent_id);
+		sqlite3_bind_int64(s, 2, (int64_t)b->received_ns);
+		bind_text(s, 3, b->boot_id);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			rc = db_err(st, "update agent");
+	}
+	if (!rc && exec_stmt(st, ST_COMMIT))
+		rc = db_err(st, "commit batch");
+	if (rc) {
+		exec_stmt(st, ST_ROLLBACK);
+		memset(res, 0, sizeof(*res));
+	}
+	return rc;
+}
