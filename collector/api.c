@@ -69,6 +69,7 @@ static enum MHD_Result sessions(struct server *srv, struct MHD_Connection *con)
 	struct session_filter f = { 0 };
 	enum MHD_Result ret;
 	json_object *o = NULL;
+	int err;
 
 	if (!time_args(srv, con, &f.since_ns, &f.until_ns, &f.limit, &ret))
 		return ret;
@@ -76,7 +77,8 @@ static enum MHD_Result sessions(struct server *srv, struct MHD_Connection *con)
 	f.user = arg(con, "user");
 	f.tool = arg(con, "tool");
 	f.agent_id = arg(con, "agent");
-	return answer(srv, con, store_query_sessions(srv->st, &f, &o), o);
+	err = store_query_sessions(srv->st, &f, &o);
+	return answer(srv, con, err, o);
 }
 
 static enum MHD_Result session_sub(struct server *srv, struct MHD_Connection *con,
@@ -86,6 +88,7 @@ static enum MHD_Result session_sub(struct server *srv, struct MHD_Connection *co
 	char id[256];
 	json_object *o = NULL;
 	enum MHD_Result ret;
+	int err;
 
 	if (!slash || slash == rest || (size_t)(slash - rest) >= sizeof(id))
 		return reject(srv, con, true, MHD_HTTP_NOT_FOUND, REJ_NOT_FOUND,
@@ -98,10 +101,13 @@ static enum MHD_Result session_sub(struct server *srv, struct MHD_Connection *co
 		if (!time_args(srv, con, &f.since_ns, &f.until_ns, &f.limit, &ret))
 			return ret;
 		f.type = arg(con, "type");
-		return answer(srv, con, store_query_events(srv->st, &f, &o), o);
+		err = store_query_events(srv->st, &f, &o);
+		return answer(srv, con, err, o);
 	}
-	if (!strcmp(slash, "/timeline"))
-		return answer(srv, con, store_query_timeline(srv->st, id, &o), o);
+	if (!strcmp(slash, "/timeline")) {
+		err = store_query_timeline(srv->st, id, &o);
+		return answer(srv, con, err, o);
+	}
 	return reject(srv, con, true, MHD_HTTP_NOT_FOUND, REJ_NOT_FOUND,
 		      "no such endpoint: /v1/sessions/%s%s", id, slash);
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Agent endpoints: enroll, events, heartbeat. Bodies are inflated with a hard cap (a zip bomb
- * stops at the cap, it is never inflated whole), unpacked, checked, then stored; every refusal
+ * Agent endpoints: enroll, events, heartbeat. Bodies are inflated by common/wire.c with a hard
+ * cap (a zip bomb stops at the cap, it is never inflated whole), unpacked, checked, then stored; every refusal
  * is a clear 4xx with an ErrorReply and a counter.
  */
 #include <errno.h>
@@ -12,13 +12,12 @@
 #include <sys/random.h>
 
 #include <openssl/evp.h>
-#include <zlib.h>
 
 #include "http.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
-#include "wire.pb-c.h"
+#include "wire.h"
 
 /* A request body, inflated when needed; data points into r->body or into owned. */
 struct payload {
@@ -26,66 +25,6 @@ struct payload {
 	size_t len;
 	uint8_t *owned;
 };
-
-/* Inflates zlib or gzip data; -EFBIG when the output would exceed cap, -EBADMSG if corrupt. */
-static int inflate_capped(const uint8_t *in, size_t in_len, size_t cap, uint8_t **out,
-			  size_t *out_len)
-{
-	z_stream z = { 0 };
-	uint8_t *buf = NULL;
-	size_t size = 0;
-	int zr, err = 0;
-
-	if (inflateInit2(&z, 15 + 32) != Z_OK)
-		return -ENOMEM;
-	z.next_in = (Bytef *)in;
-	z.avail_in = in_len;
-	do {
-		if (z.total_out == size) {
-			size_t ns = size ? size * 2 : (in_len * 4 > 4096 ? in_len * 4 : 4096);
-			uint8_t *nb;
-
-			if (size >= cap + 1) {
-				err = -EFBIG;
-				break;
-			}
-			if (ns > cap + 1)
-				ns = cap + 1; /* one byte more than allowed tells "too big" apart */
-			nb = realloc(buf, ns);
-			if (!nb) {
-				err = -ENOMEM;
-				break;
-			}
-			buf = nb;
-			size = ns;
-		}
-		z.next_out = buf + z.total_out;
-		z.avail_out = size - z.total_out;
-		zr = inflate(&z, Z_NO_FLUSH);
-		if (zr == Z_STREAM_END)
-			break;
-		if (zr == Z_BUF_ERROR && z.avail_in == 0) {
-			err = -EBADMSG; /* the stream ended early: a truncated body */
-			break;
-		}
-		if (zr != Z_OK && zr != Z_BUF_ERROR) {
-			err = -EBADMSG;
-			break;
-		}
-	} while (1);
-	if (!err && z.total_out > cap)
-		err = -EFBIG;
-	if (!err && z.avail_in)
-		err = -EBADMSG; /* trailing garbage after the stream */
-	*out_len = z.total_out;
-	inflateEnd(&z);
-	if (err) {
-		free(buf);
-		return err;
-	}
-	*out = buf;
-	return 0;
-}
 
 /* Checks the content headers and inflates. Replies itself on error: returns false then. */
 static bool get_payload(struct server *srv, struct MHD_Connection *con, struct request *r,
@@ -95,6 +34,7 @@ static bool get_payload(struct server *srv, struct MHD_Connection *con, struct r
 						     MHD_HTTP_HEADER_CONTENT_TYPE);
 	const char *ce = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_ENCODING);
+	char why[160];
 	int err;
 
 	memset(p, 0, sizeof(*p));
@@ -115,23 +55,20 @@ static bool get_payload(struct server *srv, struct MHD_Connection *con, struct r
 		}
 		return true;
 	}
-	if (strcasecmp(ce, "deflate") && strcasecmp(ce, "gzip")) {
+	if (strcasecmp(ce, "deflate")) {
 		*ret = reject(srv, con, false, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, REJ_BAD_ENCODING,
 			      "Content-Encoding %s: expected deflate", ce);
 		return false;
 	}
-	err = inflate_capped((const uint8_t *)r->body, r->len, srv->opts.max_inflated_bytes,
-			     &p->owned, &p->len);
-	if (err == -EFBIG) {
-		*ret = reject(srv, con, false, 413, REJ_INFLATE_TOO_LARGE,
-			      "body inflates past %llu bytes",
-			      (unsigned long long)srv->opts.max_inflated_bytes);
+	err = wire_inflate(r->body, r->len, srv->opts.max_inflated_bytes, &p->owned, &p->len,
+			   why, sizeof(why));
+	if (err == -EMSGSIZE) {
+		*ret = reject(srv, con, false, 413, REJ_INFLATE_TOO_LARGE, "%s", why);
 		return false;
 	}
 	if (err) {
 		*ret = reject(srv, con, false, MHD_HTTP_BAD_REQUEST, REJ_BAD_ENCODING,
-			      "body is not a complete deflate stream (%zu bytes received)",
-			      r->len);
+			      "%s (%zu bytes received)", why, r->len);
 		return false;
 	}
 	p->data = p->owned;
@@ -238,88 +175,52 @@ out:
 	return ret;
 }
 
-/* The serialized Event fields (6) of a Batch, exactly as the agent hashed them. */
-static int raw_events(const uint8_t *d, size_t len, size_t n, const uint8_t **ptr, size_t *plen)
+/*
+ * Packs every event once into one buffer: the bytes that are stored, and that the hash chain
+ * covers (common/wire.c packs them the same way on both ends).
+ */
+static int pack_events(const Aitrail__V1__Batch *b, uint8_t **buf, const uint8_t **ptr,
+		       size_t *plen)
 {
-	size_t off = 0, k = 0;
+	size_t total = 0, off = 0;
 
-	while (off < len) {
-		uint64_t tag = 0, v = 0;
-		int shift = 0;
-
-		do {
-			if (off >= len || shift > 63)
-				return -EBADMSG;
-			tag |= (uint64_t)(d[off] & 0x7f) << shift;
-			shift += 7;
-		} while (d[off++] & 0x80);
-		switch (tag & 7) {
-		case 0:
-			while (off < len && (d[off] & 0x80))
-				off++;
-			off++;
-			break;
-		case 1:
-			off += 8;
-			break;
-		case 5:
-			off += 4;
-			break;
-		case 2:
-			shift = 0;
-			do {
-				if (off >= len || shift > 63)
-					return -EBADMSG;
-				v |= (uint64_t)(d[off] & 0x7f) << shift;
-				shift += 7;
-			} while (d[off++] & 0x80);
-			if (v > len - off)
-				return -EBADMSG;
-			if (tag >> 3 == 6) {
-				if (k >= n)
-					return -EBADMSG;
-				ptr[k] = d + off;
-				plen[k++] = v;
-			}
-			off += v;
-			break;
-		default:
-			return -EBADMSG;
-		}
+	for (size_t i = 0; i < b->n_events; i++) {
+		plen[i] = aitrail__v1__event__get_packed_size(b->events[i]);
+		total += plen[i];
 	}
-	return off == len && k == n ? 0 : -EBADMSG;
+	*buf = malloc(total ? total : 1);
+	if (!*buf)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->n_events; i++) {
+		ptr[i] = *buf + off;
+		off += aitrail__v1__event__pack(b->events[i], *buf + off);
+	}
+	return 0;
 }
 
 static bool batch_hash_ok(const Aitrail__V1__Batch *b, const uint8_t **ptr, const size_t *plen)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	uint8_t md[32];
-	unsigned int n = 0;
-	bool ok = false;
+	struct wire_hash h;
+	uint8_t md[WIRE_HASH_LEN];
 
-	if (!ctx)
+	if (wire_hash_init(&h, b->prev_hash.data, b->prev_hash.len))
 		return false;
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-	    EVP_DigestUpdate(ctx, b->prev_hash.data, b->prev_hash.len)) {
-		size_t i;
-
-		for (i = 0; i < b->n_events; i++)
-			if (!EVP_DigestUpdate(ctx, ptr[i], plen[i]))
-				break;
-		ok = i == b->n_events && EVP_DigestFinal_ex(ctx, md, &n) && n == 32 &&
-		     !memcmp(md, b->hash.data, 32);
+	for (size_t i = 0; i < b->n_events; i++) {
+		if (wire_hash_update(&h, ptr[i], plen[i])) {
+			wire_hash_abort(&h);
+			return false;
+		}
 	}
-	EVP_MD_CTX_free(ctx);
-	return ok;
+	return !wire_hash_final(&h, md) && !memcmp(md, b->hash.data, WIRE_HASH_LEN);
 }
 
 static enum MHD_Result store_batch(struct server *srv, struct MHD_Connection *con,
-				   const struct store_agent *a, Aitrail__V1__Batch *b,
-				   const struct payload *p)
+				   const struct store_agent *a, Aitrail__V1__Batch *b)
 {
 	Aitrail__V1__BatchAck ack = AITRAIL__V1__BATCH_ACK__INIT;
 	struct store_batch sb = { 0 };
 	struct store_put_result res;
+	uint8_t *packed = NULL;
 	const uint8_t **ptr;
 	size_t *plen;
 	int err;
@@ -332,11 +233,11 @@ static enum MHD_Result store_batch(struct server *srv, struct MHD_Connection *co
 		return reject(srv, con, false, MHD_HTTP_SERVICE_UNAVAILABLE, REJ_STORE_ERROR,
 			      "out of memory");
 	}
-	if (raw_events(p->data, p->len, b->n_events, ptr, plen)) {
+	if (pack_events(b, &packed, ptr, plen)) {
 		free(ptr);
 		free(plen);
-		return reject(srv, con, false, MHD_HTTP_BAD_REQUEST, REJ_MALFORMED,
-			      "batch %llu: cannot delimit its events", (unsigned long long)b->seq);
+		return reject(srv, con, false, MHD_HTTP_SERVICE_UNAVAILABLE, REJ_STORE_ERROR,
+			      "out of memory");
 	}
 	sb.agent_id = a->id;
 	sb.boot_id = b->agent ? b->agent->boot_id : "";
@@ -353,6 +254,7 @@ static enum MHD_Result store_batch(struct server *srv, struct MHD_Connection *co
 	sb.gaps = b->gaps;
 	sb.received_ns = now_realtime_ns();
 	err = store_put_batch(srv->st, &sb, &res);
+	free(packed);
 	free(ptr);
 	free(plen);
 	if (err)
@@ -409,7 +311,7 @@ enum MHD_Result handle_events(struct server *srv, struct MHD_Connection *con, st
 			     "agent %s: batch of %zu events (at most %u)", a.id, b->n_events,
 			     srv->opts.max_batch_events);
 	else
-		ret = store_batch(srv, con, &a, b, &p);
+		ret = store_batch(srv, con, &a, b);
 	aitrail__v1__batch__free_unpacked(b, NULL);
 out:
 	free(p.owned);

@@ -421,9 +421,9 @@ int server_start(struct store *st, const struct collector_opts *o, struct server
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+				    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
 				    MHD_OPTION_LISTEN_SOCKET, srv->lfd,
 				    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-				    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
 				    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!srv->mhd) {
 		log_error("failed to start HTTP server on %s", o->listen);

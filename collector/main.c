@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: Apache-2.0
+/* aitrail-collector: receives agents' batches over HTTP(S), stores them, answers queries. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coll_config.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: aitrail-collector [OPTIONS]\n"
+		"\n"
+		"  -c, --config FILE            YAML config (keys as the long options, '-' -> '_')\n"
+		"  -l, --listen ADDR:PORT       listen address (default 127.0.0.1:8443; :PORT = all)\n"
+		"  -d, --db PATH                SQLite database (default /var/lib/aitrail/collector.db)\n"
+		"      --tls-cert FILE          server certificate (PEM); enables HTTPS\n"
+		"      --tls-key FILE           server key (PEM)\n"
+		"      --tls-client-ca FILE     CA that signs agent client certificates (mTLS)\n"
+		"      --enroll-token TOKEN     token agents enroll with\n"
+		"      --enroll-token-file FILE ... read from the first line of FILE\n"
+		"      --admin-token TOKEN      token of the query API (aitrail CLI)\n"
+		"      --admin-token-file FILE  ... read from the first line of FILE\n"
+		"      --heartbeat-s N          heartbeat interval assumed for agents (default 30)\n"
+		"      --silent-after N         intervals without news before an agent is silent (3)\n"
+		"      --max-body-bytes N       cap of a compressed request body (default 8 MiB)\n"
+		"      --max-inflated-bytes N   cap of an inflated request body (default 64 MiB)\n"
+		"      --max-batch-events N     events per batch (default 100000)\n"
+		"  -v, --verbose                debug logging\n"
+		"  -h, --help\n");
+}
+
+static const struct option long_opts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "db", required_argument, NULL, 'd' },
+	{ "tls-cert", required_argument, NULL, 1 },
+	{ "tls-key", required_argument, NULL, 1 },
+	{ "tls-client-ca", required_argument, NULL, 1 },
+	{ "enroll-token", required_argument, NULL, 1 },
+	{ "enroll-token-file", required_argument, NULL, 1 },
+	{ "admin-token", required_argument, NULL, 1 },
+	{ "admin-token-file", required_argument, NULL, 1 },
+	{ "heartbeat-s", required_argument, NULL, 1 },
+	{ "silent-after", required_argument, NULL, 1 },
+	{ "max-body-bytes", required_argument, NULL, 1 },
+	{ "max-inflated-bytes", required_argument, NULL, 1 },
+	{ "max-batch-events", required_argument, NULL, 1 },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Applies one flag through the config table, so flags and YAML keys cannot drift apart. */
+static int apply_flag(struct collector_opts *o, const char *name, const char *val)
+{
+	char key[64], where[80];
+	int err;
+
+	snprintf(key, sizeof(key), "%s", name);
+	for (char *p = key; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	snprintf(where, sizeof(where), "--%s", name);
+	err = collector_config_set(o, key, val, where);
+	if (err == -ENOENT)
+		log_error("%s: not a collector option", where);
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	struct collector_opts o;
+	struct store *st = NULL;
+	struct server *srv = NULL;
+	const char *config = NULL;
+	sigset_t set;
+	int c, idx, sig, err;
+
+	log_init("aitrail-collector", LOG_LVL_INFO);
+	collector_opts_defaults(&o);
+	/* the config file first, whatever its place, so that flags override it */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "c:l:d:vh", long_opts, &idx)) != -1)
+		if (c == 'c')
+			config = optarg;
+	if (config && collector_config_load(&o, config))
+		return 2;
+	opterr = 1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:l:d:vh", long_opts, &idx)) != -1) {
+		switch (c) {
+		case 'c':
+			break;
+		case 'l':
+			if (apply_flag(&o, "listen", optarg))
+				return 2;
+			break;
+		case 'd':
+			if (apply_flag(&o, "db", optarg))
+				return 2;
+			break;
+		case 1:
+			if (apply_flag(&o, long_opts[idx].name, optarg))
+				return 2;
+			break;
+		case 'v':
+			o.verbose = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s' (see --help)", argv[optind]);
+		return 2;
+	}
+	if (o.verbose)
+		log_init("aitrail-collector", LOG_LVL_DEBUG);
+	if (collector_config_check(&o))
+		return 2;
+
+	/* block the signals before MHD starts its thread, so that only sigwait sees them */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	err = store_open(o.db, &st);
+	if (err)
+		goto cleanup;
+	err = server_start(st, &o, &srv);
+	if (err)
+		goto cleanup;
+	log_info("collector ready (database %s)", o.db);
+	sigwait(&set, &sig);
+	log_info("stopping on %s", strsignal(sig));
+cleanup:
+	server_stop(srv);
+	store_close(st);
+	return err ? 1 : 0;
+}
