@@ -42,18 +42,28 @@ def loop_round(binary, name, mode, iters, tmp, prefix=()):
     return out[0]["ns_per_call"]
 
 
+ROUND_S = 0.4  # target length of one timed round
+
+
 def measure_loops(cfgs, tmp, rounds, scale):
     """cfgs: list of (label, binary, prefix args). Rounds are interleaved across cfgs so that
-    drift of the machine (other tenants, CPU clock) hits every configuration alike."""
+    drift of the machine (other tenants, CPU clock) hits every configuration alike. A short
+    calibration run caps the iterations so a slow configuration (auditd writing a record per
+    call) still takes about ROUND_S per round: figures are per call, so only precision changes."""
     res = {label: {} for label, _, _ in cfgs}
     for name, mode, iters, _, _ in LOOPS:
         iters = max(1, int(iters * scale))
+        n = {}
+        for label, binary, prefix in cfgs:
+            ns = loop_round(binary, name, mode, max(1, iters // 50), tmp, prefix)
+            n[label] = max(50, min(iters, int(ROUND_S * scale * 1e9 / ns)))
         vals = {label: [] for label, _, _ in cfgs}
         for _ in range(rounds):
             for label, binary, prefix in cfgs:
-                vals[label].append(loop_round(binary, name, mode, iters, tmp, prefix))
+                vals[label].append(loop_round(binary, name, mode, n[label], tmp, prefix))
         for label in vals:
             res[label][name] = bl.stats(vals[label])
+            res[label][name]["iters"] = n[label]
         bl.progress("  %-8s %s" % (name, "  ".join(
             "%s %.0f ns" % (label, res[label][name]["median"]) for label, _, _ in cfgs)))
     return res
@@ -103,6 +113,12 @@ def main():
     results = {"machine": bl.machine_info(), "rounds": rounds, "quick": args.quick,
                "loops": {name: desc for name, _, _, _, desc in LOOPS},
                "warnings": []}
+    load = os.getloadavg()[0]
+    results["machine"]["loadavg_1m_at_start"] = load
+    if load > 0.3:
+        results["warnings"].append(
+            "the machine was not idle when the run started (1-minute load %.2f): other work "
+            "competes with the loops and widens every min–max" % load)
     others = bl.other_agents()
     if others:
         results["warnings"].append(
@@ -117,10 +133,14 @@ def main():
             job = bl.Job(tmp, nfiles=60 if args.quick else 240)
             bl.progress("generated source tree: %d C files" % job.nfiles)
 
-        # --- no audit
-        bl.progress("[1/3] no audit: loops and job")
+        # --- no audit, three times: before, between and after the audited phases. The loop
+        # baseline pools all three so slow drift of the machine does not favour either side;
+        # how far the three moved apart is reported as this run's noise.
         base_cfgs = [("off", loops_bin, ())]
-        results["off"] = {"loops": measure_loops(base_cfgs, tmp, rounds, scale)["off"]}
+        baselines = []
+        bl.progress("[1/5] no audit: loops and job")
+        baselines.append(measure_loops(base_cfgs, tmp, rounds, scale)["off"])
+        results["off"] = {}
         if job:
             results["off"]["job"] = measure_job(base_cfgs, job, rounds)["off"]
 
@@ -128,18 +148,26 @@ def main():
         if "aitrail" in skip:
             results["aitrail"] = {"skipped": "skipped by --skip"}
         else:
-            bl.progress("[2/3] aitrail: agent + collector on loopback")
+            bl.progress("[2/5] aitrail: agent + collector on loopback")
             results["aitrail"] = aitrailrun.run(build, tmp, cleanup, loops_bin, session_bin,
                                                 job, rounds, scale, skip, measure_loops,
                                                 measure_job)
+        bl.progress("[3/5] no audit again")
+        baselines.append(measure_loops(base_cfgs, tmp, rounds, scale)["off"])
 
         # --- auditd
         if "auditd" in skip:
             results["auditd"] = {"skipped": "skipped by --skip"}
         else:
-            bl.progress("[3/3] auditd: same syscalls, scoped by audit login uid")
+            bl.progress("[4/5] auditd: same syscalls, scoped by audit login uid")
             results["auditd"] = auditrun.run(tmp, cleanup, loops_bin, job, rounds, scale,
                                              measure_loops, measure_job)
+        bl.progress("[5/5] no audit, last time")
+        baselines.append(measure_loops(base_cfgs, tmp, rounds, scale)["off"])
+        results["baselines"] = baselines
+        results["off"]["loops"] = {
+            name: bl.stats([v for b in baselines for v in b[name]["values"]])
+            for name in baselines[0]}
     except KeyboardInterrupt:
         print("bench: interrupted, cleaning up", file=sys.stderr)
         cleanup.run()
@@ -148,6 +176,7 @@ def main():
         cleanup.run()
 
     results["duration_s"] = round(time.time() - t_start, 1)
+    results["targets"] = bl.targets(results)
     table = bl.render(results)
     print()
     print(table)
