@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "dns_decode.h"
 #include "log.h"
 #include "net_decode.h"
 
@@ -134,8 +135,16 @@ int net_decode_connect(struct agent *a, const struct at_hdr *h, const void *rec,
 	if (!nc->proto || !nc->daddr || !nc->saddr)
 		return -ENOMEM;
 	if (r->family != AF_UNIX) {
+		const char *name = dns_names_lookup(h->root_pid, h->root_start, r->family, r->daddr);
+
 		nc->dport = r->dport;
 		nc->sport = r->sport;
+		if (name) {
+			nc->dst_name = arena_strndup(ar, name, DNS_NAME_MAX);
+			nc->name_source = "dns";
+			if (!nc->dst_name)
+				return -ENOMEM;
+		}
 	}
 	nc->result = r->result;
 	nc->nonblocking = !!(r->nflags & AT_NET_F_NONBLOCK);
