@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "dns_decode.h"
 #include "log.h"
 #include "net_decode.h"
+#include "netname.h"
 
 _Static_assert(sizeof(struct at_net_connect) % 8 == 0, "ring buffer records are 8-byte aligned");
 
@@ -109,10 +111,10 @@ int net_connect_text(const struct at_net_connect *r, size_t len, struct net_conn
 	return 0;
 }
 
-int net_decode_connect(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-		       at_event *ev, struct arena *ar)
+/* Fills ev from a connect record; name/source: what the connection's first bytes named. */
+static int net_fill(const struct at_hdr *h, const struct at_net_connect *r, size_t len,
+		    const char *name, const char *source, at_event *ev, struct arena *ar)
 {
-	const struct at_net_connect *r = rec;
 	struct net_connect_text t;
 	Aitrail__V1__NetConnect *nc;
 	int err;
@@ -135,13 +137,16 @@ int net_decode_connect(struct agent *a, const struct at_hdr *h, const void *rec,
 	if (!nc->proto || !nc->daddr || !nc->saddr)
 		return -ENOMEM;
 	if (r->family != AF_UNIX) {
-		const char *name = dns_names_lookup(h->root_pid, h->root_start, r->family, r->daddr);
-
 		nc->dport = r->dport;
 		nc->sport = r->sport;
+		/* what the client itself asked for beats what a resolver said about the address */
+		if (!name) {
+			name = dns_names_lookup(h->root_pid, h->root_start, r->family, r->daddr);
+			source = "dns";
+		}
 		if (name) {
 			nc->dst_name = arena_strndup(ar, name, DNS_NAME_MAX);
-			nc->name_source = "dns";
+			nc->name_source = (char *)source;
 			if (!nc->dst_name)
 				return -ENOMEM;
 		}
@@ -151,4 +156,24 @@ int net_decode_connect(struct agent *a, const struct at_hdr *h, const void *rec,
 	ev->body_case = AITRAIL__V1__EVENT__BODY_NET_CONNECT;
 	ev->net_connect = nc;
 	return 0;
+}
+
+int net_decode_connect(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+		       at_event *ev, struct arena *ar)
+{
+	return net_fill(h, rec, len, NULL, NULL, ev, ar);
+}
+
+int net_decode_connect_data(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+			    at_event *ev, struct arena *ar)
+{
+	const struct at_net_connect_data *d = rec;
+	char name[DNS_NAME_MAX];
+	const char *source;
+
+	if (len < offsetof(struct at_net_connect_data, data) || d->data_len > AT_NET_DATA_MAX ||
+	    offsetof(struct at_net_connect_data, data) + d->data_len > len)
+		return -EINVAL;
+	source = netname_from_data(d->data, d->data_len, name, sizeof(name));
+	return net_fill(h, &d->c, sizeof(d->c), source ? name : NULL, source, ev, ar);
 }

@@ -26,8 +26,10 @@ struct net_connect_text {
 /* Validates a raw record and renders its text fields. -EINVAL names nothing: the caller logs. */
 int net_connect_text(const struct at_net_connect *r, size_t len, struct net_connect_text *t);
 
-/* Ring-buffer handler for AT_REC_NET_CONNECT (agent/dispatch.c). */
+/* Ring-buffer handlers for AT_REC_NET_CONNECT and AT_REC_NET_CONNECT_DATA (agent/dispatch.c). */
 int net_decode_connect(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
 		       at_event *ev, struct arena *ar);
+int net_decode_connect_data(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+			    at_event *ev, struct arena *ar);
 
 #endif

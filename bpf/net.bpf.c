@@ -10,15 +10,10 @@
 #include <bpf/bpf_endian.h>
 
 #include "net.h"
+#include "net.bpf.h"
 
-#define AF_UNIX 1
-#define AF_INET 2
-#define AF_INET6 10
-#define SOCK_STREAM 1
-#define SOCK_DGRAM 2
 #define EINTR 4
 #define EALREADY 114
-#define EINPROGRESS 115
 #define ERESTARTSYS 512
 #define ERESTART_RESTARTBLOCK 516
 #define AT_MMSG_MAX 8 /* sendmmsg messages whose destinations are looked at */
@@ -65,13 +60,6 @@ struct {
 	__type(key, struct net_dest_key);
 	__type(value, __u8);
 } net_dests SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct at_net_connect);
-} net_scratch SEC(".maps");
 
 /* Copies a destination sockaddr; returns its length, or 0 when it is not one we report. */
 static __always_inline __u32 net_read_sockaddr(struct net_pending *p, const void *uaddr,
@@ -157,39 +145,6 @@ SEC("tracepoint/syscalls/sys_enter_sendmmsg")
 int net_enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 {
 	return net_enter_msg(ctx->args[0], (const void *)ctx->args[1], AT_NET_SYS_SENDMMSG);
-}
-
-/* fd -> struct sock, checking the back pointers so a non-socket file is never taken for one. */
-static __always_inline struct sock *net_fd_sock(__s32 fd, __u16 *type)
-{
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	struct file **fds, *f = NULL;
-	struct socket *so;
-	struct sock *sk;
-
-	if (!fdt || fd < 0 || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
-		return NULL;
-	so = BPF_CORE_READ(f, private_data);
-	if (!so || BPF_CORE_READ(so, file) != f)
-		return NULL;
-	sk = BPF_CORE_READ(so, sk);
-	if (!sk || BPF_CORE_READ(sk, sk_socket) != so)
-		return NULL;
-	*type = BPF_CORE_READ(so, type);
-	return sk;
-}
-
-static __always_inline void net_read_local(struct at_net_connect *r, const struct sock *sk)
-{
-	r->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	if (r->family == AF_INET)
-		BPF_CORE_READ_INTO((__u32 *)r->saddr, sk, __sk_common.skc_rcv_saddr);
-	else if (r->family == AF_INET6)
-		BPF_CORE_READ_INTO(r->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
 }
 
 /* Fills the outcome of a parked connect from the socket's new state. */
@@ -313,7 +268,7 @@ static __always_inline int net_exit(long ret)
 	struct at_net_connect *r;
 	struct sock *sk;
 	__u16 type = 0;
-	__u32 zero = 0;
+	__u32 zero = NET_SCRATCH_SYSCALL;
 
 	p = bpf_map_lookup_elem(&net_pending, &id);
 	if (!p)
@@ -360,7 +315,10 @@ static __always_inline int net_exit(long ret)
 		if (bpf_map_lookup_elem(&net_synsent, &key))
 			goto out; /* polling an in-progress connect: its event comes with the outcome */
 	}
-	at_output(&rb_core, r, sizeof(*r), AT_CNT_RB_CORE_FULL);
+	if (sk && r->result == 0)
+		net_hold(r, sk);
+	else
+		at_output(&rb_core, r, sizeof(*r), AT_CNT_RB_CORE_FULL);
 out:
 	bpf_map_delete_elem(&net_pending, &id);
 	return 0;
@@ -390,30 +348,42 @@ int net_exit_sendmmsg(struct trace_event_raw_sys_exit *ctx)
 	return net_exit(ctx->ret);
 }
 
+/*
+ * A parked connect learns its outcome (SYN_SENT -> ESTABLISHED or CLOSE); a held one that never
+ * wrote is reported when the connection leaves ESTABLISHED. Softirq or process context: the
+ * scratch slot is this program's own (the kernel does not nest a program on one CPU).
+ */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(net_sock_state, const struct sock *sk, const int oldstate, const int newstate)
 {
+	__u32 slot = NET_SCRATCH_STATE;
 	__u64 key = (__u64)sk;
 	struct at_net_connect *v, *r;
+	void *map;
 
-	if (newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
+	if (oldstate == TCP_SYN_SENT && (newstate == TCP_ESTABLISHED || newstate == TCP_CLOSE))
+		map = &net_synsent;
+	else if (oldstate == TCP_ESTABLISHED)
+		map = &net_estab;
+	else
 		return 0;
-	v = bpf_map_lookup_elem(&net_synsent, &key);
+	v = bpf_map_lookup_elem(map, &key);
 	if (!v)
 		return 0;
-	/* softirq context: no scratch buffer shared with syscall programs, build in place */
-	r = bpf_ringbuf_reserve(&rb_core, sizeof(*r), 0);
-	if (!r) {
-		if (!bpf_map_delete_elem(&net_synsent, &key))
-			at_count(AT_CNT_RB_CORE_FULL);
+	r = bpf_map_lookup_elem(&net_scratch, &slot);
+	if (!r)
 		return 0;
-	}
 	__builtin_memcpy(r, v, sizeof(*r));
-	if (bpf_map_delete_elem(&net_synsent, &key)) {
-		bpf_ringbuf_discard(r, 0);
+	if (bpf_map_delete_elem(map, &key))
+		return 0; /* another CPU took it first */
+	if (map == &net_estab) {
+		at_output(&rb_core, r, sizeof(*r), AT_CNT_RB_CORE_FULL);
 		return 0;
 	}
 	net_outcome(r, sk, newstate);
-	bpf_ringbuf_submit(r, 0);
+	if (newstate == TCP_ESTABLISHED)
+		net_hold(r, (struct sock *)sk);
+	else
+		at_output(&rb_core, r, sizeof(*r), AT_CNT_RB_CORE_FULL);
 	return 0;
 }

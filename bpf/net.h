@@ -47,4 +47,18 @@ struct at_net_connect {
 	__u8 _pad[8];
 };
 
+/* First bytes of a connection's first write kept for naming its peer; a ClientHello fits. */
+#define AT_NET_DATA_MAX 1024
+
+/*
+ * AT_REC_NET_CONNECT_DATA: an established TCP connect with the start of its first write.
+ * Variable size: c.hdr.size = offsetof(data) + data_len, rounded up to 8.
+ */
+struct at_net_connect_data {
+	struct at_net_connect c;
+	__u32 data_len;  /* bytes in data */
+	__u32 write_len; /* bytes the write asked to send */
+	__u8 data[AT_NET_DATA_MAX];
+};
+
 #endif

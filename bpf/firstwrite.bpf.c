@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The first write on an established TCP connection of a tracked process: its first bytes say
+ * which host the process meant (TLS ClientHello SNI, an HTTP proxy CONNECT, an HTTP Host
+ * header) where the address alone cannot. The held connect record (net_estab) leaves the map
+ * with those bytes attached. Parsing is user space's job.
+ */
+#include "net.bpf.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct at_net_connect_data);
+} fw_scratch SEC(".maps");
+
+static __always_inline int fw_capture(__s32 fd, const void *buf, __u64 len)
+{
+	struct at_net_connect_data *d;
+	struct at_net_connect *v;
+	struct sock *sk;
+	__u32 zero = 0, n;
+	__u16 type;
+	__u64 key;
+
+	if (!at_tracked(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	sk = net_fd_sock(fd, &type);
+	if (!sk || type != SOCK_STREAM)
+		return 0;
+	key = (__u64)sk;
+	v = bpf_map_lookup_elem(&net_estab, &key);
+	if (!v)
+		return 0;
+	d = bpf_map_lookup_elem(&fw_scratch, &zero);
+	if (!d)
+		return 0;
+	__builtin_memcpy(&d->c, v, sizeof(d->c));
+	if (bpf_map_delete_elem(&net_estab, &key))
+		return 0; /* the connection ended meanwhile and was reported */
+	n = len < AT_NET_DATA_MAX ? len : AT_NET_DATA_MAX;
+	barrier_var(n);
+	n &= AT_NET_DATA_MAX * 2 - 1;
+	if (n > AT_NET_DATA_MAX)
+		n = AT_NET_DATA_MAX;
+	if (n && buf && bpf_probe_read_user(d->data, n, buf)) {
+		at_count(AT_CNT_READ_USER_FAIL);
+		n = 0;
+		d->c.hdr.flags |= AT_F_READ_FAIL;
+	}
+	d->data_len = n;
+	d->write_len = len > 0xffffffffULL ? 0xffffffff : len;
+	n = (offsetof(struct at_net_connect_data, data) + n + 7) & ~7u;
+	if (n > sizeof(*d))
+		n = sizeof(*d);
+	d->c.hdr.type = AT_REC_NET_CONNECT_DATA;
+	d->c.hdr.size = n;
+	at_output(&rb_core, d, n, AT_CNT_RB_CORE_FULL);
+	return 0;
+}
+
+/* The first element of an iovec array: where a writev or sendmsg starts. */
+static __always_inline int fw_capture_iov(__s32 fd, const struct iovec *iov)
+{
+	struct iovec v;
+
+	if (!at_tracked(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	if (bpf_probe_read_user(&v, sizeof(v), iov))
+		return 0;
+	return fw_capture(fd, v.iov_base, v.iov_len);
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int fw_write(struct trace_event_raw_sys_enter *ctx)
+{
+	return fw_capture(ctx->args[0], (const void *)ctx->args[1], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int fw_writev(struct trace_event_raw_sys_enter *ctx)
+{
+	return fw_capture_iov(ctx->args[0], (const struct iovec *)ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int fw_sendto(struct trace_event_raw_sys_enter *ctx)
+{
+	return fw_capture(ctx->args[0], (const void *)ctx->args[1], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int fw_sendmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	struct user_msghdr m;
+
+	if (!at_tracked(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	if (bpf_probe_read_user(&m, sizeof(m), (const void *)ctx->args[1]) || !m.msg_iovlen)
+		return 0;
+	return fw_capture_iov(ctx->args[0], m.msg_iov);
+}
