@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* aitrail CLI internals: the HTTP client (main.c) and the renderers (render.c). */
+#ifndef AITRAIL_CLI_H
+#define AITRAIL_CLI_H
+
+#include <stdio.h>
+
+#include <json-c/json.h>
+
+/* Tables for people; each takes the query API's answer. */
+void render_sessions(FILE *f, json_object *o);
+void render_events(FILE *f, json_object *o);
+void render_timeline(FILE *f, json_object *o);
+void render_agents(FILE *f, json_object *o);
+
+#endif

@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: Apache-2.0
+/* aitrail: the command line of the collector's query API. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cli.h"
+#include "log.h"
+#include "timeparse.h"
+#include "util.h"
+
+struct cli {
+	const char *server, *token, *ca;
+	bool json;
+	CURL *curl;
+};
+
+struct buf {
+	char *p;
+	size_t len;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: aitrail [GLOBAL OPTIONS] COMMAND [OPTIONS]\n"
+		"\n"
+		"Commands:\n"
+		"  sessions [--host H] [--user U] [--tool T] [--since TIME] [--until TIME] [--limit N]\n"
+		"  events --session ID [--type T] [--since TIME] [--until TIME] [--limit N]\n"
+		"  timeline --session ID\n"
+		"  agents\n"
+		"  agents revoke ID\n"
+		"\n"
+		"Global options:\n"
+		"  --server URL   collector (default $AITRAIL_SERVER or http://127.0.0.1:8443)\n"
+		"  --token T      admin token (default $AITRAIL_TOKEN)\n"
+		"  --ca FILE      CA certificate to verify an https collector ($AITRAIL_CA)\n"
+		"  --json         JSON output for scripts\n"
+		"\n"
+		"TIME is RFC 3339 (2026-11-28T14:03:00Z) or an age: 90s, 15m, 2h, 7d, 1w.\n");
+}
+
+static size_t on_data(char *p, size_t sz, size_t n, void *ud)
+{
+	struct buf *b = ud;
+	char *np = realloc(b->p, b->len + sz * n + 1);
+
+	if (!np)
+		return 0;
+	b->p = np;
+	memcpy(b->p + b->len, p, sz * n);
+	b->len += sz * n;
+	b->p[b->len] = '\0';
+	return sz * n;
+}
+
+/* GET (post=false) or POST path; returns the parsed JSON answer, or NULL after an error line. */
+static json_object *call(struct cli *c, const char *path, bool post)
+{
+	struct curl_slist *h = NULL;
+	struct buf b = { 0 };
+	char url[4096], auth[600], cerr[CURL_ERROR_SIZE] = "";
+	json_object *o = NULL, *msg;
+	long status = 0;
+	CURLcode rc;
+
+	snprintf(url, sizeof(url), "%s%s", c->server, path);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
+	h = curl_slist_append(h, auth);
+	curl_easy_reset(c->curl);
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, cerr);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 120L);
+	if (c->ca)
+		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca);
+	if (post) {
+		curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, "");
+	}
+	rc = curl_easy_perform(c->curl);
+	curl_slist_free_all(h);
+	if (rc != CURLE_OK) {
+		fprintf(stderr, "aitrail: failed to reach the collector at %s: %s\n", c->server,
+			cerr[0] ? cerr : curl_easy_strerror(rc));
+		goto out;
+	}
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	o = b.p ? json_tokener_parse(b.p) : NULL;
+	if (status == 200 && o)
+		goto out;
+	msg = o ? json_object_object_get(o, "error") : NULL;
+	if (status == 401)
+		fprintf(stderr, "aitrail: the collector refused the token (401): %s\n"
+			"aitrail: pass the admin token with --token or AITRAIL_TOKEN\n",
+			msg ? json_object_get_string(msg) : "unauthorized");
+	else if (msg)
+		fprintf(stderr, "aitrail: %s (HTTP %ld)\n", json_object_get_string(msg), status);
+	else
+		fprintf(stderr, "aitrail: unexpected answer from %s: HTTP %ld%s\n", url, status,
+			o ? "" : ", not JSON (is this an aitrail collector?)");
+	json_object_put(o);
+	o = NULL;
+out:
+	free(b.p);
+	return o;
+}
+
+/* Appends &name=value, escaped, to a query string. */
+static void add_param(struct cli *c, char *q, size_t len, const char *name, const char *val)
+{
+	char *e;
+
+	if (!val)
+		return;
+	e = curl_easy_escape(c->curl, val, 0);
+	snprintf(q + strlen(q), len - strlen(q), "%c%s=%s", strchr(q, '?') ? '&' : '?', name,
+		 e ? e : "");
+	curl_free(e);
+}
+
+/* Validates a TIME flag here, so the error names the flag; sends Unix ns. */
+static int add_time(struct cli *c, char *q, size_t len, const char *flag, const char *val)
+{
+	uint64_t ns;
+	char b[32];
+
+	if (!val)
+		return 0;
+	if (parse_time_arg(val, now_realtime_ns(), &ns)) {
+		fprintf(stderr, "aitrail: --%s %s: expected RFC 3339 (2026-11-28T14:03:00Z) or an "
+			"age like 90s, 15m, 2h, 7d, 1w\n", flag, val);
+		return -EINVAL;
+	}
+	snprintf(b, sizeof(b), "%" PRIu64, ns);
+	add_param(c, q, len, flag, b);
+	return 0;
+}
+
+static int output(struct cli *c, json_object *o, void (*render)(FILE *, json_object *))
+{
+	if (!o)
+		return 1;
+	if (c->json)
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							       JSON_C_TO_STRING_NOSLASHESCAPE));
+	else
+		render(stdout, o);
+	json_object_put(o);
+	return 0;
+}
+
+enum { O_HOST = 1, O_USER, O_TOOL, O_SINCE, O_UNTIL, O_LIMIT, O_SESSION, O_TYPE };
+
+static const struct option cmd_opts[] = {
+	{ "host", required_argument, NULL, O_HOST },
+	{ "user", required_argument, NULL, O_USER },
+	{ "tool", required_argument, NULL, O_TOOL },
+	{ "since", required_argument, NULL, O_SINCE },
+	{ "until", required_argument, NULL, O_UNTIL },
+	{ "limit", required_argument, NULL, O_LIMIT },
+	{ "session", required_argument, NULL, O_SESSION },
+	{ "type", required_argument, NULL, O_TYPE },
+	{ "json", no_argument, NULL, 'j' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct cmd_args {
+	const char *v[O_TYPE + 1];
+};
+
+/* Parses a command's flags; allowed lists the ones it takes. */
+static int parse_cmd(struct cli *c, const char *cmd, int argc, char **argv, const char *allowed,
+		     struct cmd_args *a)
+{
+	int ch;
+
+	memset(a, 0, sizeof(*a));
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+jh", cmd_opts, NULL)) != -1) {
+		if (ch == 'j') {
+			c->json = true;
+		} else if (ch == 'h') {
+			usage(stdout);
+			exit(0);
+		} else if (ch > 0 && ch <= O_TYPE && strchr(allowed, '0' + ch)) {
+			a->v[ch] = optarg;
+		} else {
+			if (ch > 0 && ch <= O_TYPE)
+				fprintf(stderr, "aitrail %s: --%s does not apply here\n", cmd,
+					cmd_opts[ch - 1].name);
+			fprintf(stderr, "aitrail: see aitrail --help\n");
+			return -EINVAL;
+		}
+	}
+	if (a->v[O_LIMIT]) {
+		uint64_t n;
+
+		if (parse_u64(a->v[O_LIMIT], 1, 1000000, &n)) {
+			fprintf(stderr, "aitrail %s: --limit %s: expected a number from 1 to 1000000\n",
+				cmd, a->v[O_LIMIT]);
+			return -EINVAL;
+		}
+	}
+	return optind;
+}
+
+static int cmd_sessions(struct cli *c, int argc, char **argv)
+{
+	struct cmd_args a;
+	char q[2048] = "/v1/sessions";
+	int n = parse_cmd(c, "sessions", argc, argv, "123456", &a);
+
+	if (n < 0)
+		return 2;
+	if (n < argc) {
+		fprintf(stderr, "aitrail sessions: unexpected argument '%s'\n", argv[n]);
+		return 2;
+	}
+	add_param(c, q, sizeof(q), "host", a.v[O_HOST]);
+	add_param(c, q, sizeof(q), "user", a.v[O_USER]);
+	add_param(c, q, sizeof(q), "tool", a.v[O_TOOL]);
+	add_param(c, q, sizeof(q), "limit", a.v[O_LIMIT]);
+	if (add_time(c, q, sizeof(q), "since", a.v[O_SINCE]) ||
+	    add_time(c, q, sizeof(q), "until", a.v[O_UNTIL]))
+		return 2;
+	return output(c, call(c, q, false), render_sessions);
+}
+
+static int session_path(struct cli *c, const char *cmd, const char *id, const char *what,
+			char *q, size_t len)
+{
+	char *e;
+
+	if (!id) {
+		fprintf(stderr, "aitrail %s: --session ID is required (see aitrail sessions)\n", cmd);
+		return -EINVAL;
+	}
+	e = curl_easy_escape(c->curl, id, 0);
+	snprintf(q, len, "/v1/sessions/%s/%s", e ? e : "", what);
+	curl_free(e);
+	return 0;
+}
+
+static int cmd_events(struct cli *c, int argc, char **argv)
+{
+	struct cmd_args a;
+	char q[2048];
+	int n = parse_cmd(c, "events", argc, argv, "45678", &a);
+
+	if (n < 0 || session_path(c, "events", a.v[O_SESSION], "events", q, sizeof(q)))
+		return 2;
+	if (n < argc) {
+		fprintf(stderr, "aitrail events: unexpected argument '%s'\n", argv[n]);
+		return 2;
+	}
+	add_param(c, q, sizeof(q), "type", a.v[O_TYPE]);
+	add_param(c, q, sizeof(q), "limit", a.v[O_LIMIT]);
+	if (add_time(c, q, sizeof(q), "since", a.v[O_SINCE]) ||
+	    add_time(c, q, sizeof(q), "until", a.v[O_UNTIL]))
+		return 2;
+	return output(c, call(c, q, false), render_events);
+}
+
+static int cmd_timeline(struct cli *c, int argc, char **argv)
+{
+	struct cmd_args a;
+	char q[2048];
+	int n = parse_cmd(c, "timeline", argc, argv, "7", &a);
+
+	if (n < 0 || session_path(c, "timeline", a.v[O_SESSION], "timeline", q, sizeof(q)))
+		return 2;
+	if (n < argc) {
+		fprintf(stderr, "aitrail timeline: unexpected argument '%s'\n", argv[n]);
+		return 2;
+	}
+	return output(c, call(c, q, false), render_timeline);
+}
+
+static void print_revoked(FILE *f, json_object *o)
+{
+	fprintf(f, "revoked agent %s: its key no longer works\n",
+		json_object_get_string(json_object_object_get(o, "id")));
+}
+
+static int cmd_agents(struct cli *c, int argc, char **argv)
+{
+	struct cmd_args a;
+	char q[512];
+	char *e;
+	int n = parse_cmd(c, "agents", argc, argv, "", &a);
+
+	if (n < 0)
+		return 2;
+	if (n == argc)
+		return output(c, call(c, "/v1/agents", false), render_agents);
+	if (strcmp(argv[n], "revoke")) {
+		fprintf(stderr, "aitrail agents: unknown subcommand '%s' (did you mean revoke?)\n",
+			argv[n]);
+		return 2;
+	}
+	if (n + 2 != argc) {
+		fprintf(stderr, "aitrail agents revoke: expected one agent ID (see aitrail agents)\n");
+		return 2;
+	}
+	e = curl_easy_escape(c->curl, argv[n + 1], 0);
+	snprintf(q, sizeof(q), "/v1/agents/%s/revoke", e ? e : "");
+	curl_free(e);
+	return output(c, call(c, q, true), print_revoked);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "server", required_argument, NULL, 's' },
+		{ "token", required_argument, NULL, 't' },
+		{ "ca", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const struct {
+		const char *name;
+		int (*fn)(struct cli *, int, char **);
+	} cmds[] = {
+		{ "sessions", cmd_sessions },
+		{ "events", cmd_events },
+		{ "timeline", cmd_timeline },
+		{ "agents", cmd_agents },
+	};
+	struct cli c = { 0 };
+	int ch, rc = 2;
+
+	log_init("aitrail", LOG_LVL_WARN);
+	c.server = getenv("AITRAIL_SERVER");
+	c.token = getenv("AITRAIL_TOKEN");
+	c.ca = getenv("AITRAIL_CA");
+	while ((ch = getopt_long(argc, argv, "+s:t:c:jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 's': c.server = optarg; break;
+		case 't': c.token = optarg; break;
+		case 'c': c.ca = optarg; break;
+		case 'j': c.json = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!c.server || !*c.server)
+		c.server = "http://127.0.0.1:8443";
+	if (!c.token || !*c.token) {
+		fprintf(stderr, "aitrail: no admin token: pass --token or set AITRAIL_TOKEN\n");
+		return 2;
+	}
+	if (strncmp(c.server, "http://", 7) && strncmp(c.server, "https://", 8)) {
+		fprintf(stderr, "aitrail: --server %s: expected http://HOST:PORT or https://...\n",
+			c.server);
+		return 2;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	c.curl = curl_easy_init();
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (!strcmp(argv[optind], cmds[i].name)) {
+			rc = cmds[i].fn(&c, argc - optind, argv + optind);
+			goto out;
+		}
+	}
+	fprintf(stderr, "aitrail: unknown command '%s' (see aitrail --help)\n", argv[optind]);
+out:
+	curl_easy_cleanup(c.curl);
+	curl_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""The collector and the aitrail CLI end to end: a real aitrail-collector on a loopback port,
+fed over HTTP like an agent would (protobuf encoded here by hand, independently of protobuf-c,
+so the wire contract itself is checked), then queried with the CLI in table and --json form."""
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zlib
+
+FAILS = []
+
+
+def check(name, cond, why=""):
+    if cond:
+        print(f"PASS {name}")
+    else:
+        print(f"FAIL {name}: {why}")
+        FAILS.append(name)
+
+
+# --- minimal protobuf encoding (proto3: default values are not written) ---
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def f_uint(num, v):
+    return varint(num << 3) + varint(v) if v else b""
+
+
+def f_sint(num, v):
+    return f_uint(num, (v << 1) ^ (v >> 63))
+
+
+def f_bytes(num, v):
+    if isinstance(v, str):
+        v = v.encode()
+    return varint(num << 3 | 2) + varint(len(v)) + v if v else b""
+
+
+def f_msg(num, v):
+    return varint(num << 3 | 2) + varint(len(v)) + v
+
+
+def decode(buf):
+    """field number -> list of values (ints or bytes)."""
+    out, i = {}, 0
+    while i < len(buf):
+        tag, i = _rd(buf, i)
+        num, wt = tag >> 3, tag & 7
+        if wt == 0:
+            v, i = _rd(buf, i)
+        elif wt == 2:
+            n, i = _rd(buf, i)
+            v, i = buf[i:i + n], i + n
+        else:
+            raise ValueError(f"wire type {wt}")
+        out.setdefault(num, []).append(v)
+    return out
+
+
+def _rd(buf, i):
+    n = shift = 0
+    while True:
+        b = buf[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return n, i
+
+
+def agent_info(host, boot, agent_id=""):
+    return f_bytes(1, agent_id) + f_bytes(2, host) + f_bytes(3, boot) + f_bytes(4, "e2e")
+
+
+def event(etype, ts, host, sid, pid, ppid, comm, exe, seq, body_num, body):
+    session = f_bytes(1, sid) + f_bytes(2, "claude") + f_uint(3, 4000)
+    proc = (f_uint(1, pid) + f_uint(2, ppid) + f_uint(3, 1000) + f_bytes(4, "alice") +
+            f_bytes(5, comm) + f_bytes(6, exe))
+    return (f_bytes(1, etype) + f_uint(2, ts) + f_bytes(3, host) + f_msg(4, session) +
+            f_msg(5, proc) + f_uint(6, seq) + f_msg(body_num, body))
+
+
+def batch(seq, prev, events, host, boot, gaps=()):
+    h = hashlib.sha256(prev + b"".join(events)).digest()
+    body = (f_uint(1, 1) + f_msg(2, agent_info(host, boot)) + f_uint(3, seq) + f_bytes(4, prev) +
+            f_bytes(5, h))
+    for e in events:
+        body += f_msg(6, e)
+    for g in gaps:
+        body += f_msg(7, g)
+    return body, h
+
+
+# --- the collector ---
+class Collector:
+    def __init__(self, build, tmp):
+        self.tmp = tmp
+        with open(os.path.join(tmp, "enroll.token"), "w") as f:
+            f.write("e2e-enroll-token\n")
+        self.log = open(os.path.join(tmp, "collector.log"), "w+")
+        self.proc = subprocess.Popen(
+            [os.path.join(build, "aitrail-collector"), "--listen", "127.0.0.1:0",
+             "--db", os.path.join(tmp, "c.db"), "--enroll-token-file",
+             os.path.join(tmp, "enroll.token"), "--admin-token", "e2e-admin"],
+            stdout=subprocess.DEVNULL, stderr=self.log)
+        self.port = None
+        for _ in range(100):
+            self.log.seek(0)
+            m = re.search(r"\(port (\d+)\)", self.log.read())
+            if m:
+                self.port = int(m.group(1))
+                break
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        if not self.port:
+            self.stop()
+            raise RuntimeError("collector did not start: " + self.logtext())
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def logtext(self):
+        self.log.seek(0)
+        return self.log.read()
+
+    def post(self, path, body, key=None):
+        req = urllib.request.Request(self.url + path, data=zlib.compress(body), method="POST")
+        req.add_header("Content-Type", "application/x-protobuf")
+        req.add_header("Content-Encoding", "deflate")
+        if key:
+            req.add_header("Authorization", "Bearer " + key)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def cli(build, url, *args, token="e2e-admin"):
+    cmd = [os.path.join(build, "aitrail"), "--server", url]
+    if token:
+        cmd += ["--token", token]
+    p = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stdout, p.stderr
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    build = os.path.abspath(ap.parse_args().build)
+    tmp = tempfile.mkdtemp(prefix="aitrail-e2e-coll-")
+    coll = None
+    try:
+        coll = Collector(build, tmp)
+        run(build, coll)
+    finally:
+        if coll:
+            log = coll.logtext()
+            coll.stop()
+            if FAILS:
+                print("---- collector log ----\n" + log)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if FAILS else 0
+
+
+def run(build, coll):
+    tag = os.urandom(4).hex()
+    host, boot, sid = f"e2e-host-{tag}", f"boot-{tag}", f"e2e-session-{tag}"
+
+    st, body = coll.post("/v1/enroll", f_bytes(1, "wrong") + f_msg(2, agent_info(host, boot)))
+    check("enroll_wrong_token_401", st == 401, f"status {st}")
+    st, body = coll.post("/v1/enroll", f_bytes(1, "e2e-enroll-token") +
+                         f_msg(2, agent_info(host, boot)))
+    check("enroll", st == 200, f"status {st}")
+    rep = decode(body)
+    agent_id, key = rep[1][0].decode(), rep[2][0].decode()
+
+    t0 = time.time_ns() - 60 * 10**9
+    S = 10**9
+    evs = [
+        event("session_start", t0, host, sid, 4000, 1, "claude", "/usr/bin/claude", 1, 10,
+              f_bytes(1, "claude") + f_bytes(2, "/home/alice/proj") + f_bytes(3, "alice")),
+        event("exec", t0 + 1 * S, host, sid, 4001, 4000, "bash", "/usr/bin/bash", 2, 12,
+              f_bytes(1, "/usr/bin/bash") + f_bytes(2, "bash") + f_bytes(2, "-c") +
+              f_bytes(2, "curl https://api.example.com")),
+        event("exec", t0 + 2 * S, host, sid, 4002, 4001, "curl", "/usr/bin/curl", 3, 12,
+              f_bytes(1, "/usr/bin/curl") + f_bytes(2, "curl") +
+              f_bytes(2, "https://api.example.com")),
+        event("net_connect", t0 + 3 * S, host, sid, 4002, 4001, "curl", "/usr/bin/curl", 4, 14,
+              f_bytes(1, "inet") + f_bytes(2, "tcp") + f_bytes(3, "10.1.2.3") + f_uint(4, 443) +
+              f_bytes(8, "connect")),
+        event("exit", t0 + 4 * S, host, sid, 4002, 4001, "curl", "/usr/bin/curl", 5, 13, b""),
+        event("file_write", t0 + 5 * S, host, sid, 4001, 4000, "bash", "/usr/bin/bash", 6, 15,
+              f_bytes(1, "/home/alice/proj/notes.md")),
+        event("exit", t0 + 6 * S, host, sid, 4001, 4000, "bash", "/usr/bin/bash", 7, 13, b""),
+        event("session_end", t0 + 7 * S, host, sid, 4000, 1, "claude", "/usr/bin/claude", 8,
+              11, f_sint(1, 0) + f_uint(3, 7 * S)),
+    ]
+    b1, h1 = batch(1, b"\0" * 32, evs[:4], host, boot)
+    b2, h2 = batch(2, h1, evs[4:6], host, boot)
+    gap = f_uint(1, 9) + f_uint(2, 15) + f_uint(3, 7) + f_bytes(4, "spool_full_drop_oldest")
+    b3, h3 = batch(3, h2, evs[6:], host, boot, gaps=[gap])
+    st, body = coll.post("/v1/events", b1, key)
+    ack = decode(body) if st == 200 else {}
+    check("batch_stored", st == 200 and ack.get(2) == [b"stored"] and ack.get(3) == [4],
+          f"status {st} ack {ack}")
+    st, body = coll.post("/v1/events", b1, key)
+    check("batch_duplicate", st == 200 and decode(body).get(2) == [b"duplicate"],
+          f"status {st} {body!r}")
+    # batch 2 is lost in transit; batch 3 arrives
+    st, _ = coll.post("/v1/events", b3, key)
+    check("batch_3_stored", st == 200, f"status {st}")
+    st, _ = coll.post("/v1/heartbeat", f_msg(1, agent_info(host, boot)) + f_uint(5, 3) +
+                      f_uint(6, 10), key)
+    check("heartbeat", st == 200, f"status {st}")
+
+    url = coll.url
+    rc, out, err = cli(build, url, "--json", "sessions", "--host", host, "--since", "1h")
+    try:
+        sessions = json.loads(out)["sessions"]
+    except (ValueError, KeyError):
+        sessions = []
+    s = sessions[0] if sessions else {}
+    check("cli_sessions_json", rc == 0 and len(sessions) == 1 and s.get("id") == sid and
+          s.get("tool") == "claude" and s.get("user") == "alice" and s.get("events") == 6 and
+          s.get("exit_code") == 0, f"rc {rc} out {out[:400]} err {err}")
+    rc, out, err = cli(build, url, "sessions", "--host", host, "--tool", "claude")
+    line = [l for l in out.splitlines() if sid in l]
+    check("cli_sessions_table", rc == 0 and out.startswith("START (UTC)") and len(line) == 1 and
+          "claude" in line[0] and "alice" in line[0] and "exit 0" in line[0],
+          f"rc {rc} out {out!r} err {err}")
+    rc, out, err = cli(build, url, "sessions", "--host", host, "--until", "2h")
+    check("cli_sessions_until_filters", rc == 0 and sid not in out and "no sessions" in out,
+          f"rc {rc} out {out!r}")
+
+    rc, out, err = cli(build, url, "events", "--session", sid, "--type", "net_connect", "--json")
+    try:
+        events = json.loads(out)["events"]
+    except (ValueError, KeyError):
+        events = []
+    check("cli_events_json", rc == 0 and len(events) == 1 and
+          events[0].get("detail") == "tcp 10.1.2.3:443" and events[0].get("pid") == 4002,
+          f"rc {rc} out {out[:400]} err {err}")
+    rc, out, err = cli(build, url, "events", "--session", sid)
+    rows = [l for l in out.splitlines()[1:] if re.match(r"\d{4}-", l)]
+    check("cli_events_table", rc == 0 and len(rows) == 6 and "net_connect" in out and
+          "notes.md" not in out and out.strip().endswith("6 events"),
+          f"rc {rc} out {out!r}")
+
+    rc, out, err = cli(build, url, "agents", "--json")
+    try:
+        a = [x for x in json.loads(out)["agents"] if x["id"] == agent_id][0]
+    except (ValueError, KeyError, IndexError):
+        a = {}
+    check("cli_agents_json_missing", a.get("batches_missing") == [{"from_seq": 2, "to_seq": 2}]
+          and a.get("events_declared_lost") == 7 and a.get("heartbeat_interval_s") == 10 and
+          a.get("silent") is False and a.get("chain_breaks") == [], f"agent {a}")
+    # batch 2 arrives late: it fits both neighbours, the hole closes, its events join in
+    st, _ = coll.post("/v1/events", b2, key)
+    check("batch_2_late", st == 200, f"status {st}")
+
+    rc, out, err = cli(build, url, "timeline", "--session", sid)
+    lines = out.splitlines()
+
+    def indent_of(pat):
+        for l in lines:
+            if pat in l:
+                return len(l) - len(l.lstrip())
+        return -1
+    i_claude, i_bash, i_curl = indent_of("[4000]"), indent_of("[4001]"), indent_of("[4002]")
+    i_conn = indent_of("net_connect")
+    check("cli_timeline_tree", rc == 0 and 0 <= i_claude < i_bash < i_curl < i_conn,
+          f"indents {i_claude} {i_bash} {i_curl} {i_conn}: {out!r}")
+    order = [l.split()[2] for l in lines if re.match(r"\s+\d{4}-\d\d-\d\d ", l)]
+    check("cli_timeline_time_order", order == ["session_start", "exec", "exec", "net_connect",
+                                               "exit", "file_write", "exit", "session_end"],
+          f"order {order}")
+    rc, out, err = cli(build, url, "--json", "timeline", "--session", sid)
+    try:
+        root = json.loads(out)["processes"][0]
+        curl = root["children"][0]["children"][0]
+    except (ValueError, KeyError, IndexError):
+        root, curl = {}, {}
+    check("cli_timeline_json", curl.get("pid") == 4002 and
+          [a["type"] for a in curl.get("activity", [])] == ["exec", "net_connect", "exit"],
+          f"out {out[:600]}")
+
+    # a batch that does not chain to batch 3
+    b4, _ = batch(4, b"\x55" * 32, [event("exit", t0 + 9 * S, host, sid, 4000, 1, "claude", "",
+                                          9, 13, b"")], host, boot)
+    st, _ = coll.post("/v1/events", b4, key)
+    rc, out, err = cli(build, url, "agents")
+    line = [l for l in out.splitlines() if l.startswith(agent_id) and host in l]
+    check("cli_agents_table", rc == 0 and len(line) == 1 and
+          re.search(r" ok +4 +- +7 +1$", line[0]) and
+          f"{agent_id}: hash chain break at batch 4: prev_mismatch" in out,
+          f"rc {rc} out {out!r} err {err}")
+    rc, out, err = cli(build, url, "agents", "--json")
+    try:
+        a = [x for x in json.loads(out)["agents"] if x["id"] == agent_id][0]
+    except (ValueError, KeyError, IndexError):
+        a = {}
+    check("cli_agents_json", a.get("batches_missing") == [] and a.get("batches_received") == 4
+          and [(b["seq"], b["kind"]) for b in a.get("chain_breaks", [])] == [(4, "prev_mismatch")],
+          f"agent {a}")
+
+    rc, out, err = cli(build, url, "agents", "revoke", agent_id)
+    check("cli_revoke", rc == 0 and "revoked agent " + agent_id in out, f"rc {rc} {out} {err}")
+    b5, _ = batch(5, b"\x55" * 32, [], host, boot)
+    st, body = coll.post("/v1/events", b5, key)
+    check("revoked_key_401", st == 401, f"status {st}")
+
+    rc, out, err = cli(build, url, "sessions", token="not-the-token")
+    check("cli_wrong_token", rc == 1 and "401" in err and "AITRAIL_TOKEN" in err,
+          f"rc {rc} err {err!r}")
+    with socket.socket() as s_:
+        s_.bind(("127.0.0.1", 0))
+        dead = s_.getsockname()[1]
+    rc, out, err = cli(build, f"http://127.0.0.1:{dead}", "agents")
+    check("cli_unreachable", rc == 1 and "failed to reach the collector" in err,
+          f"rc {rc} err {err!r}")
+    rc, out, err = cli(build, url, "sessions", "--since", "last tuesday")
+    check("cli_bad_since", rc == 2 and "--since last tuesday" in err, f"rc {rc} err {err!r}")
+    rc, out, err = cli(build, url, "events")
+    check("cli_events_needs_session", rc == 2 and "--session" in err, f"rc {rc} err {err!r}")
+    env = dict(os.environ, AITRAIL_SERVER=url, AITRAIL_TOKEN="e2e-admin")
+    p = subprocess.run([os.path.join(build, "aitrail"), "sessions", "--host", host],
+                       capture_output=True, text=True, env=env, timeout=30)
+    check("cli_env_server_token", p.returncode == 0 and sid in p.stdout,
+          f"rc {p.returncode} {p.stderr}")
+    check("collector_alive", coll.proc.poll() is None, "collector exited")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
