@@ -1020,6 +1020,11 @@ void spool_get_stats(struct spool *s, struct spool_stats *st)
 	st->pending_gaps = s->n_gaps;
 }
 
+int spool_inflight(struct spool *s)
+{
+	return s->inflight;
+}
+
 uint64_t spool_pending_since(struct spool *s)
 {
 	return s->pending_events || s->n_gaps ? s->pending_since : 0;

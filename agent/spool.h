@@ -63,6 +63,8 @@ int spool_reissue(struct spool *s, const Aitrail__V1__AgentInfo *agent);
 /* The collector stored (or already had) batch seq: forget it, free what it covered. */
 int spool_ack(struct spool *s, uint64_t batch_seq);
 void spool_get_stats(struct spool *s, struct spool_stats *st);
+/* 1 while a cut batch waits for its acknowledgement. */
+int spool_inflight(struct spool *s);
 /* Monotonic ns when the oldest pending (un-batched) event was appended; 0 if none. */
 uint64_t spool_pending_since(struct spool *s);
 void spool_close(struct spool *s);
