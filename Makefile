@@ -82,6 +82,9 @@ FIXTURE_SRCS := $(wildcard tests/fixtures/*.c)
 FIXTURE_BINS := $(patsubst tests/fixtures/%.c,$(OUTPUT)/tests/fixtures/%,$(FIXTURE_SRCS))
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(patsubst bench/%.c,$(OUTPUT)/bench/%,$(BENCH_SRCS))
+# Test-only loaders that drive agent modules against the real kernel (tests/tools/X.c)
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(OUTPUT)/tests/tools/%,$(TOOL_SRCS))
 
 BINS :=
 ifneq ($(wildcard agent/main.c),)
@@ -98,7 +101,7 @@ endif
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(BINS) $(UNIT_BINS) $(FIXTURE_BINS) $(BENCH_BINS)
+all: $(BINS) $(UNIT_BINS) $(FIXTURE_BINS) $(BENCH_BINS) $(TOOL_BINS)
 
 # Installs only what is missing, so it is cheap to run before every test or run.
 deps:
@@ -193,6 +196,10 @@ $(OUTPUT)/bench/%: bench/%.c
 	@mkdir -p $(@D)
 	$(call msg,BENCH,$@)
 	$(Q)$(CC) -O2 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror $< -o $@
+$(OUTPUT)/tests/tools/%: tests/tools/%.c $(SKEL) $(PROTO_H) $(LIBAGENT) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(call msg,TOOL,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $< $(LIBAGENT) $(LIBCOMMON) $(LDLIBS) -o $@
 
 check: $(UNIT_BINS)
 	$(Q)tests/run-unit.sh $(OUTPUT)/tests

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The agent's side of policy enforcement (agent/policy.c): compiles a policy (common/policy.h)
+ * into the kernel's verdict maps (bpf/policy.h), reloads it keeping the old one when the new
+ * file is bad, decodes the kernel's decision records, and decides after the fact what the
+ * kernel cannot (globs, session attributes, argv, host names) with mechanism agent_alert.
+ */
+#ifndef AITRAIL_POLICY_AGENT_H
+#define AITRAIL_POLICY_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.pb-c.h"
+#include "aitrail.h"
+#include "policy.h"
+
+struct pol_agent;
+
+/* File descriptors of the maps in bpf/policy.bpf.c; -1 when not loaded (e.g. unit tests). */
+struct pol_maps {
+	int net, path, prog, defaults, cfg, protected_pids;
+};
+
+/* One compiled map entry; key/value are struct at_pol_* bytes. */
+struct pol_entry {
+	uint8_t key[260];
+	uint32_t key_size;
+	uint8_t value[40];
+};
+
+struct pol_entries {
+	struct pol_entry *v;
+	size_t n, cap;
+};
+
+struct pol_compiled {
+	struct pol_entries net, path, prog;
+	uint8_t defaults[4][40];   /* struct at_pol_verdict per category */
+	bool *in_kernel;           /* per rule: the kernel decides it (no agent_alert needed) */
+	const char **why_not;      /* per rule: why the kernel cannot, NULL when it can */
+	int n_rules;
+};
+
+/*
+ * Compiles p for the kernel. tool_names[i] is the tool with id i+1 (agent config order).
+ * Rules or parts the kernel cannot express are left to the agent and say why.
+ */
+int pol_compile(const struct policy *p, const char *const *tool_names, int n_tools,
+		struct pol_compiled *out);
+void pol_compiled_free(struct pol_compiled *c);
+
+/* The mechanism that enforces file and exec rules here: lsm or tracepoint_kill (probed). */
+const char *pol_probe_file_mechanism(char *why, size_t len);
+
+struct pol_agent_opts {
+	const char *policy_path;      /* "" or NULL: no policy, enforcement maps stay disabled */
+	const char *const *tool_names;
+	int n_tools;
+	bool self_protect;
+};
+
+int pol_agent_new(const struct pol_maps *maps, const struct pol_agent_opts *o,
+		  struct pol_agent **out);
+void pol_agent_free(struct pol_agent *pa);
+/*
+ * (Re)loads the policy file. On any error the policy in force stays in force, and the errors
+ * (FILE:LINE: what) are logged and left in pa for reporting. Returns 0 or -errno.
+ */
+int pol_agent_reload(struct pol_agent *pa);
+const struct policy *pol_agent_policy(const struct pol_agent *pa);
+uint32_t pol_agent_generation(const struct pol_agent *pa);
+const char *pol_agent_last_errors(const struct pol_agent *pa);
+/*
+ * An inotify fd (nonblocking) for the epoll loop that reports changes of the policy file;
+ * call pol_agent_on_watch when it is readable: it reloads when the file was rewritten or
+ * replaced. SIGHUP handlers call pol_agent_reload directly.
+ */
+int pol_agent_watch(struct pol_agent *pa);
+int pol_agent_on_watch(struct pol_agent *pa, int fd);
+/* Protects another pid of the agent (shipper thread, helper) from session processes. */
+int pol_agent_protect_pid(struct pol_agent *pa, uint32_t pid);
+
+/* Strings of one decision event; pd's pointers point into this struct or static strings. */
+struct pol_decision_buf {
+	Aitrail__V1__PolicyDecision pd;
+	char rule_id[POL_ID_MAX];
+	char target[320];
+	char detail[160];
+};
+
+/* Decodes an AT_REC_POLICY_DECISION record. Returns 0 or -EINVAL for a short record. */
+int pol_decode_record(const void *rec, size_t len, struct pol_decision_buf *out);
+
+/*
+ * After-the-fact decision on an event the kernel reported (net_connect, file_*, exec): fills
+ * out and returns 1 when the policy says alert/deny/kill through a rule the kernel does not
+ * enforce (mechanism agent_alert, outcome recorded), 0 otherwise.
+ */
+int pol_agent_check_event(struct pol_agent *pa, const Aitrail__V1__Event *ev,
+			  const struct pol_session *s, struct pol_decision_buf *out);
+
+#endif

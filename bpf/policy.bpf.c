@@ -1,0 +1,613 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Policy enforcement for session processes.
+ *
+ * Network: cgroup sock_addr hooks look the destination up in pol_net (LPM on tool, family,
+ * port, address) and refuse the connect/sendmsg with EPERM. These programs cannot send
+ * signals, so a `kill` verdict marks the thread in pol_kill_pending and the syscall's exit
+ * tracepoint sends SIGKILL before the process is back in user space.
+ *
+ * Files and exec: without BPF LSM nothing here can make a syscall fail, so a deny or kill is
+ * enforced by SIGKILL from the syscall's entry tracepoint. The syscall itself still runs to
+ * completion (see docs/policy.md for what that lets through); the process never executes
+ * another instruction.
+ *
+ * Self-protection: a session process that signals, pidfd_opens, ptraces or writes the memory
+ * of the agent is killed the same way.
+ */
+#include "common.bpf.h"
+#include <bpf/bpf_endian.h>
+
+#include "policy.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SIGKILL 9
+#define O_WRONLY 01
+#define O_RDWR 02
+#define O_CREAT 0100
+#define O_TRUNC 01000
+#define O_APPEND 02000
+#define PATH_MASK 255
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct at_pol_net_key);
+	__type(value, struct at_pol_verdict);
+} pol_net SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct at_pol_path_key);
+	__type(value, struct at_pol_verdict);
+} pol_path SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct at_pol_prog_key);
+	__type(value, struct at_pol_verdict);
+} pol_prog SEC(".maps");
+
+/* Default verdict per category (enum at_pol_cat). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, AT_POL_CAT_MAX);
+	__type(key, __u32);
+	__type(value, struct at_pol_verdict);
+} pol_defaults SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct at_pol_cfg);
+} pol_cfg SEC(".maps");
+
+/* Thread ids of the agent (and anything else it protects): self-protection targets. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u8);
+} pol_protected SEC(".maps");
+
+/* Threads a cgroup hook decided to kill: SIGKILL at the syscall's exit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} pol_kill_pending SEC(".maps");
+
+struct pol_scratch {
+	struct at_pol_path_key key;
+	struct at_pol_decision rec;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pol_scratch);
+} pol_scratch SEC(".maps");
+
+static __always_inline struct at_pol_cfg *pol_config(void)
+{
+	__u32 zero = 0;
+	struct at_pol_cfg *c = bpf_map_lookup_elem(&pol_cfg, &zero);
+
+	return c && c->enabled ? c : NULL;
+}
+
+static __always_inline struct pol_scratch *pol_scratch_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&pol_scratch, &zero);
+}
+
+/* Earlier rule wins: the lower prio of two candidate verdicts. */
+static __always_inline struct at_pol_verdict *pol_better(struct at_pol_verdict *a,
+							 struct at_pol_verdict *b)
+{
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	return b->prio < a->prio ? b : a;
+}
+
+static __always_inline struct at_pol_verdict *pol_default(__u32 cat)
+{
+	return bpf_map_lookup_elem(&pol_defaults, &cat);
+}
+
+/* Fills and sends the decision record; rec->path/addr were filled by the caller. */
+static __always_inline void pol_emit(struct at_pol_decision *rec, const struct at_session_ref *s,
+				     const struct at_pol_verdict *v, __u8 cat, __u8 mech,
+				     __u8 outcome, __u32 hook, __u32 gen)
+{
+	/*
+	 * The fields go in before at_fill_hdr: clang 14's BPF backend dropped constant stores
+	 * placed right after its bpf_get_current_comm() call (the record went out with zeros).
+	 */
+	rec->cat = cat;
+	rec->action = v->action;
+	rec->mode = v->mode;
+	rec->mech = mech;
+	rec->outcome = outcome;
+	rec->hook = hook;
+	rec->generation = gen;
+	at_fill_hdr(&rec->hdr, AT_REC_POLICY_DECISION, sizeof(*rec), s);
+	__builtin_memcpy(rec->rule_id, v->rule_id, AT_POL_ID_LEN);
+	at_output(&rb_core, rec, sizeof(*rec), AT_CNT_RB_CORE_FULL);
+}
+
+/* --- network: cgroup sock_addr */
+
+static __always_inline struct at_pol_verdict *pol_net_lookup(struct at_pol_net_key *k, __u8 tool,
+							     __u16 port)
+{
+	struct at_pol_verdict *best = NULL;
+
+	k->tool = tool;
+	k->port = port;
+	best = pol_better(best, bpf_map_lookup_elem(&pol_net, k));
+	k->port = 0;
+	best = pol_better(best, bpf_map_lookup_elem(&pol_net, k));
+	k->tool = 0;
+	k->port = port;
+	best = pol_better(best, bpf_map_lookup_elem(&pol_net, k));
+	k->port = 0;
+	best = pol_better(best, bpf_map_lookup_elem(&pol_net, k));
+	return best;
+}
+
+static __always_inline int pol_sock_addr(struct bpf_sock_addr *ctx, __u8 family, __u32 hook)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct at_pol_net_key k = {};
+	struct at_pol_verdict *v;
+	struct at_session_ref *s;
+	struct pol_scratch *sc;
+	struct at_pol_cfg *cfg;
+	__u8 outcome = AT_POL_OUT_RECORDED;
+	__u16 port;
+	int verdict = 1;
+
+	cfg = pol_config();
+	if (!cfg)
+		return 1;
+	s = at_tracked(id >> 32);
+	if (!s)
+		return 1;
+	port = bpf_ntohs((__u16)ctx->user_port);
+	k.family = family;
+	if (family == AF_INET) {
+		__u32 a = ctx->user_ip4;
+
+		k.prefixlen = AT_POL_NET_FIXED_BITS + 32;
+		__builtin_memcpy(k.addr, &a, 4);
+	} else {
+		__u32 a[4];
+
+		a[0] = ctx->user_ip6[0];
+		a[1] = ctx->user_ip6[1];
+		a[2] = ctx->user_ip6[2];
+		a[3] = ctx->user_ip6[3];
+		k.prefixlen = AT_POL_NET_FIXED_BITS + 128;
+		__builtin_memcpy(k.addr, a, 16);
+	}
+	v = pol_net_lookup(&k, (__u8)s->tool, port);
+	if (!v)
+		v = pol_default(AT_POL_CAT_NETWORK);
+	if (!v || v->action == AT_POL_ALLOW)
+		return 1;
+	if (v->mode == AT_POL_ENFORCE && v->action >= AT_POL_DENY) {
+		verdict = 0;
+		outcome = AT_POL_OUT_BLOCKED;
+		if (v->action == AT_POL_KILL) {
+			__u8 one = 1;
+
+			if (bpf_map_update_elem(&pol_kill_pending, &id, &one, BPF_ANY) == 0)
+				outcome = AT_POL_OUT_KILLED;
+		}
+	}
+	sc = pol_scratch_get();
+	if (sc) {
+		struct at_pol_decision *rec = &sc->rec;
+
+		rec->family = family;
+		rec->port = port;
+		__builtin_memcpy(rec->addr, k.addr, 16);
+		rec->path_len = 0;
+		rec->target_pid = 0;
+		rec->arg = 0;
+		pol_emit(rec, s, v, AT_POL_CAT_NETWORK, AT_POL_MECH_CGROUP_SOCK_ADDR, outcome, hook,
+			 cfg->generation);
+	}
+	return verdict;
+}
+
+SEC("cgroup/connect4")
+int pol_connect4(struct bpf_sock_addr *ctx)
+{
+	return pol_sock_addr(ctx, AF_INET, AT_POL_HOOK_CONNECT4);
+}
+
+SEC("cgroup/connect6")
+int pol_connect6(struct bpf_sock_addr *ctx)
+{
+	return pol_sock_addr(ctx, AF_INET6, AT_POL_HOOK_CONNECT6);
+}
+
+SEC("cgroup/sendmsg4")
+int pol_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return pol_sock_addr(ctx, AF_INET, AT_POL_HOOK_SENDMSG4);
+}
+
+SEC("cgroup/sendmsg6")
+int pol_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return pol_sock_addr(ctx, AF_INET6, AT_POL_HOOK_SENDMSG6);
+}
+
+static __always_inline void pol_kill_if_pending(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (bpf_map_lookup_elem(&pol_kill_pending, &id)) {
+		bpf_map_delete_elem(&pol_kill_pending, &id);
+		bpf_send_signal(SIGKILL);
+	}
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int pol_exit_connect(void *ctx)
+{
+	pol_kill_if_pending();
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int pol_exit_sendto(void *ctx)
+{
+	pol_kill_if_pending();
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int pol_exit_sendmsg(void *ctx)
+{
+	pol_kill_if_pending();
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmmsg")
+int pol_exit_sendmmsg(void *ctx)
+{
+	pol_kill_if_pending();
+	return 0;
+}
+
+/* --- files and exec: kill from the syscall entry */
+
+struct slash_ctx {
+	__u32 n;     /* bytes read, NUL included */
+	__u32 slash; /* index after the last '/' */
+};
+
+static long pol_find_slash(__u32 i, void *ctx)
+{
+	struct slash_ctx *c = ctx;
+	struct pol_scratch *sc;
+
+	if (i >= c->n || i >= AT_POL_PATH_MAX)
+		return 1;
+	sc = pol_scratch_get();
+	if (!sc)
+		return 1;
+	__u64 idx = i;
+
+	/* clang drops a plain mask it can prove redundant; the verifier needs it */
+	asm volatile("%0 &= 255" : "+r"(idx));
+	if (sc->key.path[idx] == '/')
+		c->slash = i + 1;
+	return 0;
+}
+
+/*
+ * Decides on the user path at uptr for category cat. Relative paths are not matched here (the
+ * kernel would need the caller's cwd): the agent decides those after the fact.
+ */
+static __always_inline void pol_path_check(const char *uptr, __u8 cat, __u32 hook)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct at_pol_verdict *v = NULL, *p;
+	struct at_pol_path_key *k;
+	struct at_session_ref *s;
+	struct pol_scratch *sc;
+	struct at_pol_cfg *cfg;
+	__u8 outcome = AT_POL_OUT_RECORDED;
+	long n;
+
+	cfg = pol_config();
+	if (!cfg)
+		return;
+	s = at_tracked(id >> 32);
+	if (!s)
+		return;
+	sc = pol_scratch_get();
+	if (!sc)
+		return;
+	k = &sc->key;
+	n = bpf_probe_read_user_str(k->path, sizeof(k->path), uptr);
+	if (n <= 0) {
+		at_count(AT_CNT_READ_USER_FAIL);
+		return;
+	}
+	if (k->path[0] != '/' && cat != AT_POL_CAT_EXEC)
+		return;
+	if (k->path[0] == '/') {
+		k->cat = cat;
+		/* an exact entry ends with the NUL: a path cut short only hits prefix entries */
+		k->prefixlen = AT_POL_PATH_FIXED_BITS + (__u32)n * 8;
+		k->tool = (__u8)s->tool;
+		v = bpf_map_lookup_elem(&pol_path, k);
+		k->tool = 0;
+		v = pol_better(v, bpf_map_lookup_elem(&pol_path, k));
+	}
+
+	if (cat == AT_POL_CAT_EXEC) {
+		struct at_pol_prog_key pk = {};
+		struct slash_ctx sctx = { .n = n };
+
+		/* a callback is verified once; an open loop here explodes the verifier's states */
+		bpf_loop(AT_POL_PATH_MAX, pol_find_slash, &sctx, 0);
+		bpf_probe_read_kernel_str(pk.name, sizeof(pk.name), k->path + (sctx.slash & 0xff));
+		pk.tool = (__u8)s->tool;
+		v = pol_better(v, bpf_map_lookup_elem(&pol_prog, &pk));
+		pk.tool = 0;
+		v = pol_better(v, bpf_map_lookup_elem(&pol_prog, &pk));
+	}
+	if (!v)
+		v = pol_default(cat);
+	if (!v || v->action == AT_POL_ALLOW)
+		return;
+	if (v->mode == AT_POL_ENFORCE && v->action >= AT_POL_DENY)
+		outcome = bpf_send_signal(SIGKILL) ? AT_POL_OUT_FAILED : AT_POL_OUT_KILLED;
+
+	p = v;
+	{
+		struct at_pol_decision *rec = &sc->rec;
+		__u32 len = n - 1;
+
+		if (len > AT_POL_PATH_MAX)
+			len = AT_POL_PATH_MAX;
+		bpf_probe_read_kernel(rec->path, len & PATH_MASK, k->path);
+		rec->path_len = len;
+		rec->family = 0;
+		rec->port = 0;
+		rec->target_pid = 0;
+		rec->arg = 0;
+		pol_emit(rec, s, p, cat, AT_POL_MECH_TRACEPOINT_KILL, outcome, hook,
+			 cfg->generation);
+	}
+}
+
+static __always_inline bool pol_open_writes(__u64 flags)
+{
+	return flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int pol_enter_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 flags = ctx->args[2];
+
+	pol_path_check((const char *)ctx->args[1],
+		       pol_open_writes(flags) ? AT_POL_CAT_FILE_WRITE : AT_POL_CAT_FILE_READ,
+		       AT_POL_HOOK_OPEN);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int pol_enter_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 flags = 0;
+
+	/* struct open_how starts with the flags */
+	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[2]);
+	pol_path_check((const char *)ctx->args[1],
+		       pol_open_writes(flags) ? AT_POL_CAT_FILE_WRITE : AT_POL_CAT_FILE_READ,
+		       AT_POL_HOOK_OPEN);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_open")
+int pol_enter_open(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 flags = ctx->args[1];
+
+	pol_path_check((const char *)ctx->args[0],
+		       pol_open_writes(flags) ? AT_POL_CAT_FILE_WRITE : AT_POL_CAT_FILE_READ,
+		       AT_POL_HOOK_OPEN);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_creat")
+int pol_enter_creat(struct trace_event_raw_sys_enter *ctx)
+{
+	pol_path_check((const char *)ctx->args[0], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_OPEN);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_truncate")
+int pol_enter_truncate(struct trace_event_raw_sys_enter *ctx)
+{
+	pol_path_check((const char *)ctx->args[0], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_TRUNCATE);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_unlinkat")
+int pol_enter_unlinkat(struct trace_event_raw_sys_enter *ctx)
+{
+	pol_path_check((const char *)ctx->args[1], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_UNLINK);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_unlink")
+int pol_enter_unlink(struct trace_event_raw_sys_enter *ctx)
+{
+	pol_path_check((const char *)ctx->args[0], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_UNLINK);
+	return 0;
+}
+
+/* A rename writes both names: a protected file can be replaced as well as moved away. */
+SEC("tracepoint/syscalls/sys_enter_renameat2")
+int pol_enter_renameat2(struct trace_event_raw_sys_enter *ctx)
+{
+	pol_path_check((const char *)ctx->args[1], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
+	pol_path_check((const char *)ctx->args[3], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_renameat")
+int pol_enter_renameat(struct trace_event_raw_sys_enter *ctx)
+{
+	pol_path_check((const char *)ctx->args[1], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
+	pol_path_check((const char *)ctx->args[3], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_rename")
+int pol_enter_rename(struct trace_event_raw_sys_enter *ctx)
+{
+	pol_path_check((const char *)ctx->args[0], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
+	pol_path_check((const char *)ctx->args[1], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int pol_enter_execve(struct trace_event_raw_sys_enter *ctx)
+{
+	pol_path_check((const char *)ctx->args[0], AT_POL_CAT_EXEC, AT_POL_HOOK_EXEC);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_execveat")
+int pol_enter_execveat(struct trace_event_raw_sys_enter *ctx)
+{
+	pol_path_check((const char *)ctx->args[1], AT_POL_CAT_EXEC, AT_POL_HOOK_EXEC);
+	return 0;
+}
+
+/* --- self-protection */
+
+static __always_inline void pol_self_check(__s64 target, __s64 arg, __u32 hook)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct at_session_ref *s;
+	struct pol_scratch *sc;
+	struct at_pol_cfg *cfg;
+	struct at_pol_verdict self_verdict = {
+		.action = AT_POL_KILL,
+		.mode = AT_POL_ENFORCE,
+		.rule_id = "self-protect",
+	};
+	__u32 t;
+	__u8 outcome;
+
+	cfg = pol_config();
+	if (!cfg || !cfg->self_protect)
+		return;
+	s = at_tracked(id >> 32);
+	if (!s)
+		return;
+	if (hook == AT_POL_HOOK_KILL && arg == 0)
+		return; /* signal 0 only asks whether the pid exists */
+	if (target == -1) {
+		/* kill(-1) reaches every process the caller may signal, the agent included */
+	} else if (target < 0) {
+		if ((__u32)(-target) != cfg->agent_pgid)
+			return;
+	} else {
+		t = (__u32)target;
+		if (!bpf_map_lookup_elem(&pol_protected, &t))
+			return;
+	}
+	outcome = bpf_send_signal(SIGKILL) ? AT_POL_OUT_FAILED : AT_POL_OUT_KILLED;
+	sc = pol_scratch_get();
+	if (!sc)
+		return;
+	sc->rec.target_pid = (__s32)target;
+	sc->rec.arg = arg;
+	sc->rec.path_len = 0;
+	sc->rec.family = 0;
+	sc->rec.port = 0;
+	pol_emit(&sc->rec, s, &self_verdict, AT_POL_CAT_SELF_PROTECT,
+		 AT_POL_MECH_TRACEPOINT_KILL, outcome, hook, cfg->generation);
+}
+
+SEC("tracepoint/syscalls/sys_enter_kill")
+int pol_enter_kill(struct trace_event_raw_sys_enter *ctx)
+{
+	pol_self_check((int)ctx->args[0], (int)ctx->args[1], AT_POL_HOOK_KILL);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_tkill")
+int pol_enter_tkill(struct trace_event_raw_sys_enter *ctx)
+{
+	pol_self_check((int)ctx->args[0], (int)ctx->args[1], AT_POL_HOOK_KILL);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_tgkill")
+int pol_enter_tgkill(struct trace_event_raw_sys_enter *ctx)
+{
+	pol_self_check((int)ctx->args[0], (int)ctx->args[2], AT_POL_HOOK_KILL);
+	return 0;
+}
+
+/* pidfd_send_signal needs a pidfd: refusing pidfd_open of the agent covers it */
+SEC("tracepoint/syscalls/sys_enter_pidfd_open")
+int pol_enter_pidfd_open(struct trace_event_raw_sys_enter *ctx)
+{
+	__s64 pid = (int)ctx->args[0];
+
+	if (pid <= 0)
+		return 0;
+	pol_self_check(pid, -1, AT_POL_HOOK_PIDFD_OPEN);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_ptrace")
+int pol_enter_ptrace(struct trace_event_raw_sys_enter *ctx)
+{
+	__s64 pid = (int)ctx->args[1];
+
+	if (pid <= 0 || ctx->args[0] == 0)
+		return 0; /* PTRACE_TRACEME names no other process */
+	pol_self_check(pid, (long)ctx->args[0], AT_POL_HOOK_PTRACE);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_process_vm_writev")
+int pol_enter_process_vm_writev(struct trace_event_raw_sys_enter *ctx)
+{
+	__s64 pid = (int)ctx->args[0];
+
+	if (pid <= 0)
+		return 0;
+	pol_self_check(pid, -1, AT_POL_HOOK_PROCESS_VM);
+	return 0;
+}
