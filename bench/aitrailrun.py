@@ -74,8 +74,10 @@ class Stack:
         cfg = os.path.join(self.dir, "agent.yaml")
         with open(cfg, "w") as f:
             f.write("output: none\nstats_interval_s: 1\nstate_dir: %s/state\n"
+                    "signatures:\n  mode: replace\n  interpreters: []\n"
+                    "  tools:\n    - tool: claude\n      names: [%s]\n"
                     "collector:\n  url: http://127.0.0.1:%d\n  enroll_token: %s\n" %
-                    (self.dir, self.port, TOKEN))
+                    (self.dir, bl.SESSION_NAME, self.port, TOKEN))
         self.agent_log = os.path.join(self.dir, "agent.log")
         self.agent = subprocess.Popen([self.agent_bin, "--config", cfg, "--output", "none"],
                                       stdout=subprocess.DEVNULL,

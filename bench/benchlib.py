@@ -87,11 +87,17 @@ def other_agents():
     return pids
 
 
+SESSION_NAME = "claude-bench"
+
+
 def session_binary(loops_bin, tmp):
-    """The same loop binary under an agent's name, so the agent makes it a session root."""
+    """The same loop binary under an agent's name, so the agent makes it a session root. The
+    bench's agent knows the claude tool by the name claude-bench only (signatures: replace), so
+    agents others run on this machine with the default signatures leave the bench's flood alone,
+    and the bench's agent does not count their sessions."""
     d = os.path.join(tmp, "session-bin")
     os.makedirs(d, exist_ok=True)
-    dst = os.path.join(d, "claude")
+    dst = os.path.join(d, SESSION_NAME)
     shutil.copy2(loops_bin, dst)
     return dst
 
@@ -290,7 +296,8 @@ def render(res):
     w("")
     w("### The same loops inside a session (ns per call)")
     w("")
-    w("Same binary named `claude`. aitrail: tracked by the agent, events shipped to the "
+    w("Same binary. aitrail: named `claude-bench`, the claude tool's only name in the bench "
+      "agent's config, so the agent makes it a session root; every event is shipped to the "
       "collector. auditd: rules scoped with `-F auid=` (login uid set by the session's root).")
     w("")
     w("| loop | no audit | aitrail session | ratio | auditd session | ratio |")
