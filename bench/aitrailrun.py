@@ -128,14 +128,29 @@ def bpftool_json(*args):
     return json.loads(p.stdout or "[]")
 
 
-def owned_by(obj, pid):
-    return any(x.get("pid") == pid for x in obj.get("pids", []))
+def owned_ids(pid):
+    """The BPF program and map ids a process holds open, from /proc/PID/fdinfo (bpftool's own
+    pid lookup needs a BPF iterator Debian's bpftool is built without)."""
+    progs, maps = set(), set()
+    fd_dir = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(fd_dir):
+        try:
+            with open(os.path.join(fd_dir, fd)) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        progs.add(int(line.split()[1]))
+                    elif line.startswith("map_id:"):
+                        maps.add(int(line.split()[1]))
+        except OSError:
+            pass  # closed meanwhile
+    return progs, maps
 
 
 def prog_stats(pid):
+    ids, _ = owned_ids(pid)
     out = {}
     for p in bpftool_json("prog", "show"):
-        if owned_by(p, pid):
+        if p["id"] in ids:
             name = p.get("name", "id%d" % p["id"])
             out[name] = (p.get("run_time_ns", 0), p.get("run_cnt", 0))
     return out
@@ -150,20 +165,21 @@ def prog_delta(a, b):
     return d
 
 
+def _num(v):
+    """bpftool prints integers, or byte lists (hex strings) when the map has no BTF."""
+    if isinstance(v, list):
+        return int.from_bytes(bytes(int(x, 16) for x in v), "little")
+    return int(v)
+
+
 def loss_counters(pid):
     """Sum over CPUs of the agent's `counters` map: {index: value}."""
+    _, ids = owned_ids(pid)
     for m in bpftool_json("map", "show"):
-        if m.get("name") == "counters" and owned_by(m, pid):
+        if m.get("name") == "counters" and m["id"] in ids:
             vals = {}
             for e in bpftool_json("map", "dump", "id", str(m["id"])):
-                idx = int.from_bytes(bytes(int(x, 16) for x in e["key"]), "little") \
-                    if isinstance(e.get("key"), list) else e["key"]
-                tot = 0
-                for v in e.get("values", []):
-                    val = v["value"]
-                    tot += int.from_bytes(bytes(int(x, 16) for x in val), "little") \
-                        if isinstance(val, list) else int(val)
-                vals[idx] = tot
+                vals[_num(e["key"])] = sum(_num(v["value"]) for v in e.get("values", []))
             return vals
     raise RuntimeError("failed to find the agent's counters map")
 
@@ -259,12 +275,23 @@ def resources(stack, session_bin, tmp, rate=1000, seconds=10):
     os.makedirs(d, exist_ok=True)
     apid, cpid = stack.agent.pid, stack.coll.pid
     a0, c0, t0 = bl.proc_cpu_s(apid), bl.proc_cpu_s(cpid), time.time()
-    bl.run_json([session_bin, "rate", str(rate), str(seconds), d])
+    r = bl.run_json([session_bin, "rate", str(rate), str(seconds), d])[-1]
     t = time.time() - t0
     a1, c1 = bl.proc_cpu_s(apid), bl.proc_cpu_s(cpid)
     rss, hwm = bl.proc_rss_mib(apid)
     crss, _ = bl.proc_rss_mib(cpid)
-    return {"rate": rate, "seconds": seconds, "agent_cpu_pct": 100 * (a1 - a0) / t,
+    # The figures mean something only if the events really flowed: wait for the store.
+    end, stored = time.time() + 30, 0
+    while time.time() < end:
+        stored = stack.store_count(r["pid"], "file_open")
+        if stored >= r["ops"]:
+            break
+        time.sleep(0.5)
+    if stored == 0:
+        raise RuntimeError("no file_open event of the paced session reached the store "
+                           "(%d file creations)" % r["ops"])
+    return {"rate": rate, "seconds": seconds, "ops": r["ops"], "stored": stored,
+            "agent_cpu_pct": 100 * (a1 - a0) / t,
             "agent_rss_mib": rss, "agent_hwm_mib": hwm,
             "collector_cpu_pct": 100 * (c1 - c0) / t, "collector_rss_mib": crss}
 
