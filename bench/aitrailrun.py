@@ -347,6 +347,13 @@ def run(build, tmp, cleanup, loops_bin, session_bin, job, rounds, scale, skip, m
                 phases["pipeline"] = prog_delta(s3, prog_stats(apid))
         if bpf:
             res["bpf"] = {"phases": phases}
+        # The agent's own account at exit: every loss counter, user space included.
+        stack.stop_agent()
+        with open(stack.agent_log, errors="replace") as f:
+            finals = [l.strip() for l in f if " stats: " in l]
+        if finals:
+            res["agent_final_stats"] = finals[-1].split(" stats: ", 1)[1]
+            res["notes"].append("agent at exit: " + res["agent_final_stats"])
     except (RuntimeError, OSError) as e:
         res["error"] = str(e)
     finally:

@@ -352,9 +352,10 @@ def render(res):
         idle = _get(ait, "resources")
         if idle and not _why(idle):
             w("")
-            w("At %d events/s for %d s: agent %.2f%% of a core, RSS %.1f MiB (peak %.1f MiB); "
-              "collector %.2f%% of a core, RSS %.1f MiB." % (
-                  idle["rate"], idle["seconds"], idle["agent_cpu_pct"], idle["agent_rss_mib"],
+            w("At %d events/s for %d s (%d of %d file events stored): agent %.2f%% of a core, "
+              "RSS %.1f MiB (peak %.1f MiB); collector %.2f%% of a core, RSS %.1f MiB." % (
+                  idle["rate"], idle["seconds"], idle["stored"], idle["ops"],
+                  idle["agent_cpu_pct"], idle["agent_rss_mib"],
                   idle["agent_hwm_mib"], idle["collector_cpu_pct"], idle["collector_rss_mib"]))
         elif idle:
             w("")
