@@ -151,8 +151,10 @@ int collector_config_load(struct collector_opts *o, const char *path)
 				have_key = 1;
 			} else {
 				err = collector_config_set(o, key, v, where);
-				if (err == -ENOENT)
+				if (err == -ENOENT) {
 					log_error("%s: unknown key '%s'", where, key);
+					err = -EINVAL;
+				}
 				have_key = 0;
 			}
 			break;
