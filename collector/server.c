@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
+
 #include "http.h"
 #include "log.h"
 #include "store.h"
@@ -163,6 +165,37 @@ bool token_equal(const char *a, const char *b)
 	return !d && lb;
 }
 
+/*
+ * With --tls-client-ca the TLS layer asks every client for a certificate but does not refuse
+ * the handshake without one (the CLI has none); agent endpoints insist on a valid one here.
+ */
+static bool client_cert_ok(struct server *srv, struct MHD_Connection *con, const char *url,
+			   enum MHD_Result *ret)
+{
+	const union MHD_ConnectionInfo *ci;
+	unsigned int status = 0;
+	int rc;
+
+	if (!srv->tls_ca_pem)
+		return true;
+	ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session) {
+		rc = GNUTLS_E_NO_CERTIFICATE_FOUND;
+	} else {
+		rc = gnutls_certificate_verify_peers2((gnutls_session_t)ci->tls_session, &status);
+		if (!rc && status)
+			rc = GNUTLS_E_CERTIFICATE_ERROR;
+	}
+	if (!rc)
+		return true;
+	*ret = reject(srv, con, false, MHD_HTTP_UNAUTHORIZED, REJ_UNAUTHORIZED,
+		      "%s needs a client certificate signed by the collector's client CA: %s", url,
+		      rc == GNUTLS_E_NO_CERTIFICATE_FOUND ? "none presented" :
+		      rc == GNUTLS_E_CERTIFICATE_ERROR ? "certificate not trusted" :
+		      gnutls_strerror(rc));
+	return false;
+}
+
 static bool is_post(const char *method)
 {
 	return !strcmp(method, MHD_HTTP_METHOD_POST);
@@ -183,9 +216,13 @@ static enum MHD_Result route(struct server *srv, struct MHD_Connection *con, con
 	for (size_t i = 0; i < sizeof(agent_routes) / sizeof(agent_routes[0]); i++) {
 		if (strcmp(url, agent_routes[i].path))
 			continue;
+		enum MHD_Result ret;
+
 		if (!is_post(method))
 			return reject(srv, con, false, MHD_HTTP_METHOD_NOT_ALLOWED, REJ_METHOD,
 				      "%s takes POST, not %s", url, method);
+		if (!client_cert_ok(srv, con, url, &ret))
+			return ret;
 		if (r->too_large)
 			return reject(srv, con, false, 413, REJ_TOO_LARGE,
 				      "body larger than %llu bytes",
