@@ -102,14 +102,21 @@ static enum MHD_Result session_sub(struct server *srv, struct MHD_Connection *co
 			return ret;
 		f.type = arg(con, "type");
 		err = store_query_events(srv->st, &f, &o);
+		if (err == -ENOENT)
+			goto unknown;
 		return answer(srv, con, err, o);
 	}
 	if (!strcmp(slash, "/timeline")) {
 		err = store_query_timeline(srv->st, id, &o);
+		if (err == -ENOENT)
+			goto unknown;
 		return answer(srv, con, err, o);
 	}
 	return reject(srv, con, true, MHD_HTTP_NOT_FOUND, REJ_NOT_FOUND,
 		      "no such endpoint: /v1/sessions/%s%s", id, slash);
+unknown:
+	return reject(srv, con, true, MHD_HTTP_NOT_FOUND, REJ_NOT_FOUND,
+		      "no session %s (see aitrail sessions)", id);
 }
 
 static enum MHD_Result revoke_agent(struct server *srv, struct MHD_Connection *con, const char *rest)

@@ -89,7 +89,8 @@ int store_heartbeat(struct store *st, const char *agent_id, const Aitrail__V1__H
 int store_put_batch(struct store *st, const struct store_batch *b, struct store_put_result *res);
 
 /*
- * Queries answer a JSON object the caller puts. now_ns and silent_after (heartbeat intervals)
+ * Queries answer a JSON object the caller puts; events and timeline return -ENOENT for a
+ * session that is not known. now_ns and silent_after (heartbeat intervals)
  * decide the silent flag of agents; default_interval_s applies to agents that never sent one.
  */
 int store_query_sessions(struct store *st, const struct session_filter *f, json_object **out);

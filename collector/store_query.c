@@ -145,6 +145,22 @@ static void event_row(json_object *o, sqlite3_stmt *s)
 
 #define EVENT_COLS "seq, ts, type, host, pid, ppid, user, comm, exe, detail"
 
+/* 0 when the session is known, -ENOENT when not: "no events" and "no such session" differ. */
+static int session_known(struct store *st, const char *id)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT 1 FROM sessions WHERE id = ?1");
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : q_err(st, "look up session");
+}
+
 int store_query_events(struct store *st, const struct event_filter *f, json_object **out)
 {
 	sqlite3_stmt *s = prepare(st,
@@ -156,6 +172,10 @@ int store_query_events(struct store *st, const struct event_filter *f, json_obje
 
 	if (!s)
 		return -EIO;
+	if ((rc = session_known(st, f->session_id))) {
+		sqlite3_finalize(s);
+		return rc;
+	}
 	sqlite3_bind_text(s, 1, f->session_id, -1, SQLITE_STATIC);
 	bind_opt_text(s, 2, f->type);
 	sqlite3_bind_int64(s, 3, (int64_t)f->since_ns);
@@ -238,6 +258,10 @@ int store_query_timeline(struct store *st, const char *session_id, json_object *
 
 	if (!s)
 		return -EIO;
+	if ((rc = session_known(st, session_id))) {
+		sqlite3_finalize(s);
+		return rc;
+	}
 	sqlite3_bind_text(s, 1, session_id, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *type = (const char *)sqlite3_column_text(s, 2);

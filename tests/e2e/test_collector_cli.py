@@ -350,6 +350,9 @@ def run(build, coll):
           f"rc {rc} err {err!r}")
     rc, out, err = cli(build, url, "sessions", "--since", "last tuesday")
     check("cli_bad_since", rc == 2 and "--since last tuesday" in err, f"rc {rc} err {err!r}")
+    rc, out, err = cli(build, url, "timeline", "--session", "no-such-session")
+    check("cli_unknown_session", rc == 1 and "no session no-such-session" in err,
+          f"rc {rc} err {err!r}")
     rc, out, err = cli(build, url, "events")
     check("cli_events_needs_session", rc == 2 and "--session" in err, f"rc {rc} err {err!r}")
     env = dict(os.environ, AITRAIL_SERVER=url, AITRAIL_TOKEN="e2e-admin")
