@@ -37,6 +37,7 @@ static void usage(FILE *f)
 		"  timeline --session ID\n"
 		"  agents\n"
 		"  agents revoke ID\n"
+		"  stats          the collector's request and reject counters since it started\n"
 		"\n"
 		"Global options:\n"
 		"  --server URL   collector (default $AITRAIL_SERVER or http://127.0.0.1:8443)\n"
@@ -320,6 +321,20 @@ static int cmd_agents(struct cli *c, int argc, char **argv)
 	return output(c, call(c, q, true), print_revoked);
 }
 
+static int cmd_stats(struct cli *c, int argc, char **argv)
+{
+	struct cmd_args a;
+	int n = parse_cmd(c, "stats", argc, argv, "", &a);
+
+	if (n < 0)
+		return 2;
+	if (n < argc) {
+		fprintf(stderr, "aitrail stats: unexpected argument '%s'\n", argv[n]);
+		return 2;
+	}
+	return output(c, call(c, "/v1/stats", false), render_stats);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -338,6 +353,7 @@ int main(int argc, char **argv)
 		{ "events", cmd_events },
 		{ "timeline", cmd_timeline },
 		{ "agents", cmd_agents },
+		{ "stats", cmd_stats },
 	};
 	struct cli c = { 0 };
 	int ch, rc = 2;

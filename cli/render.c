@@ -234,3 +234,25 @@ void render_agents(FILE *f, json_object *o)
 		}
 	}
 }
+
+void render_stats(FILE *f, json_object *o)
+{
+	json_object *rej = json_object_object_get(o, "rejects");
+	int64_t total = 0;
+
+	json_object_object_foreach(o, k, v) {
+		if (json_object_is_type(v, json_type_int))
+			fprintf(f, "%-22s %12" PRId64 "\n", k, json_object_get_int64(v));
+	}
+	if (rej && json_object_is_type(rej, json_type_object)) {
+		json_object_object_foreach(rej, k2, v2) {
+			(void)k2;
+			total += json_object_get_int64(v2);
+		}
+		fprintf(f, "%-22s %12" PRId64 "\n", "rejected", total);
+		json_object_object_foreach(rej, k3, v3) {
+			if (json_object_get_int64(v3))
+				fprintf(f, "  %-20s %12" PRId64 "\n", k3, json_object_get_int64(v3));
+		}
+	}
+}

@@ -360,6 +360,10 @@ def run(build, coll):
                        capture_output=True, text=True, env=env, timeout=30)
     check("cli_env_server_token", p.returncode == 0 and sid in p.stdout,
           f"rc {p.returncode} {p.stderr}")
+    rc, out, err = cli(build, url, "stats")
+    check("cli_stats", rc == 0 and re.search(r"^batches_stored +4$", out, re.M) and
+          re.search(r"^  revoked +1$", out, re.M) and re.search(r"^  unauthorized +2$", out, re.M),
+          f"rc {rc} out {out!r} err {err!r}")
     check("collector_alive", coll.proc.poll() is None, "collector exited")
 
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,6 +391,46 @@ static void test_query_api_errors(void **state)
 	json_object_put(o);
 }
 
+/* Damaged bodies, seeded: every answer is 200 or a 4xx, never a crash or a 5xx. */
+static void test_mutated_bodies(void **state)
+{
+	struct fx *f = *state;
+	Aitrail__V1__Batch *b = batch(f, 1, NULL, 30);
+	uint8_t *packed, *deflated, *m;
+	size_t plen, dlen;
+	unsigned seed = 12345;
+	int ok = 0, rejected = 0;
+
+	assert_int_equal(wire_pack(&b->base, 0, &packed, &plen), 0);
+	assert_int_equal(wire_pack(&b->base, 1, &deflated, &dlen), 0);
+	for (int i = 0; i < 400; i++) {
+		bool raw = i % 2;
+		size_t len = raw ? plen : dlen;
+		struct resp r;
+
+		m = malloc(len);
+		memcpy(m, raw ? packed : deflated, len);
+		for (int k = 0; k < 1 + i % 4; k++)
+			m[rand_r(&seed) % len] ^= (uint8_t)(1 + rand_r(&seed) % 255);
+		if (i % 7 == 0)
+			len = rand_r(&seed) % len; /* and cut short */
+		r = req(f, "/v1/events", f->key, m, len, raw ? NULL : "Content-Encoding: deflate");
+		free(m);
+		if (r.status == 200)
+			ok++;
+		else if (r.status >= 400 && r.status < 500)
+			rejected++;
+		else
+			fail_msg("mutated body %d: HTTP %ld", i, r.status);
+		free(r.body);
+	}
+	free(packed);
+	free(deflated);
+	assert_int_equal(ok + rejected, 400);
+	assert_true(rejected > 100);
+	assert_serving(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +438,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_bodies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_api_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mutated_bodies, setup, teardown),
 	};
 	int rc;
 
