@@ -148,6 +148,18 @@ static int add_time(struct cli *c, char *q, size_t len, const char *flag, const 
 	return 0;
 }
 
+/* Tells people (on stderr, so --json stays clean) when a list stopped at its limit. */
+static void note_limit(json_object *o, const char *key, const char *limit, unsigned dflt)
+{
+	json_object *a = o ? json_object_object_get(o, key) : NULL;
+	size_t n = a ? json_object_array_length(a) : 0;
+	unsigned lim = limit ? (unsigned)strtoul(limit, NULL, 10) : dflt;
+
+	if (n && n >= lim)
+		fprintf(stderr, "aitrail: showing the first %zu %s only; narrow with --since/--until "
+			"or raise --limit\n", n, key);
+}
+
 static int output(struct cli *c, json_object *o, void (*render)(FILE *, json_object *))
 {
 	if (!o)
@@ -221,6 +233,7 @@ static int cmd_sessions(struct cli *c, int argc, char **argv)
 {
 	struct cmd_args a;
 	char q[2048] = "/v1/sessions";
+	json_object *o;
 	int n = parse_cmd(c, "sessions", argc, argv, "123456", &a);
 
 	if (n < 0)
@@ -236,7 +249,9 @@ static int cmd_sessions(struct cli *c, int argc, char **argv)
 	if (add_time(c, q, sizeof(q), "since", a.v[O_SINCE]) ||
 	    add_time(c, q, sizeof(q), "until", a.v[O_UNTIL]))
 		return 2;
-	return output(c, call(c, q, false), render_sessions);
+	o = call(c, q, false);
+	note_limit(o, "sessions", a.v[O_LIMIT], 1000);
+	return output(c, o, render_sessions);
 }
 
 static int session_path(struct cli *c, const char *cmd, const char *id, const char *what,
@@ -258,6 +273,7 @@ static int cmd_events(struct cli *c, int argc, char **argv)
 {
 	struct cmd_args a;
 	char q[2048];
+	json_object *o;
 	int n = parse_cmd(c, "events", argc, argv, "45678", &a);
 
 	if (n < 0 || session_path(c, "events", a.v[O_SESSION], "events", q, sizeof(q)))
@@ -271,7 +287,9 @@ static int cmd_events(struct cli *c, int argc, char **argv)
 	if (add_time(c, q, sizeof(q), "since", a.v[O_SINCE]) ||
 	    add_time(c, q, sizeof(q), "until", a.v[O_UNTIL]))
 		return 2;
-	return output(c, call(c, q, false), render_events);
+	o = call(c, q, false);
+	note_limit(o, "events", a.v[O_LIMIT], 10000);
+	return output(c, o, render_events);
 }
 
 static int cmd_timeline(struct cli *c, int argc, char **argv)

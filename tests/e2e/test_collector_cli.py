@@ -270,6 +270,9 @@ def run(build, coll):
     check("cli_events_json", rc == 0 and len(events) == 1 and
           events[0].get("detail") == "tcp 10.1.2.3:443" and events[0].get("pid") == 4002,
           f"rc {rc} out {out[:400]} err {err}")
+    rc, out, err = cli(build, url, "events", "--session", sid, "--limit", "2")
+    check("cli_events_limit", rc == 0 and out.strip().endswith("2 events") and
+          "showing the first 2 events only" in err, f"rc {rc} out {out!r} err {err!r}")
     rc, out, err = cli(build, url, "events", "--session", sid)
     rows = [l for l in out.splitlines()[1:] if re.match(r"\d{4}-", l)]
     check("cli_events_table", rc == 0 and len(rows) == 6 and "net_connect" in out and
