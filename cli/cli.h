@@ -3,9 +3,20 @@
 #ifndef AITRAIL_CLI_H
 #define AITRAIL_CLI_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
+#include <curl/curl.h>
 #include <json-c/json.h>
+
+struct cli {
+	const char *server, *token, *ca;
+	bool json;
+	CURL *curl;
+};
+
+/* aitrail policy check|test (cli/policy.c) */
+int cmd_policy(struct cli *c, int argc, char **argv);
 
 /* Tables for people; each takes the query API's answer. */
 void render_sessions(FILE *f, json_object *o);

@@ -15,12 +15,6 @@
 #include "timeparse.h"
 #include "util.h"
 
-struct cli {
-	const char *server, *token, *ca;
-	bool json;
-	CURL *curl;
-};
-
 struct buf {
 	char *p;
 	size_t len;
@@ -38,6 +32,8 @@ static void usage(FILE *f)
 		"  agents\n"
 		"  agents revoke ID\n"
 		"  stats          the collector's request and reject counters since it started\n"
+		"  policy check FILE\n"
+		"  policy test FILE [--since TIME] [--until TIME] [--limit N]\n"
 		"\n"
 		"Global options:\n"
 		"  --server URL   collector (default $AITRAIL_SERVER or http://127.0.0.1:8443)\n"
@@ -372,6 +368,7 @@ int main(int argc, char **argv)
 		{ "timeline", cmd_timeline },
 		{ "agents", cmd_agents },
 		{ "stats", cmd_stats },
+		{ "policy", cmd_policy },
 	};
 	struct cli c = { 0 };
 	int ch, rc = 2;

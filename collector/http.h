@@ -50,5 +50,8 @@ enum MHD_Result handle_heartbeat(struct server *srv, struct MHD_Connection *con,
 				 struct request *r);
 enum MHD_Result handle_api(struct server *srv, struct MHD_Connection *con, const char *method,
 			   const char *url);
+/* POST /v1/policy/test (collector/policy_test.c): replay stored events through a policy. */
+enum MHD_Result handle_policy_test(struct server *srv, struct MHD_Connection *con,
+				   const char *method, struct request *r);
 
 #endif

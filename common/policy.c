@@ -489,6 +489,8 @@ int policy_target_from_event(const Aitrail__V1__Event *ev, struct pol_target *t)
 			return -ENOENT;
 		t->cat = POL_CAT_NETWORK;
 		t->port = n->dport;
+		if (n->dst_name && *n->dst_name)
+			t->host = n->dst_name;
 		if (inet_pton(AF_INET, n->daddr, t->addr) == 1)
 			t->family = AF_INET;
 		else if (inet_pton(AF_INET6, n->daddr, t->addr) == 1)

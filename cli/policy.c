@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * aitrail policy check FILE
+ * aitrail policy test FILE [--since TIME] [--until TIME] [--limit N]
+ *
+ * check validates locally (the agents' parser, every FILE:LINE problem). test validates the
+ * same way, then has the collector replay the stored events of the window through the policy
+ * (POST /v1/policy/test) and shows what it would have decided.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cli.h"
+#include "log.h"
+#include "policy.h"
+#include "timeparse.h"
+#include "util.h"
+
+struct body {
+	char *p;
+	size_t len;
+};
+
+static size_t on_data(char *p, size_t sz, size_t n, void *ud)
+{
+	struct body *b = ud;
+	char *np = realloc(b->p, b->len + sz * n + 1);
+
+	if (!np)
+		return 0;
+	b->p = np;
+	memcpy(b->p + b->len, p, sz * n);
+	b->len += sz * n;
+	b->p[b->len] = '\0';
+	return sz * n;
+}
+
+static int read_file(const char *path, struct body *out)
+{
+	FILE *f = fopen(path, "r");
+	char buf[65536];
+	size_t n;
+
+	if (!f) {
+		fprintf(stderr, "aitrail policy: failed to open %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		if (!on_data(buf, 1, n, out)) {
+			fclose(f);
+			return -ENOMEM;
+		}
+	fclose(f);
+	return 0;
+}
+
+/* Local validation first: the errors name the user's file and line, not the collector's copy. */
+static int validate(const char *path, bool quiet)
+{
+	struct pol_errors err;
+	struct policy *p;
+	int ret = policy_load_file(path, &p, &err);
+
+	if (ret) {
+		fputs(err.buf, stderr);
+		fprintf(stderr, "aitrail policy: %s refused: %d problem%s\n", path, err.n,
+			err.n == 1 ? "" : "s");
+		return ret;
+	}
+	if (!quiet)
+		printf("%s: valid, %d rule%s\n", path, p->n_rules, p->n_rules == 1 ? "" : "s");
+	policy_free(p);
+	return 0;
+}
+
+static const char *jstr(json_object *o, const char *k)
+{
+	json_object *v = json_object_object_get(o, k);
+
+	return v ? json_object_get_string(v) : "";
+}
+
+static int64_t jnum(json_object *o, const char *k)
+{
+	json_object *v = json_object_object_get(o, k);
+
+	return v ? json_object_get_int64(v) : 0;
+}
+
+static void render(json_object *o)
+{
+	json_object *dec = json_object_object_get(o, "decisions");
+	json_object *rules = json_object_object_get(o, "rules");
+	json_object *m = json_object_object_get(o, "matches");
+
+	printf("%" PRId64 " events replayed: %" PRId64 " allow, %" PRId64 " alert, %" PRId64
+	       " deny, %" PRId64 " kill\n",
+	       jnum(o, "events_examined"), jnum(dec, "allow"), jnum(dec, "alert"),
+	       jnum(dec, "deny"), jnum(dec, "kill"));
+	if (jnum(o, "events_undecodable"))
+		printf("%" PRId64 " stored events could not be decoded and were skipped\n",
+		       jnum(o, "events_undecodable"));
+	printf("\n%-32s %-10s %-6s %-8s %s\n", "RULE", "CATEGORY", "ACTION", "MODE", "MATCHES");
+	for (size_t i = 0; rules && i < json_object_array_length(rules); i++) {
+		json_object *r = json_object_array_get_idx(rules, i);
+
+		printf("%-32s %-10s %-6s %-8s %" PRId64 "\n", jstr(r, "rule_id"), jstr(r, "category"),
+		       jstr(r, "action"), jstr(r, "mode"), jnum(r, "matches"));
+	}
+	if (!m || !json_object_array_length(m))
+		return;
+	printf("\n%-30s %-8s %-8s %-10s %-6s %-24s %s\n", "TIME", "TOOL", "USER", "CATEGORY",
+	       "ACTION", "RULE", "TARGET");
+	for (size_t i = 0; i < json_object_array_length(m); i++) {
+		json_object *e = json_object_array_get_idx(m, i);
+
+		printf("%-30s %-8s %-8s %-10s %-6s %-24s %s\n", jstr(e, "ts"), jstr(e, "tool"),
+		       jstr(e, "user"), jstr(e, "category"), jstr(e, "action"), jstr(e, "rule_id"),
+		       jstr(e, "target"));
+	}
+	if (json_object_get_boolean(json_object_object_get(o, "matches_truncated")))
+		printf("(more matches than --limit; counts above are complete)\n");
+}
+
+static int add_time(CURL *curl, char *q, size_t len, const char *flag, const char *val)
+{
+	uint64_t ns;
+
+	if (!val)
+		return 0;
+	if (parse_time_arg(val, now_realtime_ns(), &ns)) {
+		fprintf(stderr, "aitrail policy test: --%s %s: expected RFC 3339 "
+			"(2026-11-28T14:03:00Z) or an age like 90s, 15m, 2h, 7d, 1w\n", flag, val);
+		return -EINVAL;
+	}
+	snprintf(q + strlen(q), len - strlen(q), "&%s=%" PRIu64, flag, ns);
+	return 0;
+}
+
+static int policy_test(struct cli *c, const char *path, const char *since, const char *until,
+		       const char *limit)
+{
+	struct body file = { 0 }, ans = { 0 };
+	struct curl_slist *h = NULL;
+	char url[4096], auth[600], cerr[CURL_ERROR_SIZE] = "", *name;
+	json_object *o = NULL;
+	long status = 0;
+	CURLcode rc;
+	int ret = 1;
+
+	if (validate(path, true) || read_file(path, &file))
+		return 2;
+	name = curl_easy_escape(c->curl, path, 0);
+	snprintf(url, sizeof(url), "%s/v1/policy/test?name=%s", c->server, name ? name : "");
+	curl_free(name);
+	if (add_time(c->curl, url, sizeof(url), "since", since) ||
+	    add_time(c->curl, url, sizeof(url), "until", until)) {
+		free(file.p);
+		return 2;
+	}
+	if (limit)
+		snprintf(url + strlen(url), sizeof(url) - strlen(url), "&limit=%s", limit);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
+	h = curl_slist_append(h, auth);
+	h = curl_slist_append(h, "Content-Type: application/yaml");
+	curl_easy_reset(c->curl);
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, file.p ? file.p : "");
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)file.len);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &ans);
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, cerr);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 600L);
+	if (c->ca)
+		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca);
+	rc = curl_easy_perform(c->curl);
+	curl_slist_free_all(h);
+	free(file.p);
+	if (rc != CURLE_OK) {
+		fprintf(stderr, "aitrail: failed to reach the collector at %s: %s\n", c->server,
+			cerr[0] ? cerr : curl_easy_strerror(rc));
+		goto out;
+	}
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	o = ans.p ? json_tokener_parse(ans.p) : NULL;
+	if (status != 200 || !o) {
+		fprintf(stderr, "aitrail policy test: the collector answered HTTP %ld: %s\n%s", status,
+			o ? jstr(o, "error") : "not JSON", o ? jstr(o, "errors") : "");
+		goto out;
+	}
+	if (c->json)
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							       JSON_C_TO_STRING_NOSLASHESCAPE));
+	else
+		render(o);
+	ret = 0;
+out:
+	json_object_put(o);
+	free(ans.p);
+	return ret;
+}
+
+int cmd_policy(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "since", required_argument, NULL, 's' },
+		{ "until", required_argument, NULL, 'u' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *since = NULL, *until = NULL, *limit = NULL;
+	uint64_t n;
+	int ch;
+
+	optind = 0; /* 0, not 1: glibc re-reads the ordering mode (main parsed with '+') */
+	while ((ch = getopt_long(argc, argv, "j", opts, NULL)) != -1) {
+		switch (ch) {
+		case 's': since = optarg; break;
+		case 'u': until = optarg; break;
+		case 'l': limit = optarg; break;
+		case 'j': c->json = true; break;
+		default:
+			fprintf(stderr, "aitrail: see aitrail --help\n");
+			return 2;
+		}
+	}
+	if (limit && parse_u64(limit, 1, 100000, &n)) {
+		fprintf(stderr, "aitrail policy test: --limit %s: expected 1 to 100000\n", limit);
+		return 2;
+	}
+	if (optind + 2 != argc || (strcmp(argv[optind], "check") && strcmp(argv[optind], "test"))) {
+		fprintf(stderr, "aitrail policy: expected 'check FILE' or 'test FILE [--since T]'\n");
+		return 2;
+	}
+	if (!strcmp(argv[optind], "check"))
+		return validate(argv[optind + 1], false) ? 2 : 0;
+	return policy_test(c, argv[optind + 1], since, until, limit);
+}
