@@ -27,6 +27,7 @@
 #define MAX_GAPS 64
 #define SEG_MIN (4u << 10)
 #define SEG_MAX (8u << 20)
+#define READ_CHUNK (256u << 10)
 
 struct segment {
 	uint64_t first_seq;
@@ -71,8 +72,9 @@ struct spool {
 	uint64_t unacked_events;
 	uint64_t dropped, corrupt_bytes;
 	int state_dirty, data_dirty, opened;
-	uint8_t *rbuf;
-	size_t rbuf_cap;
+	uint8_t *rbuf;          /* read-ahead of one segment file */
+	size_t rbuf_cap, rb_len;
+	uint64_t rb_off;
 };
 
 static uint64_t mono_ns(void)
@@ -332,35 +334,63 @@ static int rbuf_reserve(struct spool *s, size_t n)
 	return 0;
 }
 
-/*
- * Reads the frame at off of segment i into s->rbuf. Returns 0 with *f set, -ENODATA at the
- * end of the segment, -EBADMSG for a damaged or torn frame.
- */
-static int read_frame(struct spool *s, int fd, uint64_t off, struct wire_frame *f)
+/* Fills s->rbuf with the file's bytes from off: at least need of them when the file has them. */
+static int rbuf_fill(struct spool *s, int fd, uint64_t off, size_t need)
 {
-	uint8_t hdr[WIRE_FRAME_HDR];
-	uint32_t len;
+	size_t want = need > READ_CHUNK ? need : READ_CHUNK, got = 0;
 	ssize_t n;
 	int err;
 
-	n = pread(fd, hdr, sizeof(hdr), off);
-	if (n == 0)
-		return -ENODATA;
-	if (n < 0)
-		return -errno;
-	if (n < (ssize_t)sizeof(hdr))
-		return -EBADMSG;
-	len = hdr[0] | hdr[1] << 8 | hdr[2] << 16 | (uint32_t)hdr[3] << 24;
-	if (len > WIRE_FRAME_MAX)
-		return -EBADMSG;
-	err = rbuf_reserve(s, WIRE_FRAME_HDR + (size_t)len);
+	err = rbuf_reserve(s, want);
 	if (err)
 		return err;
-	memcpy(s->rbuf, hdr, sizeof(hdr));
-	n = pread(fd, s->rbuf + WIRE_FRAME_HDR, len, off + WIRE_FRAME_HDR);
-	if (n < 0)
-		return -errno;
-	err = wire_frame_get(s->rbuf, WIRE_FRAME_HDR + (size_t)n, WIRE_FRAME_MAX, f);
+	s->rb_off = off;
+	s->rb_len = 0;
+	while (got < want) {
+		n = pread(fd, s->rbuf + got, want - got, off + got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += n;
+	}
+	s->rb_len = got;
+	return 0;
+}
+
+/*
+ * The frame at off, read ahead in chunks (a batch is a thousand small frames: one read, not
+ * two thousand). s->rb_len = 0 whenever another file is read. Returns 0 with *f pointing into
+ * s->rbuf, -ENODATA at the end of the file, -EBADMSG for a damaged or torn frame.
+ */
+static int read_frame(struct spool *s, int fd, uint64_t off, struct wire_frame *f)
+{
+	const uint8_t *p;
+	uint32_t len;
+	int err;
+
+	if (off < s->rb_off || off + WIRE_FRAME_HDR > s->rb_off + s->rb_len) {
+		err = rbuf_fill(s, fd, off, WIRE_FRAME_HDR);
+		if (err)
+			return err;
+		if (!s->rb_len)
+			return -ENODATA;
+		if (s->rb_len < WIRE_FRAME_HDR)
+			return -EBADMSG;
+	}
+	p = s->rbuf + (off - s->rb_off);
+	len = p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+	if (len > WIRE_FRAME_MAX)
+		return -EBADMSG;
+	if (off + WIRE_FRAME_HDR + len > s->rb_off + s->rb_len) {
+		err = rbuf_fill(s, fd, off, WIRE_FRAME_HDR + (size_t)len);
+		if (err)
+			return err;
+		p = s->rbuf;
+	}
+	err = wire_frame_get(p, s->rb_off + s->rb_len - off, WIRE_FRAME_MAX, f);
 	return err ? -EBADMSG : 0;
 }
 
@@ -420,6 +450,7 @@ static int scan_segment(struct spool *s, size_t i, int *found_rd)
 	int fd, err;
 
 	seg_path(s, sg->first_seq, path, sizeof(path));
+	s->rb_len = 0;
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
@@ -798,6 +829,7 @@ static int cut_batch(struct spool *s, const Aitrail__V1__AgentInfo *agent, uint3
 	while (n < max_events && seg < s->n_segs) {
 		if (fd < 0) {
 			seg_path(s, s->segs[seg].first_seq, path, sizeof(path));
+			s->rb_len = 0;
 			fd = open(path, O_RDONLY | O_CLOEXEC);
 			if (fd < 0) {
 				err = -errno;
