@@ -2,15 +2,18 @@
 /* aitrail-collector: receives agents' batches over HTTP(S), stores them, answers queries. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "coll_config.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
+#include "util.h"
 
 static void usage(FILE *f)
 {
@@ -74,10 +77,62 @@ static int apply_flag(struct collector_opts *o, const char *name, const char *va
 	return err;
 }
 
+/* Silent agents seen at the last check, so each change is logged once. */
+struct silence {
+	char (*ids)[64];
+	size_t n;
+};
+
+static bool was_silent(const struct silence *s, const char *id)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->ids[i], id))
+			return true;
+	return false;
+}
+
+/*
+ * Logs agents that fell silent or came back. Runs on the main thread with its own database
+ * connection (WAL lets it read while the server thread writes).
+ */
+static void check_silence(struct store *st, const struct collector_opts *o, struct silence *prev)
+{
+	struct silence now = { 0 };
+	json_object *res, *arr;
+	size_t n;
+
+	if (store_query_agents(st, now_realtime_ns(), o->silent_after, o->heartbeat_s, &res))
+		return;
+	arr = json_object_object_get(res, "agents");
+	n = json_object_array_length(arr);
+	now.ids = calloc(n + 1, sizeof(*now.ids));
+	for (size_t i = 0; now.ids && i < n; i++) {
+		json_object *a = json_object_array_get_idx(arr, i);
+		const char *id = json_object_get_string(json_object_object_get(a, "id"));
+		const char *host = json_object_get_string(json_object_object_get(a, "host"));
+		bool silent = json_object_get_boolean(json_object_object_get(a, "silent"));
+
+		if (silent) {
+			snprintf(now.ids[now.n++], sizeof(now.ids[0]), "%s", id);
+			if (!was_silent(prev, id))
+				log_warn("agent %s (host %s) is silent: no heartbeat or batch for %u "
+					 "intervals; last seen %s", id, host, o->silent_after,
+					 json_object_get_string(json_object_object_get(a, "last_seen")));
+		} else if (was_silent(prev, id)) {
+			log_info("agent %s (host %s) is back", id, host);
+		}
+	}
+	json_object_put(res);
+	free(prev->ids);
+	*prev = now;
+}
+
 int main(int argc, char **argv)
 {
 	struct collector_opts o;
-	struct store *st = NULL;
+	struct store *st = NULL, *watch = NULL;
+	struct silence silent = { 0 };
+	struct timespec tick;
 	struct server *srv = NULL;
 	const char *config = NULL;
 	sigset_t set;
@@ -144,10 +199,21 @@ int main(int argc, char **argv)
 	if (err)
 		goto cleanup;
 	log_info("collector ready (database %s)", o.db);
-	sigwait(&set, &sig);
-	log_info("stopping on %s", strsignal(sig));
+	if (store_open(o.db, &watch))
+		log_warn("failed to open a second database connection: silent agents are not logged");
+	tick.tv_sec = o.heartbeat_s;
+	tick.tv_nsec = 0;
+	while ((sig = sigtimedwait(&set, NULL, &tick)) < 0) {
+		if (errno == EAGAIN && watch)
+			check_silence(watch, &o, &silent);
+		else if (errno != EINTR && errno != EAGAIN)
+			break;
+	}
+	log_info("stopping on %s", sig > 0 ? strsignal(sig) : "error");
 cleanup:
 	server_stop(srv);
+	store_close(watch);
 	store_close(st);
+	free(silent.ids);
 	return err ? 1 : 0;
 }

@@ -113,7 +113,7 @@ def batch(seq, prev, events, host, boot, gaps=()):
 
 # --- the collector ---
 class Collector:
-    def __init__(self, build, tmp):
+    def __init__(self, build, tmp, extra=()):
         self.tmp = tmp
         with open(os.path.join(tmp, "enroll.token"), "w") as f:
             f.write("e2e-enroll-token\n")
@@ -121,7 +121,7 @@ class Collector:
         self.proc = subprocess.Popen(
             [os.path.join(build, "aitrail-collector"), "--listen", "127.0.0.1:0",
              "--db", os.path.join(tmp, "c.db"), "--enroll-token-file",
-             os.path.join(tmp, "enroll.token"), "--admin-token", "e2e-admin"],
+             os.path.join(tmp, "enroll.token"), "--admin-token", "e2e-admin", *extra],
             stdout=subprocess.DEVNULL, stderr=self.log)
         self.port = None
         for _ in range(100):
@@ -177,19 +177,48 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     build = os.path.abspath(ap.parse_args().build)
-    tmp = tempfile.mkdtemp(prefix="aitrail-e2e-coll-")
-    coll = None
-    try:
-        coll = Collector(build, tmp)
-        run(build, coll)
-    finally:
-        if coll:
-            log = coll.logtext()
-            coll.stop()
-            if FAILS:
-                print("---- collector log ----\n" + log)
-        shutil.rmtree(tmp, ignore_errors=True)
+    for name, fn, extra in (("main", run, ()),
+                            ("silence", run_silence, ("--heartbeat-s", "1", "--silent-after", "2"))):
+        tmp = tempfile.mkdtemp(prefix="aitrail-e2e-coll-")
+        coll = None
+        try:
+            coll = Collector(build, tmp, extra)
+            fn(build, coll)
+        finally:
+            if coll:
+                log = coll.logtext()
+                coll.stop()
+                if FAILS:
+                    print(f"---- collector log ({name}) ----\n" + log)
+            shutil.rmtree(tmp, ignore_errors=True)
     return 1 if FAILS else 0
+
+
+def run_silence(build, coll):
+    """An agent that stops heartbeating is logged as silent, and as back when it returns."""
+    tag = os.urandom(4).hex()
+    host = f"e2e-quiet-{tag}"
+    st, body = coll.post("/v1/enroll", f_bytes(1, "e2e-enroll-token") +
+                         f_msg(2, agent_info(host, "b")))
+    key = decode(body)[2][0].decode()
+    hb = f_msg(1, agent_info(host, "b")) + f_uint(6, 1)
+    coll.post("/v1/heartbeat", hb, key)
+
+    def wait_log(pat, secs):
+        end = time.time() + secs
+        while time.time() < end:
+            if re.search(pat, coll.logtext()):
+                return True
+            time.sleep(0.2)
+        return False
+    check("silent_agent_logged", wait_log(rf"agent ag-\w+ \(host {host}\) is silent", 8),
+          coll.logtext()[-500:])
+    rc, out, err = cli(build, coll.url, "agents")
+    line = [l for l in out.splitlines() if host in l]
+    check("cli_agents_silent", rc == 0 and len(line) == 1 and "SILENT" in line[0],
+          f"rc {rc} out {out!r}")
+    coll.post("/v1/heartbeat", hb, key)
+    check("agent_back_logged", wait_log(rf"\(host {host}\) is back", 5), coll.logtext()[-500:])
 
 
 def run(build, coll):
