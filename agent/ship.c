@@ -648,7 +648,7 @@ int ship_append(struct shipper *sh, const at_event *ev)
 
 int ship_flush(struct shipper *sh, int timeout_ms)
 {
-	uint64_t end = mono_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	uint64_t end = mono_ns() + (uint64_t)timeout_ms * 1000000ULL, failures = sh->st.failures;
 	struct spool_stats ss;
 	struct epoll_event ev;
 
@@ -664,8 +664,8 @@ int ship_flush(struct shipper *sh, int timeout_ms)
 			break;
 		ship_dispatch(sh);
 		epoll_wait(sh->epfd, &ev, 1, 50);
-		/* during the flush, a failure is final: do not wait out a long backoff */
-		if (sh->retry_at > end)
+		/* at shutdown a collector that fails once is down: the spool keeps the rest */
+		if (sh->st.failures > failures || sh->retry_at > end)
 			break;
 	}
 	sh->flushing = 0;

@@ -424,7 +424,8 @@ static void test_flush(void **state)
 {
 	struct agent_config c;
 	struct shipper *sh;
-	uint64_t seq;
+	struct ship_stats st;
+	uint64_t seq, t0;
 
 	config(&c);
 	c.batch_max_ms = 60000; /* only the flush sends the tail */
@@ -432,6 +433,14 @@ static void test_flush(void **state)
 	emit(sh, &seq, 7);
 	assert_int_equal(ship_flush(sh, 5000), 0);
 	assert_int_equal(fk_get(&fk.events), 7);
+	/* collector gone: shutdown does not hang on it, the spool keeps the events */
+	fake_stop();
+	emit(sh, &seq, 5);
+	t0 = now_ms();
+	assert_int_equal(ship_flush(sh, 5000), -EAGAIN);
+	assert_true(now_ms() - t0 < 2000);
+	ship_get_stats(sh, &st);
+	assert_int_equal(st.spool.events, 5);
 	ship_close(sh);
 }
 
