@@ -29,6 +29,7 @@ struct fake {
 	uint16_t port;
 	pthread_mutex_t lock;
 	int fail_status;        /* reply this to everything when set */
+	int lose_reply;         /* store the next batch, then answer 502 as if the reply was lost */
 	char key[64];           /* the valid agent key */
 	int key_gen;
 	uint8_t seen[MAX_SEQ + 1];
@@ -179,6 +180,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			ack.stored = bt->n_events;
 		}
 		wire_free(m);
+		if (fk.lose_reply && !strcmp(ack.status, "stored")) {
+			fk.lose_reply = 0;
+			ret = send_err(c, 502, "reply lost on the way");
+			goto out;
+		}
 		ret = send_pb(c, 200, &ack.base);
 		goto out;
 	}
@@ -380,6 +386,31 @@ static void test_outage_and_drain(void **state)
 	ship_close(sh);
 }
 
+/* The collector stored a batch but its reply was lost: the resend is acknowledged as a duplicate. */
+static void test_lost_reply(void **state)
+{
+	struct agent_config c;
+	struct shipper *sh;
+	struct ship_stats st;
+	uint64_t seq;
+
+	config(&c);
+	assert_int_equal(ship_open(&sh, &c, "test", &seq), 0);
+	emit(sh, &seq, 10);
+	assert_int_equal(pump_until(sh, &fk.events, 10, 5000), 0);
+	pthread_mutex_lock(&fk.lock);
+	fk.lose_reply = 1;
+	pthread_mutex_unlock(&fk.lock);
+	emit(sh, &seq, 10);
+	assert_int_equal(pump_until(sh, &fk.batch_dups, 1, 5000), 0);
+	emit(sh, &seq, 10);
+	assert_int_equal(pump_until(sh, &fk.events, 30, 5000), 0);
+	assert_all_once(30);
+	ship_get_stats(sh, &st);
+	assert_int_equal(st.spool.events, 0);
+	ship_close(sh);
+}
+
 static void test_revoked_key(void **state)
 {
 	struct agent_config c;
@@ -449,6 +480,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_enroll_and_deliver, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outage_and_drain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lost_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revoked_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
