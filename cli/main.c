@@ -34,6 +34,8 @@ static void usage(FILE *f)
 		"  stats          the collector's request and reject counters since it started\n"
 		"  policy check FILE\n"
 		"  policy test FILE [--since TIME] [--until TIME] [--limit N]\n"
+		"  policy push FILE\n"
+		"  policy show\n"
 		"\n"
 		"Global options:\n"
 		"  --server URL   collector (default $AITRAIL_SERVER or http://127.0.0.1:8443)\n"

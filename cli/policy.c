@@ -2,10 +2,13 @@
 /*
  * aitrail policy check FILE
  * aitrail policy test FILE [--since TIME] [--until TIME] [--limit N]
+ * aitrail policy push FILE
+ * aitrail policy show
  *
  * check validates locally (the agents' parser, every FILE:LINE problem). test validates the
  * same way, then has the collector replay the stored events of the window through the policy
- * (POST /v1/policy/test) and shows what it would have decided.
+ * (POST /v1/policy/test) and shows what it would have decided. push validates and makes the
+ * file the policy agents fetch (POST /v1/policy); show prints the current one.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -143,15 +146,67 @@ static int add_time(CURL *curl, char *q, size_t len, const char *flag, const cha
 	return 0;
 }
 
+/*
+ * One request to the collector. body NULL = GET. Answers the HTTP status (0 when the collector
+ * could not be reached, after saying so) and the body in *ans; hdr gets the ETag when asked.
+ */
+static long request(struct cli *c, const char *url, const struct body *body, struct body *ans,
+		    char *etag, size_t etag_len)
+{
+	struct curl_slist *h = NULL;
+	struct curl_header *eh;
+	char auth[600], cerr[CURL_ERROR_SIZE] = "";
+	long status = 0;
+	CURLcode rc;
+
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
+	h = curl_slist_append(h, auth);
+	h = curl_slist_append(h, "Content-Type: application/yaml");
+	curl_easy_reset(c->curl);
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
+	if (body) {
+		curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body->p ? body->p : "");
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)body->len);
+	}
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, ans);
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, cerr);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 600L);
+	if (c->ca)
+		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca);
+	rc = curl_easy_perform(c->curl);
+	curl_slist_free_all(h);
+	if (rc != CURLE_OK) {
+		fprintf(stderr, "aitrail: failed to reach the collector at %s: %s\n", c->server,
+			cerr[0] ? cerr : curl_easy_strerror(rc));
+		return 0;
+	}
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (etag && curl_easy_header(c->curl, "ETag", 0, CURLH_HEADER, -1, &eh) == CURLHE_OK)
+		snprintf(etag, etag_len, "%s", eh->value);
+	return status;
+}
+
+static void print_error(const char *what, long status, const struct body *ans)
+{
+	json_object *o = ans->p ? json_tokener_parse(ans->p) : NULL;
+
+	if (status)
+		fprintf(stderr, "aitrail policy %s: the collector answered HTTP %ld: %s\n%s", what,
+			status, o ? jstr(o, "error") : "not JSON", o ? jstr(o, "errors") : "");
+	json_object_put(o);
+}
+
 static int policy_test(struct cli *c, const char *path, const char *since, const char *until,
 		       const char *limit)
 {
 	struct body file = { 0 }, ans = { 0 };
-	struct curl_slist *h = NULL;
-	char url[4096], auth[600], cerr[CURL_ERROR_SIZE] = "", *name;
+	char url[4096], *name;
 	json_object *o = NULL;
-	long status = 0;
-	CURLcode rc;
+	long status;
 	int ret = 1;
 
 	if (validate(path, true) || read_file(path, &file))
@@ -166,35 +221,11 @@ static int policy_test(struct cli *c, const char *path, const char *since, const
 	}
 	if (limit)
 		snprintf(url + strlen(url), sizeof(url) - strlen(url), "&limit=%s", limit);
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
-	h = curl_slist_append(h, auth);
-	h = curl_slist_append(h, "Content-Type: application/yaml");
-	curl_easy_reset(c->curl);
-	curl_easy_setopt(c->curl, CURLOPT_URL, url);
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, file.p ? file.p : "");
-	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)file.len);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &ans);
-	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 600L);
-	if (c->ca)
-		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca);
-	rc = curl_easy_perform(c->curl);
-	curl_slist_free_all(h);
+	status = request(c, url, &file, &ans, NULL, 0);
 	free(file.p);
-	if (rc != CURLE_OK) {
-		fprintf(stderr, "aitrail: failed to reach the collector at %s: %s\n", c->server,
-			cerr[0] ? cerr : curl_easy_strerror(rc));
-		goto out;
-	}
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-	o = ans.p ? json_tokener_parse(ans.p) : NULL;
-	if (status != 200 || !o) {
-		fprintf(stderr, "aitrail policy test: the collector answered HTTP %ld: %s\n%s", status,
-			o ? jstr(o, "error") : "not JSON", o ? jstr(o, "errors") : "");
+	o = status == 200 && ans.p ? json_tokener_parse(ans.p) : NULL;
+	if (!o) {
+		print_error("test", status, &ans);
 		goto out;
 	}
 	if (c->json)
@@ -207,6 +238,57 @@ out:
 	json_object_put(o);
 	free(ans.p);
 	return ret;
+}
+
+static int policy_push(struct cli *c, const char *path)
+{
+	struct body file = { 0 }, ans = { 0 };
+	char url[4096], *name;
+	json_object *o = NULL;
+	long status;
+	int ret = 1;
+
+	if (validate(path, true) || read_file(path, &file))
+		return 2;
+	name = curl_easy_escape(c->curl, path, 0);
+	snprintf(url, sizeof(url), "%s/v1/policy?name=%s", c->server, name ? name : "");
+	curl_free(name);
+	status = request(c, url, &file, &ans, NULL, 0);
+	free(file.p);
+	o = status == 200 && ans.p ? json_tokener_parse(ans.p) : NULL;
+	if (!o) {
+		print_error("push", status, &ans);
+		goto out;
+	}
+	if (c->json)
+		printf("%s\n", json_object_to_json_string(o));
+	else
+		printf("pushed %s: %" PRId64 " rules, etag %s; agents pick it up on their next "
+		       "poll\n", path, jnum(o, "rules"), jstr(o, "etag"));
+	ret = 0;
+out:
+	json_object_put(o);
+	free(ans.p);
+	return ret;
+}
+
+static int policy_show(struct cli *c)
+{
+	struct body ans = { 0 };
+	char url[4096], etag[128] = "";
+	long status;
+
+	snprintf(url, sizeof(url), "%s/v1/policy", c->server);
+	status = request(c, url, NULL, &ans, etag, sizeof(etag));
+	if (status != 200) {
+		print_error("show", status, &ans);
+		free(ans.p);
+		return 1;
+	}
+	fprintf(stderr, "# current policy, etag %s\n", etag);
+	fwrite(ans.p ? ans.p : "", 1, ans.len, stdout);
+	free(ans.p);
+	return 0;
 }
 
 int cmd_policy(struct cli *c, int argc, char **argv)
@@ -238,11 +320,17 @@ int cmd_policy(struct cli *c, int argc, char **argv)
 		fprintf(stderr, "aitrail policy test: --limit %s: expected 1 to 100000\n", limit);
 		return 2;
 	}
-	if (optind + 2 != argc || (strcmp(argv[optind], "check") && strcmp(argv[optind], "test"))) {
-		fprintf(stderr, "aitrail policy: expected 'check FILE' or 'test FILE [--since T]'\n");
+	if (optind + 1 == argc && !strcmp(argv[optind], "show"))
+		return policy_show(c);
+	if (optind + 2 != argc || (strcmp(argv[optind], "check") && strcmp(argv[optind], "test") &&
+				   strcmp(argv[optind], "push"))) {
+		fprintf(stderr, "aitrail policy: expected check FILE, test FILE [--since T], "
+			"push FILE or show\n");
 		return 2;
 	}
 	if (!strcmp(argv[optind], "check"))
 		return validate(argv[optind + 1], false) ? 2 : 0;
+	if (!strcmp(argv[optind], "push"))
+		return policy_push(c, argv[optind + 1]);
 	return policy_test(c, argv[optind + 1], since, until, limit);
 }

@@ -53,5 +53,8 @@ enum MHD_Result handle_api(struct server *srv, struct MHD_Connection *con, const
 /* POST /v1/policy/test (collector/policy_test.c): replay stored events through a policy. */
 enum MHD_Result handle_policy_test(struct server *srv, struct MHD_Connection *con,
 				   const char *method, struct request *r);
+/* GET/POST /v1/policy (collector/policy_dist.c): the policy agents fetch. */
+enum MHD_Result handle_policy(struct server *srv, struct MHD_Connection *con, const char *method,
+			      struct request *r);
 
 #endif

@@ -241,6 +241,8 @@ static enum MHD_Result route(struct server *srv, struct MHD_Connection *con, con
 				      "body too large");
 		if (!strcmp(url, "/v1/policy/test"))
 			return handle_policy_test(srv, con, method, r);
+		if (!strcmp(url, "/v1/policy"))
+			return handle_policy(srv, con, method, r);
 		return handle_api(srv, con, method, url);
 	}
 	return reject(srv, con, true, MHD_HTTP_NOT_FOUND, REJ_NOT_FOUND, "no such endpoint: %s",

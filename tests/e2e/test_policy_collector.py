@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""`aitrail policy test FILE --since T`: a real collector on a loopback port is fed events over
-the agent wire (encoded by test_collector_cli's hand-written protobuf helpers), then the CLI
-replays them through policies and the answers are checked against what each rule must match."""
+"""The policy commands against a real collector on a loopback port. `aitrail policy test FILE
+--since T`: the collector is fed events over the agent wire (encoded by test_collector_cli's
+hand-written protobuf helpers), the CLI replays them through a policy, and the answers are
+checked against what each rule must match. `aitrail policy push/show` and the agents' fetch of
+GET /v1/policy with an ETag."""
 import argparse
 import json
 import os
@@ -68,6 +70,73 @@ rules:
 """
 
 
+def get_policy(coll, token, etag=None):
+    req = urllib.request.Request(coll.url + "/v1/policy")
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    if etag:
+        req.add_header("If-None-Match", etag)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers.get("ETag"), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("ETag"), e.read().decode()
+
+
+def distribution(build, coll, tmp, agent_key):
+    pol = os.path.join(tmp, "dist.yaml")
+    with open(pol, "w") as f:
+        f.write(POLICY)
+    st, _, _ = get_policy(coll, agent_key)
+    check("GET /v1/policy before any push is 404", st == 404, f"status {st}")
+    rc, out, err = tc.cli(build, coll.url, "policy", "push", pol)
+    check("policy push", rc == 0 and "6 rules" in out and "etag" in out,
+          f"rc {rc} out {out!r} err {err!r}")
+    rc, out, err = tc.cli(build, coll.url, "policy", "show")
+    check("policy show prints what was pushed", rc == 0 and out == POLICY and "etag" in err,
+          f"rc {rc} out {out[:100]!r} err {err!r}")
+    st, etag, body = get_policy(coll, agent_key)
+    check("agent fetches the policy with its key", st == 200 and body == POLICY and etag,
+          f"status {st} etag {etag}")
+    st, etag2, body = get_policy(coll, agent_key, etag)
+    check("unchanged policy answers 304 to If-None-Match", st == 304 and body == "" and
+          etag2 == etag, f"status {st}")
+    st, _, _ = get_policy(coll, "not-a-key")
+    check("unknown key cannot fetch the policy", st == 401, f"status {st}")
+    bad = os.path.join(tmp, "dist-bad.yaml")
+    with open(bad, "w") as f:
+        f.write(BAD)
+    rc, out, err = tc.cli(build, coll.url, "policy", "push", bad)
+    check("policy push refuses a bad policy with FILE:LINE", rc == 2 and
+          f"{bad}:6: bad CIDR" in err, f"rc {rc} err {err!r}")
+    req = urllib.request.Request(coll.url + "/v1/policy?name=x.yaml", data=BAD.encode(),
+                                 method="POST")
+    req.add_header("Authorization", "Bearer e2e-admin")
+    try:
+        urllib.request.urlopen(req, timeout=10)
+        code, body = 200, {}
+    except urllib.error.HTTPError as e:
+        code, body = e.code, json.loads(e.read())
+    st, etag3, cur = get_policy(coll, agent_key)
+    check("collector refuses a bad pushed policy and keeps the current one",
+          code == 400 and "x.yaml:6: bad CIDR" in body.get("errors", "") and
+          etag3 == etag and cur == POLICY, f"{code} {body} etag {etag3}")
+    req = urllib.request.Request(coll.url + "/v1/policy", data=POLICY.encode(), method="POST")
+    req.add_header("Authorization", "Bearer " + agent_key)
+    try:
+        urllib.request.urlopen(req, timeout=10)
+        code = 200
+    except urllib.error.HTTPError as e:
+        code = e.code
+    check("an agent key cannot push a policy", code == 401, f"status {code}")
+    with open(pol, "w") as f:
+        f.write(POLICY.replace("no-ten", "no-ten-v2"))
+    rc, out, err = tc.cli(build, coll.url, "policy", "push", pol)
+    st, etag4, body = get_policy(coll, agent_key, etag)
+    check("a new push changes the ETag and agents get the new policy",
+          rc == 0 and st == 200 and etag4 != etag and "no-ten-v2" in body, f"status {st}")
+
+
 def feed(coll, tag):
     host, boot, sid = f"pol-host-{tag}", f"boot-{tag}", f"pol-session-{tag}"
     st, body = coll.post("/v1/enroll", tc.f_bytes(1, "e2e-enroll-token") +
@@ -113,11 +182,12 @@ def feed(coll, tag):
     st, _ = coll.post("/v1/events", b1, key)
     if st != 200:
         raise RuntimeError(f"events: HTTP {st}")
-    return sid
+    return sid, key
 
 
 def run(build, coll, tmp):
-    sid = feed(coll, os.urandom(4).hex())
+    sid, key = feed(coll, os.urandom(4).hex())
+    distribution(build, coll, tmp, key)
     pol = os.path.join(tmp, "policy.yaml")
     with open(pol, "w") as f:
         f.write(POLICY)

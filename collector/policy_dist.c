@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Policy distribution:
+ *   POST /v1/policy?name=FILE   admin token; body: the policy. Validated with the agents' own
+ *                               parser (400 with every FILE:LINE), then it becomes current.
+ *   GET  /v1/policy             admin token or an agent key. The current policy as YAML with
+ *                               an ETag; If-None-Match with that ETag answers 304, so agents
+ *                               poll cheaply. 404 until a policy was pushed.
+ * Every pushed version is kept (policy_versions); the newest is current.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/evp.h>
+
+#include "http.h"
+#include "log.h"
+#include "policy.h"
+#include "store.h"
+#include "store_sqlite.h"
+#include "util.h"
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS policy_versions ("
+	" id INTEGER PRIMARY KEY, name TEXT NOT NULL, yaml TEXT NOT NULL, etag TEXT NOT NULL,"
+	" pushed_ns INTEGER NOT NULL);";
+
+static void sha256_hex(const void *data, size_t len, char out[65])
+{
+	uint8_t md[32];
+	unsigned int n = 0;
+
+	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+	for (int i = 0; i < 32; i++)
+		sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+static int ensure_schema(struct store *st)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+		log_error("failed to create policy_versions table: %s", msg ? msg : "?");
+		sqlite3_free(msg);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* The agent key or the admin token; replies 401 itself when neither holds. */
+static bool authorized(struct server *srv, struct MHD_Connection *con, bool admin_only,
+		       enum MHD_Result *ret)
+{
+	const char *tok = bearer_token(con);
+	struct store_agent a;
+	char hash[65];
+
+	if (tok && srv->opts.admin_token[0] && token_equal(tok, srv->opts.admin_token))
+		return true;
+	if (tok && !admin_only) {
+		sha256_hex(tok, strlen(tok), hash);
+		if (!store_agent_by_key(srv->st, hash, &a) && !a.revoked)
+			return true;
+	}
+	*ret = reject(srv, con, true, MHD_HTTP_UNAUTHORIZED, REJ_UNAUTHORIZED, "%s",
+		      !tok ? "missing Authorization: Bearer <token>"
+		      : admin_only ? "pushing a policy takes the admin token"
+				   : "neither the admin token nor a valid agent key");
+	return false;
+}
+
+static enum MHD_Result push(struct server *srv, struct MHD_Connection *con, struct request *r)
+{
+	const char *name = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND, "name");
+	struct pol_errors err;
+	struct policy *p;
+	sqlite3_stmt *s = NULL;
+	char hash[65], etag[40];
+	json_object *o;
+	int n_rules;
+
+	if (!name || !*name)
+		name = "policy.yaml";
+	if (!r->body || !r->len)
+		return reject(srv, con, true, MHD_HTTP_BAD_REQUEST, REJ_BAD_REQUEST,
+			      "empty body: POST the policy file");
+	if (policy_parse(name, r->body, r->len, &p, &err)) {
+		o = json_object_new_object();
+		json_object_object_add(o, "error", json_object_new_string("invalid policy"));
+		json_object_object_add(o, "errors", json_object_new_string(err.buf));
+		COUNT(srv, rejects[REJ_BAD_REQUEST]);
+		return reply_json(con, MHD_HTTP_BAD_REQUEST, o);
+	}
+	n_rules = p->n_rules;
+	policy_free(p);
+	sha256_hex(r->body, r->len, hash);
+	snprintf(etag, sizeof(etag), "\"%.32s\"", hash);
+	if (ensure_schema(srv->st) ||
+	    sqlite3_prepare_v2(srv->st->db,
+			       "INSERT INTO policy_versions (name, yaml, etag, pushed_ns)"
+			       " VALUES (?1, ?2, ?3, ?4)", -1, &s, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, r->body, (int)r->len, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, etag, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, (int64_t)now_realtime_ns());
+	if (sqlite3_step(s) != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(s);
+	log_info("policy %s pushed: %d rules, etag %s", name, n_rules, etag);
+	o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "etag", json_object_new_string(etag));
+	json_object_object_add(o, "rules", json_object_new_int(n_rules));
+	COUNT(srv, queries);
+	return reply_json(con, MHD_HTTP_OK, o);
+fail:
+	log_error("failed to store pushed policy: %s", sqlite3_errmsg(srv->st->db));
+	sqlite3_finalize(s);
+	return reject(srv, con, true, MHD_HTTP_INTERNAL_SERVER_ERROR, REJ_STORE_ERROR,
+		      "could not store the policy; see the collector log");
+}
+
+static enum MHD_Result fetch(struct server *srv, struct MHD_Connection *con)
+{
+	const char *inm = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+						      MHD_HTTP_HEADER_IF_NONE_MATCH);
+	struct MHD_Response *resp;
+	sqlite3_stmt *s = NULL;
+	enum MHD_Result ret;
+	const char *etag;
+	int rc;
+
+	if (ensure_schema(srv->st) ||
+	    sqlite3_prepare_v2(srv->st->db,
+			       "SELECT yaml, etag, name FROM policy_versions ORDER BY id DESC LIMIT 1",
+			       -1, &s, NULL) != SQLITE_OK) {
+		log_error("failed to read the current policy: %s", sqlite3_errmsg(srv->st->db));
+		return reject(srv, con, true, MHD_HTTP_INTERNAL_SERVER_ERROR, REJ_STORE_ERROR,
+			      "could not read the policy; see the collector log");
+	}
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(s);
+		return reject(srv, con, true, MHD_HTTP_NOT_FOUND, REJ_NOT_FOUND,
+			      "no policy has been pushed (aitrail policy push FILE)");
+	}
+	etag = (const char *)sqlite3_column_text(s, 1);
+	if (inm && etag && !strcmp(inm, etag)) {
+		resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+		sqlite3_finalize(s);
+		COUNT(srv, queries);
+		ret = MHD_queue_response(con, MHD_HTTP_NOT_MODIFIED, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
+	resp = MHD_create_response_from_buffer(sqlite3_column_bytes(s, 0),
+					       (void *)sqlite3_column_text(s, 0),
+					       MHD_RESPMEM_MUST_COPY);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/yaml");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag ? etag : "");
+	MHD_add_response_header(resp, "X-Aitrail-Policy-Name",
+				(const char *)sqlite3_column_text(s, 2));
+	sqlite3_finalize(s);
+	COUNT(srv, queries);
+	ret = MHD_queue_response(con, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+enum MHD_Result handle_policy(struct server *srv, struct MHD_Connection *con, const char *method,
+			      struct request *r)
+{
+	bool post = !strcmp(method, "POST"), get = !strcmp(method, MHD_HTTP_METHOD_GET);
+	enum MHD_Result ret;
+
+	if (!post && !get)
+		return reject(srv, con, true, MHD_HTTP_METHOD_NOT_ALLOWED, REJ_METHOD,
+			      "/v1/policy takes GET or POST, not %s", method);
+	if (!authorized(srv, con, post, &ret))
+		return ret;
+	return post ? push(srv, con, r) : fetch(srv, con);
+}
