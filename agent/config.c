@@ -68,6 +68,7 @@ void config_defaults(struct agent_config *c)
 	c->batch_max_events = 1000;
 	c->batch_max_bytes = 1U << 20;
 	c->batch_max_ms = 1000;
+	c->policy_self_protect = 1;
 }
 
 /* --- parsing ------------------------------------------------------------------------------ */
@@ -707,6 +708,64 @@ static int k_batch(struct cfg_parse *p, yaml_node_t *v, const char *key, void *a
 	return WALK(p, v, "batch", batch_keys, NULL);
 }
 
+static int k_pol_abs_path(struct cfg_parse *p, yaml_node_t *v, const char *key, char *dst,
+			  size_t size)
+{
+	int err = get_string(p, v, key, dst, size);
+
+	if (!err && dst[0] && dst[0] != '/') {
+		cfg_err(p, v, "%s: '%s' must be an absolute path", key, dst);
+		return -EINVAL;
+	}
+	return err;
+}
+
+static int k_pol_file(struct cfg_parse *p, yaml_node_t *v, const char *key, void *arg)
+{
+	return k_pol_abs_path(p, v, "policy.file", p->c->policy_file, sizeof(p->c->policy_file));
+}
+
+static int k_pol_cgroup(struct cfg_parse *p, yaml_node_t *v, const char *key, void *arg)
+{
+	return k_pol_abs_path(p, v, "policy.cgroup", p->c->policy_cgroup,
+			      sizeof(p->c->policy_cgroup));
+}
+
+static int k_pol_self(struct cfg_parse *p, yaml_node_t *v, const char *key, void *arg)
+{
+	const char *s;
+	int err = want_scalar(p, v, "policy.self_protect", &s);
+
+	if (err)
+		return err;
+	if (!strcmp(s, "true") || !strcmp(s, "yes"))
+		p->c->policy_self_protect = 1;
+	else if (!strcmp(s, "false") || !strcmp(s, "no"))
+		p->c->policy_self_protect = 0;
+	else {
+		cfg_err(p, v, "policy.self_protect: '%s' is not true or false", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int k_pol_fetch(struct cfg_parse *p, yaml_node_t *v, const char *key, void *arg)
+{
+	return get_u32(p, v, "policy.fetch_interval_s", 0, 86400, &p->c->policy_fetch_s);
+}
+
+static const struct key_handler policy_keys[] = {
+	{ "file", k_pol_file },
+	{ "cgroup", k_pol_cgroup },
+	{ "self_protect", k_pol_self },
+	{ "fetch_interval_s", k_pol_fetch },
+};
+
+static int k_policy(struct cfg_parse *p, yaml_node_t *v, const char *key, void *arg)
+{
+	return WALK(p, v, "policy", policy_keys, NULL);
+}
+
 static const struct key_handler top_keys[] = {
 	{ "output", k_output },
 	{ "verbose", k_verbose },
@@ -718,6 +777,7 @@ static const struct key_handler top_keys[] = {
 	{ "collector", k_collector },
 	{ "spool", k_spool },
 	{ "batch", k_batch },
+	{ "policy", k_policy },
 };
 
 int config_load(struct agent_config *c, const char *path)

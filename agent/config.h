@@ -55,6 +55,12 @@ struct agent_config {
 	uint32_t batch_max_events;
 	uint32_t batch_max_bytes;
 	uint32_t batch_max_ms;
+
+	/* policy enforcement (agent/policy*.c); policy_file "" = none */
+	char policy_file[PATH_MAX];
+	char policy_cgroup[PATH_MAX];                      /* "" = the cgroup v2 root */
+	int policy_self_protect;                           /* 1: stop processes aiming at us */
+	uint32_t policy_fetch_s;                           /* poll the collector; 0 = never */
 };
 
 void config_defaults(struct agent_config *c);

@@ -39,8 +39,8 @@ def cgroup2_root():
 class Harness:
     """The policy loader: JSON lines on stdout, collected by a reader thread."""
 
-    def __init__(self, exe, policy, cgroup):
-        self.proc = subprocess.Popen([exe, "--policy", policy, "--cgroup", cgroup],
+    def __init__(self, exe, policy, cgroup, extra=()):
+        self.proc = subprocess.Popen([exe, "--policy", policy, "--cgroup", cgroup] + list(extra),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, bufsize=1)
         self.lines = []
@@ -219,6 +219,58 @@ def write_policy(path, text):
     with open(tmp, "w") as f:
         f.write(text)
     os.rename(tmp, path)
+
+
+def fleet(build, harness_exe, actor_exe, cg, tmp, fmt, actors, pa, pb):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import test_collector_cli as tc
+    build = os.path.abspath(build)
+    if not os.access(os.path.join(build, "aitrail-collector"), os.X_OK):
+        print("SKIP fleet policy fetch: aitrail-collector not built", flush=True)
+        return
+    ctmp = os.path.join(tmp, "collector")
+    state = os.path.join(tmp, "state")
+    os.mkdir(ctmp)
+    os.mkdir(state, 0o700)
+    coll = tc.Collector(build, ctmp)
+    h = None
+    try:
+        st, body = coll.post("/v1/enroll", tc.f_bytes(1, "e2e-enroll-token") +
+                             tc.f_msg(2, tc.agent_info("policy-e2e", "boot-x")))
+        if st != 200:
+            raise RuntimeError("enroll: HTTP %d" % st)
+        with open(os.path.join(state, "agent.key"), "w") as f:
+            f.write(tc.decode(body)[2][0].decode() + "\n")
+        local = os.path.join(tmp, "fleet-policy.yaml")
+        write_policy(local, POLICY_V1.format(**fmt))
+        h = Harness(harness_exe, local, cg, ["--collector", coll.url, "--state-dir", state,
+                                             "--fetch-interval", "1"])
+        a = Actor(actor_exe, cg)
+        actors.append(a)
+        h.track(a.pid)
+        r = a.do("connect 127.0.0.1 %d" % pb)
+        pushed = os.path.join(tmp, "pushed.yaml")
+        with open(pushed, "w") as f:
+            f.write(POLICY_V2.format(**fmt))
+        n = len(h.events())
+        rc, out, err = tc.cli(build, coll.url, "policy", "push", pushed)
+        e = h.wait_for(lambda e: e.get("type") == "policy_reload", 10, "fetched reload", n)
+        r1 = a.do("connect 127.0.0.1 %d" % pa)
+        r2 = a.do("connect 127.0.0.1 %d" % pb)
+        report("pushed policy is fetched by the agent and enforced without restart",
+               r == "connect -%d" % EPERM and rc == 0 and e["ok"] and e["generation"] == 2 and
+               r1 == "connect -%d" % EPERM and r2 == "connect 0",
+               "before=%r push rc=%d %s reload=%s a=%r b=%r" % (r, rc, err, e, r1, r2))
+        with open(local) as f:
+            report("fetched policy replaced the local file", f.read() == POLICY_V2.format(**fmt))
+        time.sleep(2.5)  # two more polls: answered 304, nothing reloaded
+        again = [x for x in h.events()[n:] if x.get("type") == "policy_reload"]
+        report("unchanged fleet policy is not reloaded again (ETag)", len(again) == 1,
+               "%d reloads" % len(again))
+    finally:
+        if h:
+            h.stop()
+        coll.stop()
 
 
 def main():
@@ -423,6 +475,10 @@ def main():
         # the signal itself is delivered (kill(2) completes before SIGKILL acts): recorded
         print("INFO self-protection: signal reached the agent: %s" % bool(got), flush=True)
         report("agent still running after the signal", h.proc.poll() is None, "agent exited")
+
+        # --- fleet policy: pushed to the collector, fetched by the agent, enforced
+        h.stop()
+        fleet(args.build, harness_exe, actor_exe, cg, tmp, fmt, actors, pa, pb)
     except Exception as ex:  # noqa: BLE001 - report and clean up whatever failed
         report("policy e2e", False, "%s: %s" % (type(ex).__name__, ex))
     finally:

@@ -9,7 +9,11 @@
  * Commands on stdin: "track PID", "untrack PID", "reload". SIGHUP reloads too; EOF, SIGINT
  * or SIGTERM detach everything and exit.
  *
+ * With --collector URL --state-dir DIR it also polls the collector for the fleet policy
+ * (agent/policy_fetch.c) every --fetch-interval seconds and installs it into --policy FILE.
+ *
  * usage: policy_harness --policy FILE --cgroup DIR [--tool NAME]
+ *                       [--collector URL --state-dir DIR [--fetch-interval S]]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +31,7 @@
 #include "aitrail.skel.h"
 #include "log.h"
 #include "policy_agent.h"
+#include "policy_fetch.h"
 #include "util.h"
 #include "../../bpf/policy.h"
 
@@ -100,9 +105,14 @@ int main(int argc, char **argv)
 		{ "policy", required_argument, NULL, 'p' },
 		{ "cgroup", required_argument, NULL, 'c' },
 		{ "tool", required_argument, NULL, 't' },
+		{ "collector", required_argument, NULL, 'u' },
+		{ "state-dir", required_argument, NULL, 's' },
+		{ "fetch-interval", required_argument, NULL, 'i' },
 		{},
 	};
-	const char *policy = NULL, *cgroup = NULL, *tool = "claude";
+	const char *policy = NULL, *cgroup = NULL, *tool = "claude", *coll = NULL, *state = NULL;
+	struct pol_fetch *fetch = NULL;
+	uint32_t fetch_s = 1;
 	struct bpf_link *links[64] = {};
 	struct ring_buffer *rb = NULL;
 	struct aitrail *skel = NULL;
@@ -119,6 +129,12 @@ int main(int argc, char **argv)
 			cgroup = optarg;
 		else if (opt == 't')
 			tool = optarg;
+		else if (opt == 'u')
+			coll = optarg;
+		else if (opt == 's')
+			state = optarg;
+		else if (opt == 'i')
+			fetch_s = atoi(optarg);
 		else
 			return 2;
 	}
@@ -207,12 +223,21 @@ int main(int argc, char **argv)
 	epoll_ctl(ep, EPOLL_CTL_ADD, wfd, &ev);
 	ev.data.u32 = 3;
 	epoll_ctl(ep, EPOLL_CTL_ADD, ring_buffer__epoll_fd(rb), &ev);
+	if (coll && state) {
+		struct pol_fetch_opts fo = { .collector_url = coll, .state_dir = state,
+					     .dest = policy, .interval_s = fetch_s };
+
+		if (pol_fetch_new(&fo, &fetch))
+			goto cleanup;
+	}
 	printf("{\"type\":\"ready\",\"pid\":%d,\"generation\":%u}\n", getpid(),
 	       pol_agent_generation(pa));
 
 	for (;;) {
 		struct epoll_event evs[4];
-		int n = epoll_wait(ep, evs, 4, 1000);
+		int n = epoll_wait(ep, evs, 4, fetch ? 100 : 1000);
+
+		pol_fetch_tick(fetch, now_boottime_ns() / 1000000);
 
 		if (n < 0 && errno != EINTR)
 			break;
@@ -262,6 +287,7 @@ cleanup:
 	if (rb)
 		ring_buffer__consume(rb);
 	ring_buffer__free(rb);
+	pol_fetch_free(fetch);
 	for (int i = 0; i < n_links; i++)
 		bpf_link__destroy(links[i]);
 	pol_agent_free(pa);
