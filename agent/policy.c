@@ -17,22 +17,10 @@
 
 #include "log.h"
 #include "policy_agent.h"
+#include "policy_internal.h"
 #include "util.h"
 #include "../bpf/policy.h"
 
-struct pol_agent {
-	struct pol_maps maps;
-	char path[4096];
-	const char *const *tool_names;
-	int n_tools;
-	bool self_protect;
-	struct policy *policy;       /* in force; NULL = none */
-	struct pol_compiled compiled; /* what the kernel maps hold */
-	uint32_t generation;
-	struct pol_errors errors;    /* of the last failed load */
-	char mech_why[256];
-	const char *file_mech;
-};
 
 static const char *const mech_names[] = {
 	[AT_POL_MECH_NONE] = "none",
@@ -178,11 +166,13 @@ int pol_agent_reload(struct pol_agent *pa)
 		policy_free(p);
 		return ret;
 	}
+	pol_dns_before_reload(pa);
 	pol_compiled_free(&pa->compiled);
 	pa->compiled = next;
 	policy_free(pa->policy);
 	pa->policy = p;
 	pa->generation++;
+	pol_dns_rederive(pa);
 	memset(&pa->errors, 0, sizeof(pa->errors));
 	for (int i = 0; i < p->n_rules; i++) {
 		if (next.in_kernel[i])
@@ -210,7 +200,15 @@ int pol_agent_new(const struct pol_maps *maps, const struct pol_agent_opts *o,
 		return -ENOMEM;
 	pa->maps = *maps;
 	snprintf(pa->path, sizeof(pa->path), "%s", o->policy_path ? o->policy_path : "");
-	pa->tool_names = o->tool_names;
+	/* copied: the caller's table may be a temporary */
+	pa->names = calloc(o->n_tools + 1, sizeof(*pa->names));
+	for (int i = 0; pa->names && i < o->n_tools; i++)
+		pa->names[i] = strdup(o->tool_names[i] ? o->tool_names[i] : "");
+	if (!pa->names) {
+		free(pa);
+		return -ENOMEM;
+	}
+	pa->tool_names = (const char *const *)pa->names;
 	pa->n_tools = o->n_tools;
 	pa->self_protect = o->self_protect;
 	pa->file_mech = pol_probe_file_mechanism(pa->mech_why, sizeof(pa->mech_why));
@@ -235,6 +233,10 @@ void pol_agent_free(struct pol_agent *pa)
 		return;
 	pol_compiled_free(&pa->compiled);
 	policy_free(pa->policy);
+	free(pa->dns);
+	for (int i = 0; pa->names && i < pa->n_tools; i++)
+		free(pa->names[i]);
+	free(pa->names);
 	free(pa);
 }
 

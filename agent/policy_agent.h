@@ -79,6 +79,15 @@ const char *pol_agent_last_errors(const struct pol_agent *pa);
  */
 int pol_agent_watch(struct pol_agent *pa);
 int pol_agent_on_watch(struct pol_agent *pa, int fd);
+/*
+ * Feeds the agent's events to the policy: a session's dns_answer for a name some host rule
+ * decides installs the answered addresses in the kernel (agent/policy_dns.c). Call it for
+ * every emitted event (a sink); everything else is ignored.
+ */
+int pol_agent_on_event(struct pol_agent *pa, const Aitrail__V1__Event *ev);
+/* The same for one (tool, name, address) triple. */
+int pol_agent_learn_address(struct pol_agent *pa, const char *tool, const char *name,
+			    const char *addr);
 /* Protects another pid of the agent (shipper thread, helper) from session processes. */
 int pol_agent_protect_pid(struct pol_agent *pa, uint32_t pid);
 

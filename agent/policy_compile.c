@@ -165,7 +165,7 @@ static const char *net_why_not(const struct pol_rule *r)
 	if (r->user.n || r->cwd.n || r->repo.n)
 		return "user, cwd and repo are session attributes the kernel does not have";
 	if (r->host.n || r->vendor.n)
-		return "host names are known to the agent only after the fact";
+		return "host names: the kernel knows only the addresses the session's DNS answers gave";
 	for (int i = 0; i < r->n_port; i++)
 		ports += (size_t)r->port[i].hi - r->port[i].lo + 1;
 	if (ports > POL_MAX_PORTS_IN_KERNEL)

@@ -221,6 +221,76 @@ def write_policy(path, text):
     os.rename(tmp, path)
 
 
+DNS_POLICY = """\
+version: 1
+defaults:
+  network: deny
+rules:
+  - id: api-only
+    category: network
+    action: allow
+    match: {{host: "api.allowed.test", port: {p}}}
+  - id: no-evil
+    category: network
+    action: deny
+    match: {{host: "*.evil.test"}}
+"""
+
+
+def dns_allowlist(harness_exe, actor_exe, cg, tmp, actors):
+    """default deny + allow api.allowed.test: the address follows the session's answers."""
+    l1 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    l1.bind(("127.0.0.1", 0))
+    port = l1.getsockname()[1]
+    l2 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    l2.bind(("127.0.0.2", port))
+    l3 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    l3.bind(("127.0.0.3", port))
+    for s in (l1, l2, l3):
+        s.listen(8)
+    pol = os.path.join(tmp, "dns-policy.yaml")
+    write_policy(pol, DNS_POLICY.format(p=port))
+    h = Harness(harness_exe, pol, cg)
+    try:
+        a = Actor(actor_exe, cg)
+        actors.append(a)
+        h.track(a.pid)
+        before = a.do("connect 127.0.0.1 %d" % port)
+        n = len(h.events())
+        h.cmd("dns api.allowed.test 127.0.0.1")
+        h.wait_for(lambda e: e.get("type") == "ack", 5, "dns ack", n)
+        after = a.do("connect 127.0.0.1 %d" % port)
+        report("default deny: a name's address is allowed once the session resolved it",
+               before == "connect -%d" % EPERM and after == "connect 0",
+               "before=%r after=%r" % (before, after))
+        moved_before = a.do("connect 127.0.0.2 %d" % port)
+        n = len(h.events())
+        h.cmd("dns api.allowed.test 127.0.0.2")
+        h.wait_for(lambda e: e.get("type") == "ack", 5, "dns ack", n)
+        moved = a.do("connect 127.0.0.2 %d" % port)
+        report("the allowlist follows the name to its new address",
+               moved_before == "connect -%d" % EPERM and moved == "connect 0",
+               "before=%r after=%r" % (moved_before, moved))
+        other = a.do("connect 127.0.0.1 %d" % (port + 1 if port < 65535 else port - 1))
+        report("a resolved name is allowed only on the rule's port",
+               other == "connect -%d" % EPERM, "got %r" % other)
+        n = len(h.events())
+        h.cmd("dns www.evil.test 127.0.0.3")
+        h.wait_for(lambda e: e.get("type") == "ack", 5, "dns ack", n)
+        evil = a.do("connect 127.0.0.3 %d" % port)
+        try:
+            e = decision(h, n, a.pid, rule_id="no-evil")
+            report("a denied name's resolved address is blocked and recorded",
+                   evil == "connect -%d" % EPERM and e["outcome"] == "blocked",
+                   "got %r %s" % (evil, e))
+        except RuntimeError as ex:
+            report("a denied name's resolved address is blocked and recorded", False, str(ex))
+    finally:
+        h.stop()
+        for s in (l1, l2, l3):
+            s.close()
+
+
 def fleet(build, harness_exe, actor_exe, cg, tmp, fmt, actors, pa, pb):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import test_collector_cli as tc
@@ -476,8 +546,11 @@ def main():
         print("INFO self-protection: signal reached the agent: %s" % bool(got), flush=True)
         report("agent still running after the signal", h.proc.poll() is None, "agent exited")
 
-        # --- fleet policy: pushed to the collector, fetched by the agent, enforced
+        # --- host allowlist following the session's DNS answers
         h.stop()
+        dns_allowlist(harness_exe, actor_exe, cg, tmp, actors)
+
+        # --- fleet policy: pushed to the collector, fetched by the agent, enforced
         fleet(args.build, harness_exe, actor_exe, cg, tmp, fmt, actors, pa, pb)
     except Exception as ex:  # noqa: BLE001 - report and clean up whatever failed
         report("policy e2e", False, "%s: %s" % (type(ex).__name__, ex))

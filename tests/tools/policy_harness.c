@@ -6,7 +6,8 @@
  * hooks to the cgroup given (a child cgroup the test made), runs agent/policy.c, and prints
  * one JSON object per line on stdout:
  *   {"type":"ready",...}  {"type":"policy_decision",...}  {"type":"policy_reload",...}
- * Commands on stdin: "track PID", "untrack PID", "reload". SIGHUP reloads too; EOF, SIGINT
+ * Commands on stdin: "track PID", "untrack PID", "reload", "dns NAME ADDR" (a DNS answer
+ * the tracked session received, as agent/dns.c would report it). SIGHUP reloads too; EOF, SIGINT
  * or SIGTERM detach everything and exit.
  *
  * With --collector URL --state-dir DIR it also polls the collector for the fleet policy
@@ -256,7 +257,13 @@ int main(int argc, char **argv)
 				else if (!strncmp(line, "untrack ", 8))
 					printf("{\"type\":\"ack\",\"result\":%d}\n",
 					       track(skel, line + 8, false));
-				else if (!strcmp(line, "reload"))
+				else if (!strncmp(line, "dns ", 4)) {
+					char name[256], addr[64];
+
+					if (sscanf(line + 4, "%255s %63s", name, addr) == 2)
+						printf("{\"type\":\"ack\",\"result\":%d}\n",
+						       pol_agent_learn_address(pa, tool, name, addr));
+				} else if (!strcmp(line, "reload"))
 					report_reload(pa, pol_agent_reload(pa));
 			} else if (evs[i].data.u32 == 1) {
 				struct signalfd_siginfo si;

@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Host-name rules in the kernel. A cgroup hook sees only an address, so the agent turns the
+ * names a session resolved into addresses: for each DNS answer of a session, the first host
+ * rule (host/vendor, no session attributes, no CIDR) that names the answered name for the
+ * session's tool gets an exact-address entry in the network verdict map. `allow
+ * api.anthropic.com` thus follows the answers when the address changes, per session tool.
+ *
+ * First-match order still holds: an entry carries the earlier of its host rule and the static
+ * rule the kernel would otherwise find for that address. Known limit: the answer reaches the
+ * process before the agent has read it from the ring buffer, so a connect issued within that
+ * window is decided without the entry (docs/policy.md).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <bpf/bpf.h>
+
+#include "log.h"
+#include "policy_internal.h"
+#include "util.h"
+#include "../bpf/policy.h"
+
+static bool tool_listed(const struct pol_rule *r, const char *tool)
+{
+	if (!r->tool.n)
+		return true;
+	for (int i = 0; tool && i < r->tool.n; i++)
+		if (!strcmp(r->tool.v[i], tool))
+			return true;
+	return false;
+}
+
+static bool name_listed(const struct pol_rule *r, const char *name)
+{
+	for (int i = 0; i < r->host.n; i++)
+		if (pol_glob_match(r->host.v[i], name, 0))
+			return true;
+	for (int i = 0; i < r->vendor.n; i++)
+		if (policy_vendor_matches(r->vendor.v[i], name))
+			return true;
+	return false;
+}
+
+/* The first host rule deciding name for tool, or -1. */
+static int host_rule(const struct policy *p, const char *tool, const char *name)
+{
+	for (int i = 0; p && i < p->n_rules; i++) {
+		const struct pol_rule *r = &p->rules[i];
+
+		if (r->cat != POL_CAT_NETWORK || (!r->host.n && !r->vendor.n) || r->user.n ||
+		    r->cwd.n || r->repo.n || r->n_cidr)
+			continue;
+		if (tool_listed(r, tool) && name_listed(r, name))
+			return i;
+	}
+	return -1;
+}
+
+/* Longest static entry of the same bucket containing key: what the kernel finds without us. */
+static const struct pol_entry *static_match(const struct pol_entries *e,
+					    const struct at_pol_net_key *k, bool *exact)
+{
+	const struct pol_entry *best = NULL;
+	uint32_t best_bits = 0;
+	const uint8_t *kb = (const uint8_t *)k + 4;
+
+	*exact = false;
+	for (size_t i = 0; i < e->n; i++) {
+		uint32_t bits, full, rest;
+		const uint8_t *x = e->v[i].key + 4;
+
+		memcpy(&bits, e->v[i].key, 4);
+		if (bits > k->prefixlen || (best && bits <= best_bits))
+			continue;
+		full = bits / 8;
+		rest = bits % 8;
+		if (memcmp(x, kb, full) || (rest && ((x[full] ^ kb[full]) & (0xff00 >> rest))))
+			continue;
+		best = &e->v[i];
+		best_bits = bits;
+	}
+	*exact = best && best_bits == k->prefixlen;
+	return best;
+}
+
+/* Appends the entries one remembered answer gives under the policy in force. */
+static int entries_for(struct pol_agent *pa, const struct pol_dns_addr *d, struct pol_entries *out)
+{
+	const struct policy *p = pa->policy;
+	const char *tool = d->tool && d->tool <= pa->n_tools ? pa->tool_names[d->tool - 1] : NULL;
+	int i = host_rule(p, tool, d->name);
+	const struct pol_rule *r;
+	size_t ports = 0;
+
+	if (i < 0)
+		return 0;
+	r = &p->rules[i];
+	for (int j = 0; j < r->n_port; j++)
+		ports += (size_t)r->port[j].hi - r->port[j].lo + 1;
+	if (ports > 256)
+		return 0; /* left to the agent after the fact, like the static compiler does */
+	for (int j = 0; j < (r->n_port ? r->n_port : 1); j++) {
+		uint32_t lo = r->n_port ? r->port[j].lo : 0, hi = r->n_port ? r->port[j].hi : 0;
+
+		for (uint32_t port = lo; port <= hi; port++) {
+			struct at_pol_net_key k = {
+				.prefixlen = AT_POL_NET_FIXED_BITS + (d->family == AF_INET ? 32 : 128),
+				.tool = d->tool,
+				.family = d->family,
+				.port = port,
+			};
+			struct at_pol_verdict v = { .prio = i, .action = r->action, .mode = r->mode };
+			const struct pol_entry *st;
+			bool exact;
+
+			memcpy(k.addr, d->addr, 16);
+			snprintf(v.rule_id, sizeof(v.rule_id), "%s", r->id);
+			st = static_match(&pa->compiled.net, &k, &exact);
+			if (st && ((const struct at_pol_verdict *)st->value)->prio < v.prio)
+				memcpy(&v, st->value, sizeof(v));
+			if (out->n == out->cap) {
+				size_t cap = out->cap ? out->cap * 2 : 16;
+				struct pol_entry *nv = realloc(out->v, cap * sizeof(*nv));
+
+				if (!nv)
+					return -ENOMEM;
+				out->v = nv;
+				out->cap = cap;
+			}
+			memset(&out->v[out->n], 0, sizeof(out->v[0]));
+			memcpy(out->v[out->n].key, &k, sizeof(k));
+			out->v[out->n].key_size = sizeof(k);
+			memcpy(out->v[out->n].value, &v, sizeof(v));
+			out->n++;
+		}
+	}
+	return 0;
+}
+
+static int all_entries(struct pol_agent *pa, struct pol_entries *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < pa->n_dns; i++)
+		if (pa->dns[i].used && entries_for(pa, &pa->dns[i], out))
+			return -ENOMEM;
+	return 0;
+}
+
+static bool has_key(const struct pol_entries *e, const uint8_t *key, uint32_t size)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (e->v[i].key_size == size && !memcmp(e->v[i].key, key, size))
+			return true;
+	return false;
+}
+
+/*
+ * Writes next, then takes back what prev had and next has not: a stale key goes back to its
+ * static value when the compiled policy has one, else it is deleted.
+ */
+static void sync_entries(struct pol_agent *pa, const struct pol_entries *prev,
+			 const struct pol_entries *next)
+{
+	if (pa->maps.net < 0)
+		return;
+	for (size_t i = 0; i < next->n; i++)
+		if (bpf_map_update_elem(pa->maps.net, next->v[i].key, next->v[i].value, BPF_ANY))
+			log_warn("failed to add a DNS-derived network policy entry: %s",
+				 strerror(errno));
+	for (size_t i = 0; prev && i < prev->n; i++) {
+		const struct pol_entries *st = &pa->compiled.net;
+		const uint8_t *k = prev->v[i].key;
+		bool restored = false;
+
+		if (has_key(next, k, prev->v[i].key_size))
+			continue;
+		for (size_t j = 0; j < st->n && !restored; j++)
+			if (!memcmp(st->v[j].key, k, prev->v[i].key_size)) {
+				bpf_map_update_elem(pa->maps.net, k, st->v[j].value, BPF_ANY);
+				restored = true;
+			}
+		if (!restored && bpf_map_delete_elem(pa->maps.net, k) && errno != ENOENT)
+			log_warn("failed to remove a DNS-derived network policy entry: %s",
+				 strerror(errno));
+	}
+}
+
+/* Entries of the previous policy, computed before the swap, so the swap can take them back. */
+static struct pol_entries prev_dns;
+
+void pol_dns_before_reload(struct pol_agent *pa)
+{
+	free(prev_dns.v);
+	if (all_entries(pa, &prev_dns))
+		memset(&prev_dns, 0, sizeof(prev_dns));
+}
+
+void pol_dns_rederive(struct pol_agent *pa)
+{
+	struct pol_entries next;
+
+	if (all_entries(pa, &next)) {
+		log_warn("failed to recompute DNS-derived policy entries: out of memory");
+		return;
+	}
+	sync_entries(pa, &prev_dns, &next);
+	free(prev_dns.v);
+	memset(&prev_dns, 0, sizeof(prev_dns));
+	free(next.v);
+}
+
+static int tool_id(const struct pol_agent *pa, const char *name)
+{
+	for (int i = 0; name && i < pa->n_tools; i++)
+		if (pa->tool_names[i] && !strcmp(pa->tool_names[i], name))
+			return i + 1;
+	return 0;
+}
+
+int pol_agent_learn_address(struct pol_agent *pa, const char *tool, const char *name,
+			    const char *addr)
+{
+	struct pol_dns_addr d = { 0 }, *slot;
+	struct pol_entries prev = { 0 }, next = { 0 };
+	int ret;
+
+	d.tool = tool_id(pa, tool);
+	if (!d.tool || !name || !*name)
+		return 0;
+	if (inet_pton(AF_INET, addr, d.addr) == 1)
+		d.family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, d.addr) == 1)
+		d.family = AF_INET6;
+	else
+		return -EINVAL;
+	snprintf(d.name, sizeof(d.name), "%s", name);
+	/* only names some host rule speaks about are worth a slot */
+	if (host_rule(pa->policy, tool, d.name) < 0)
+		return 0;
+	if (!pa->dns) {
+		pa->dns = calloc(POL_DNS_MAX, sizeof(*pa->dns));
+		if (!pa->dns)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < pa->n_dns; i++) {
+		slot = &pa->dns[i];
+		if (slot->used && slot->tool == d.tool && slot->family == d.family &&
+		    !memcmp(slot->addr, d.addr, 16) && !strcmp(slot->name, d.name))
+			return 0; /* known */
+	}
+	slot = &pa->dns[pa->dns_next];
+	if (slot->used) {
+		pa->dns_overwritten++;
+		ret = entries_for(pa, slot, &prev);
+		if (ret)
+			return ret;
+	} else {
+		pa->n_dns++;
+	}
+	pa->dns_next = (pa->dns_next + 1) % POL_DNS_MAX;
+	*slot = d;
+	slot->used = true;
+	ret = entries_for(pa, slot, &next);
+	if (!ret) {
+		sync_entries(pa, &prev, &next);
+		pa->dns_installed += next.n;
+		log_debug("policy: %s resolved to %s for %s: %zu kernel entries", name, addr, tool,
+			  next.n);
+	}
+	free(prev.v);
+	free(next.v);
+	return ret;
+}
+
+int pol_agent_on_event(struct pol_agent *pa, const Aitrail__V1__Event *ev)
+{
+	const Aitrail__V1__DnsMessage *m;
+	const char *tool;
+
+	if (!pa->policy || ev->body_case != AITRAIL__V1__EVENT__BODY_DNS || !ev->type ||
+	    strcmp(ev->type, "dns_answer"))
+		return 0;
+	m = ev->dns;
+	tool = ev->session ? ev->session->tool : NULL;
+	if (!m || !m->qname || !tool)
+		return 0;
+	for (size_t i = 0; i < m->n_answers; i++) {
+		const char *a = m->answers[i];
+
+		/* "A 93.184.216.34", "AAAA 2606:2800::1"; CNAMEs answer for the same qname */
+		if (!strncmp(a, "A ", 2))
+			pol_agent_learn_address(pa, tool, m->qname, a + 2);
+		else if (!strncmp(a, "AAAA ", 5))
+			pol_agent_learn_address(pa, tool, m->qname, a + 5);
+	}
+	return 0;
+}
