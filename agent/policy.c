@@ -240,6 +240,11 @@ void pol_agent_free(struct pol_agent *pa)
 	free(pa);
 }
 
+void pol_agent_set_path(struct pol_agent *pa, const char *path)
+{
+	snprintf(pa->path, sizeof(pa->path), "%s", path ? path : "");
+}
+
 const struct policy *pol_agent_policy(const struct pol_agent *pa)
 {
 	return pa->policy;

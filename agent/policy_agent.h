@@ -69,6 +69,8 @@ void pol_agent_free(struct pol_agent *pa);
  * (FILE:LINE: what) are logged and left in pa for reporting. Returns 0 or -errno.
  */
 int pol_agent_reload(struct pol_agent *pa);
+/* Sets the file reload and the watcher use, without loading it now. */
+void pol_agent_set_path(struct pol_agent *pa, const char *path);
 const struct policy *pol_agent_policy(const struct pol_agent *pa);
 uint32_t pol_agent_generation(const struct pol_agent *pa);
 const char *pol_agent_last_errors(const struct pol_agent *pa);
