@@ -43,7 +43,8 @@ static void usage(FILE *f)
 		"  --ca FILE      CA certificate to verify an https collector ($AITRAIL_CA)\n"
 		"  --json         JSON output for scripts\n"
 		"\n"
-		"TIME is RFC 3339 (2026-11-28T14:03:00Z) or an age: 90s, 15m, 2h, 7d, 1w.\n");
+		"TIME is RFC 3339 (2026-11-28T14:03:00Z), a UTC date or time (2026-11-28, \"2026-11-28\n"
+		"14:03\", 14:03), or an age: 90s, 15m, 2h, 7d, 1w.\n");
 }
 
 static size_t on_data(char *p, size_t sz, size_t n, void *ud)
@@ -137,8 +138,9 @@ static int add_time(struct cli *c, char *q, size_t len, const char *flag, const 
 	if (!val)
 		return 0;
 	if (parse_time_arg(val, now_realtime_ns(), &ns)) {
-		fprintf(stderr, "aitrail: --%s %s: expected RFC 3339 (2026-11-28T14:03:00Z) or an "
-			"age like 90s, 15m, 2h, 7d, 1w\n", flag, val);
+		fprintf(stderr, "aitrail: --%s %s: expected RFC 3339 (2026-11-28T14:03:00Z), a UTC "
+			"date or time (2026-11-28, 14:03), or an age like 90s, 15m, 2h, 7d, 1w\n",
+			flag, val);
 		return -EINVAL;
 	}
 	snprintf(b, sizeof(b), "%" PRIu64, ns);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,18 +30,29 @@ static int expect(const char **p, const char *set)
 	return 0;
 }
 
-int parse_rfc3339(const char *s, uint64_t *out)
+/*
+ * Date and time, then optional seconds, fraction and zone. strict demands the full RFC 3339
+ * form; otherwise "2026-11-28", "2026-11-28 14:03" and a missing zone (UTC) are accepted too.
+ */
+static int parse_datetime(const char *s, bool strict, uint64_t *out)
 {
-	int Y, M, D, h, m, sec, oh = 0, om = 0, sign = 0;
+	int Y, M, D, h = 0, m = 0, sec = 0, oh = 0, om = 0, sign = 0;
 	uint64_t frac = 0, scale = 1000000000ULL;
 	const char *p = s;
 	struct tm tm = { 0 };
 	time_t t;
 
 	if (digits(&p, 4, &Y) || expect(&p, "-") || digits(&p, 2, &M) || expect(&p, "-") ||
-	    digits(&p, 2, &D) || expect(&p, "Tt ") || digits(&p, 2, &h) || expect(&p, ":") ||
-	    digits(&p, 2, &m) || expect(&p, ":") || digits(&p, 2, &sec))
+	    digits(&p, 2, &D))
 		return -EINVAL;
+	if (*p || strict) {
+		if (expect(&p, "Tt ") || digits(&p, 2, &h) || expect(&p, ":") || digits(&p, 2, &m))
+			return -EINVAL;
+		if (*p == ':' || strict) {
+			if (expect(&p, ":") || digits(&p, 2, &sec))
+				return -EINVAL;
+		}
+	}
 	if (*p == '.') {
 		p++;
 		if (!isdigit((unsigned char)*p))
@@ -60,7 +72,7 @@ int parse_rfc3339(const char *s, uint64_t *out)
 		p++;
 		if (digits(&p, 2, &oh) || expect(&p, ":") || digits(&p, 2, &om))
 			return -EINVAL;
-	} else {
+	} else if (strict || *p) {
 		return -EINVAL;
 	}
 	if (*p || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60 || oh > 23 ||
@@ -82,6 +94,32 @@ int parse_rfc3339(const char *s, uint64_t *out)
 	return 0;
 }
 
+int parse_rfc3339(const char *s, uint64_t *out)
+{
+	return parse_datetime(s, true, out);
+}
+
+/* "14:03" or "14:03:07": that time today (UTC); yesterday's if it is still ahead of now. */
+static int parse_clock(const char *s, uint64_t now_ns, uint64_t *out)
+{
+	const char *p = s;
+	int h, m, sec = 0;
+	uint64_t day, t;
+
+	if (digits(&p, 2, &h) || expect(&p, ":") || digits(&p, 2, &m))
+		return -EINVAL;
+	if (*p == ':' && (expect(&p, ":") || digits(&p, 2, &sec)))
+		return -EINVAL;
+	if (*p || h > 23 || m > 59 || sec > 59)
+		return -EINVAL;
+	day = now_ns / 1000000000ULL / 86400 * 86400;
+	t = (day + h * 3600 + m * 60 + sec) * 1000000000ULL;
+	if (t > now_ns)
+		t -= 86400 * 1000000000ULL;
+	*out = t;
+	return 0;
+}
+
 int parse_time_arg(const char *s, uint64_t now_ns, uint64_t *out)
 {
 	unsigned long long n;
@@ -91,7 +129,9 @@ int parse_time_arg(const char *s, uint64_t now_ns, uint64_t *out)
 	if (!s || !*s)
 		return -EINVAL;
 	if (strlen(s) >= 10 && s[4] == '-')
-		return parse_rfc3339(s, out);
+		return parse_datetime(s, false, out);
+	if (strlen(s) >= 5 && s[2] == ':')
+		return parse_clock(s, now_ns, out);
 	if (!isdigit((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
