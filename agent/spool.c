@@ -187,8 +187,8 @@ static int state_write(struct spool *s)
 		     s->next_seq, s->next_batch_seq, s->have_hash ? hx : "-", s->sent_seq,
 		     s->acked_seq);
 	if (s->inflight)
-		n += snprintf(buf + n, sizeof(buf) - n, "inflight %" PRIu64 " %" PRIu64 "\n",
-			      s->batch.seq, s->batch.to_seq);
+		n += snprintf(buf + n, sizeof(buf) - n, "inflight %" PRIu64 " %" PRIu64 " %u %u\n",
+			      s->batch.seq, s->batch.to_seq, s->batch.n_events, s->batch.n_gaps);
 	for (i = 0; i < s->n_gaps; i++)
 		n += snprintf(buf + n, sizeof(buf) - n,
 			      "gap %" PRIu64 " %" PRIu64 " %" PRIu64 " %s\n", s->gaps[i].from,
@@ -203,6 +203,7 @@ static int state_read(struct spool *s, uint64_t *inflight_seq, uint64_t *infligh
 {
 	char path[PATH_MAX + 16], line[256], key[32], a[80], reason[32];
 	unsigned long long x, y, z;
+	unsigned int ne, ng;
 	int lineno = 0, err = 0;
 	FILE *f;
 
@@ -229,8 +230,10 @@ static int state_read(struct spool *s, uint64_t *inflight_seq, uint64_t *infligh
 			snprintf(s->gaps[s->n_gaps++].reason, sizeof(s->gaps[0].reason), "%s",
 				 reason);
 		} else if (!strcmp(key, "inflight")) {
-			if (sscanf(line, "inflight %llu %llu", &x, &y) != 2)
+			if (sscanf(line, "inflight %llu %llu %u %u", &x, &y, &ne, &ng) != 4)
 				goto bad;
+			s->batch.n_events = ne;
+			s->batch.n_gaps = ng;
 			*inflight_seq = x;
 			*inflight_to = y;
 		} else if (!strcmp(key, "last_hash")) {

@@ -178,6 +178,7 @@ static void test_acked_segments_deleted(void **state)
 static void test_restart_resends_inflight(void **state)
 {
 	const struct spool_batch *sb;
+	struct spool_stats st;
 	Aitrail__V1__Batch *b;
 	struct spool *s;
 	uint64_t next, i;
@@ -202,7 +203,12 @@ static void test_restart_resends_inflight(void **state)
 	assert_int_equal(sb->seq, 2);
 	assert_int_equal(sb->body_len, len);
 	assert_memory_equal(sb->body, copy, len);
+	assert_int_equal(sb->n_events, 10);
+	spool_get_stats(s, &st);
+	assert_int_equal(st.events, 20);
 	assert_int_equal(spool_ack(s, 2), 0);
+	spool_get_stats(s, &st);
+	assert_int_equal(st.events, 10);
 	assert_int_equal(spool_next_batch(s, &agent_info, 100, 1 << 20, &sb), 0);
 	assert_int_equal(sb->seq, 3);
 	b = open_batch(sb, NULL);
