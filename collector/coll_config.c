@@ -37,6 +37,7 @@ static const struct {
 	U("max_body_bytes", max_body_bytes, K_U64, 1024, 1ULL << 32),
 	U("max_inflated_bytes", max_inflated_bytes, K_U64, 1024, 1ULL << 34),
 	U("max_batch_events", max_batch_events, K_U32, 1, 10000000),
+	U("retention_days", retention_days, K_U32, 0, 36500),
 #undef S
 #undef T
 #undef U

@@ -35,6 +35,7 @@ static void usage(FILE *f)
 		"      --max-body-bytes N       cap of a compressed request body (default 8 MiB)\n"
 		"      --max-inflated-bytes N   cap of an inflated request body (default 64 MiB)\n"
 		"      --max-batch-events N     events per batch (default 100000)\n"
+		"      --retention-days N       delete events older than N days (default 0: keep all)\n"
 		"  -v, --verbose                debug logging\n"
 		"  -h, --help\n");
 }
@@ -55,6 +56,7 @@ static const struct option long_opts[] = {
 	{ "max-body-bytes", required_argument, NULL, 1 },
 	{ "max-inflated-bytes", required_argument, NULL, 1 },
 	{ "max-batch-events", required_argument, NULL, 1 },
+	{ "retention-days", required_argument, NULL, 1 },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -125,6 +127,26 @@ static void check_silence(struct store *st, const struct collector_opts *o, stru
 	json_object_put(res);
 	free(prev->ids);
 	*prev = now;
+}
+
+/* Deletes what is past retention, in chunks, at most a bounded amount per tick. */
+static void prune(struct store *st, const struct collector_opts *o)
+{
+	uint64_t before, n, total = 0;
+
+	if (!o->retention_days)
+		return;
+	before = now_realtime_ns() - (uint64_t)o->retention_days * 86400ULL * 1000000000ULL;
+	for (int i = 0; i < 100; i++) {
+		if (store_prune(st, before, 10000, &n))
+			return;
+		total += n;
+		if (n < 10000)
+			break;
+	}
+	if (total)
+		log_info("retention: deleted %llu events older than %u days",
+			 (unsigned long long)total, o->retention_days);
 }
 
 int main(int argc, char **argv)
@@ -204,8 +226,10 @@ int main(int argc, char **argv)
 	tick.tv_sec = o.heartbeat_s;
 	tick.tv_nsec = 0;
 	while ((sig = sigtimedwait(&set, NULL, &tick)) < 0) {
-		if (errno == EAGAIN && watch)
+		if (errno == EAGAIN && watch) {
 			check_silence(watch, &o, &silent);
+			prune(watch, &o);
+		}
 		else if (errno != EINTR && errno != EAGAIN)
 			break;
 	}

@@ -26,6 +26,7 @@ struct collector_opts {
 	uint64_t max_body_bytes;    /* compressed request body */
 	uint64_t max_inflated_bytes;
 	uint32_t max_batch_events;
+	uint32_t retention_days;    /* events older than this are deleted; 0 = keep everything */
 	int verbose;
 };
 

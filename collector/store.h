@@ -99,6 +99,13 @@ int store_query_timeline(struct store *st, const char *session_id, json_object *
 int store_query_agents(struct store *st, uint64_t now_ns, uint32_t silent_after,
 		       uint32_t default_interval_s, json_object **out);
 
+/*
+ * Retention: deletes at most max_rows events older than before_ns, and sessions that ended (or
+ * were last heard of) before it. Batch records stay, so dedup and the chain still work across
+ * the cut. *deleted gets the number of events removed; call again while it equals max_rows.
+ */
+int store_prune(struct store *st, uint64_t before_ns, uint32_t max_rows, uint64_t *deleted);
+
 /* A one-line summary of an event's body, for tables and the timeline. */
 void event_detail(const Aitrail__V1__Event *ev, char *buf, size_t len);
 

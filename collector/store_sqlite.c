@@ -562,3 +562,31 @@ int store_put_batch(struct store *st, const struct store_batch *b, struct store_
 	}
 	return rc;
 }
+
+int store_prune(struct store *st, uint64_t before_ns, uint32_t max_rows, uint64_t *deleted)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	*deleted = 0;
+	/* small chunks: each is one short write transaction, so ingest waits at most that long */
+	if (sqlite3_prepare_v2(st->db, "DELETE FROM events WHERE id IN (SELECT id FROM events"
+			       " WHERE ts < ?1 ORDER BY ts LIMIT ?2)", -1, &s, NULL) != SQLITE_OK)
+		return db_err(st, "prepare pruning");
+	sqlite3_bind_int64(s, 1, (int64_t)before_ns);
+	sqlite3_bind_int64(s, 2, max_rows);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return db_err(st, "prune events");
+	*deleted = (uint64_t)sqlite3_changes(st->db);
+	if (*deleted == max_rows)
+		return 0;
+	if (sqlite3_prepare_v2(st->db, "DELETE FROM sessions WHERE coalesce(end_ns, last_ns) < ?1",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(st, "prepare pruning");
+	sqlite3_bind_int64(s, 1, (int64_t)before_ns);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : db_err(st, "prune sessions");
+}

@@ -178,7 +178,8 @@ def main():
     ap.add_argument("--build", default="build")
     build = os.path.abspath(ap.parse_args().build)
     for name, fn, extra in (("main", run, ()),
-                            ("silence", run_silence, ("--heartbeat-s", "1", "--silent-after", "2"))):
+                            ("periodic", run_periodic, ("--heartbeat-s", "1", "--silent-after", "2",
+                                                "--retention-days", "1"))):
         tmp = tempfile.mkdtemp(prefix="aitrail-e2e-coll-")
         coll = None
         try:
@@ -194,8 +195,9 @@ def main():
     return 1 if FAILS else 0
 
 
-def run_silence(build, coll):
-    """An agent that stops heartbeating is logged as silent, and as back when it returns."""
+def run_periodic(build, coll):
+    """An agent that stops heartbeating is logged as silent, and as back when it returns;
+    events past retention are deleted, recent ones stay."""
     tag = os.urandom(4).hex()
     host = f"e2e-quiet-{tag}"
     st, body = coll.post("/v1/enroll", f_bytes(1, "e2e-enroll-token") +
@@ -203,6 +205,13 @@ def run_silence(build, coll):
     key = decode(body)[2][0].decode()
     hb = f_msg(1, agent_info(host, "b")) + f_uint(6, 1)
     coll.post("/v1/heartbeat", hb, key)
+    now, day = time.time_ns(), 86400 * 10**9
+    old = [event("exec", now - 3 * day, host, f"old-{tag}", 10, 1, "sh", "/bin/sh", 1, 12,
+                 f_bytes(1, "/bin/sh")),
+           event("exec", now - 60 * 10**9, host, f"new-{tag}", 11, 1, "sh", "/bin/sh", 2, 12,
+                 f_bytes(1, "/bin/sh"))]
+    b, _ = batch(1, b"\0" * 32, old, host, "b")
+    st, _ = coll.post("/v1/events", b, key)
 
     def wait_log(pat, secs):
         end = time.time() + secs
@@ -217,6 +226,12 @@ def run_silence(build, coll):
     line = [l for l in out.splitlines() if host in l]
     check("cli_agents_silent", rc == 0 and len(line) == 1 and "SILENT" in line[0],
           f"rc {rc} out {out!r}")
+    check("retention_logged", st == 200 and
+          wait_log(r"retention: deleted 1 events older than 1 days", 5), coll.logtext()[-500:])
+    rc1, out1, _ = cli(build, coll.url, "--json", "events", "--session", f"new-{tag}")
+    rc2, _, err2 = cli(build, coll.url, "--json", "events", "--session", f"old-{tag}")
+    check("retention_keeps_recent", rc1 == 0 and len(json.loads(out1)["events"]) == 1 and
+          rc2 == 1 and "no session" in err2, f"{out1!r} {err2!r}")
     coll.post("/v1/heartbeat", hb, key)
     check("agent_back_logged", wait_log(rf"\(host {host}\) is back", 5), coll.logtext()[-500:])
 

@@ -453,6 +453,34 @@ static void test_reopen_keeps_data(void **state)
 			 -EPROTONOSUPPORT);
 }
 
+static void test_prune(void **state)
+{
+	struct fx *f = *state;
+	struct store_put_result r;
+	Aitrail__V1__Batch *b1 = session_batch(f, "s-old", 1, NULL, T0);
+	Aitrail__V1__Batch *b2 = session_batch(f, "s-new", 2, b1->hash.data, T0 + 86400 * SEC);
+	struct session_filter sf = { 0 };
+	uint64_t n;
+	json_object *o;
+
+	assert_int_equal(put(f, b1, &r), 0);
+	assert_int_equal(put(f, b2, &r), 0);
+	/* chunks of 5: the first call stops at the chunk, the second finishes */
+	assert_int_equal(store_prune(f->st, T0 + 3600 * SEC, 5, &n), 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(store_prune(f->st, T0 + 3600 * SEC, 5, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(count_events(f, "s-old", NULL), 0);
+	assert_int_equal(count_events(f, "s-new", NULL), 8);
+	assert_int_equal(store_query_sessions(f->st, &sf, &o), 0);
+	assert_int_equal(json_object_array_length(get(o, "sessions")), 1);
+	json_object_put(o);
+	/* a late resend of the pruned batch is still a duplicate, not stored again */
+	assert_int_equal(put(f, b1, &r), 0);
+	assert_int_equal(r.status, STORE_DUPLICATE);
+	assert_int_equal(count_events(f, "s-old", NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -465,6 +493,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timeline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
