@@ -319,6 +319,7 @@ int pol_decode_record(const void *raw, size_t len, struct pol_decision_buf *b)
 	if (len < sizeof(*r))
 		return -EINVAL;
 	set_names(b, r->cat, r->action, r->mode, r->mech, r->outcome);
+	b->pd.suppressed = r->suppressed;
 	snprintf(b->rule_id, sizeof(b->rule_id), "%.*s", (int)sizeof(r->rule_id), r->rule_id);
 	sys = hook_syscall(r->hook);
 	b->target[0] = b->detail[0] = '\0';

@@ -86,6 +86,20 @@ struct {
 	__type(value, __u8);
 } pol_kill_pending SEC(".maps");
 
+/* Per-process decision rate: a loop of denied connects must not flood the core ring buffer. */
+struct pol_rate {
+	__u64 window_start;
+	__u64 sent;
+	__u64 suppressed;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct pol_rate);
+} pol_rate SEC(".maps");
+
 struct pol_scratch {
 	struct at_pol_path_key key;
 	struct at_pol_decision rec;
@@ -129,6 +143,40 @@ static __always_inline struct at_pol_verdict *pol_default(__u32 cat)
 	return bpf_map_lookup_elem(&pol_defaults, &cat);
 }
 
+/*
+ * True when this process may send one more decision record now; otherwise counts it. Kills
+ * always go out (the process is gone after this one). Returns the count to report in *supp.
+ */
+static __always_inline bool pol_rate_ok(__u32 tgid, __u8 outcome, __u32 *supp)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct pol_rate *r = bpf_map_lookup_elem(&pol_rate, &tgid);
+	__u64 n;
+
+	*supp = 0;
+	if (!r) {
+		struct pol_rate fresh = { .window_start = now, .sent = 1 };
+
+		bpf_map_update_elem(&pol_rate, &tgid, &fresh, BPF_ANY);
+		return true;
+	}
+	if (now - r->window_start >= 1000000000ULL) {
+		r->window_start = now;
+		r->sent = 0;
+	}
+	if (r->sent >= AT_POL_RATE_PER_SEC && outcome != AT_POL_OUT_KILLED) {
+		__sync_fetch_and_add(&r->suppressed, 1);
+		return false;
+	}
+	r->sent++;
+	/* take exactly what was read: a concurrent thread's count stays for the next record */
+	n = r->suppressed;
+	if (n)
+		__sync_fetch_and_add(&r->suppressed, -n);
+	*supp = (__u32)n;
+	return true;
+}
+
 /* Fills and sends the decision record; rec->path/addr were filled by the caller. */
 static __always_inline void pol_emit(struct at_pol_decision *rec, const struct at_session_ref *s,
 				     const struct at_pol_verdict *v, __u8 cat, __u8 mech,
@@ -145,6 +193,8 @@ static __always_inline void pol_emit(struct at_pol_decision *rec, const struct a
 	rec->outcome = outcome;
 	rec->hook = hook;
 	rec->generation = gen;
+	if (!pol_rate_ok(bpf_get_current_pid_tgid() >> 32, outcome, &rec->suppressed))
+		return;
 	at_fill_hdr(&rec->hdr, AT_REC_POLICY_DECISION, sizeof(*rec), s);
 	__builtin_memcpy(rec->rule_id, v->rule_id, AT_POL_ID_LEN);
 	at_output(&rb_core, rec, sizeof(*rec), AT_CNT_RB_CORE_FULL);

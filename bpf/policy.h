@@ -13,6 +13,8 @@
 #define AT_POL_PATH_MAX 254  /* path bytes in an LPM key: 2 + 254 = 256, the LPM data limit */
 #define AT_POL_NAME_LEN 32   /* program basename key */
 #define AT_POL_PRIO_DEFAULT 0xffffffffu
+/* Recorded decisions per process per second; the rest are counted in the next record. */
+#define AT_POL_RATE_PER_SEC 64
 
 enum at_pol_cat {
 	AT_POL_CAT_NETWORK = 0,
@@ -122,6 +124,8 @@ struct at_pol_decision {
 	__s64 arg;        /* self-protection: signal number or ptrace request */
 	__u32 path_len;
 	__u32 generation;
+	__u32 suppressed; /* decisions of this process not sent since the last one (rate limit) */
+	__u32 _pad;
 	char rule_id[AT_POL_ID_LEN];
 	char path[AT_POL_PATH_MAX + 2];
 };

@@ -418,6 +418,21 @@ def main():
         except RuntimeError as ex:
             report("monitor-mode deny lets the connect through and records it", False, str(ex))
 
+        # a loop of denied connects: rate-limited records, every decision still counted
+        flood = actor()
+        n = len(h.events())
+        r = flood.do("connectn 127.0.0.1 %d 500" % pb, timeout=30)
+        time.sleep(1.2)  # next window: the following record carries what was held back
+        last = flood.do("connect 127.0.0.1 %d" % pb)
+        time.sleep(0.3)
+        recs = [e for e in h.events()[n:] if e.get("type") == "policy_decision" and
+                e.get("pid") == flood.pid]
+        total = len(recs) + sum(e.get("suppressed", 0) for e in recs)
+        report("denied-connect flood: records are rate-limited, every decision is counted",
+               r == "connectn 500" and last == "connect -%d" % EPERM and len(recs) < 200 and
+               total == 501, "reply %r, %d records, %d decisions counted" %
+               (r, len(recs), total))
+
         r = a.do("udp 127.0.0.1 %d" % pb)
         report("denied UDP sendto gets EPERM", r == "udp -%d" % EPERM, "got %r" % r)
 

@@ -70,8 +70,8 @@ static int on_record(void *ctx, void *data, size_t len)
 	json_str("outcome", b.pd.outcome, true);
 	json_str("category", b.pd.category, true);
 	json_str("target", b.pd.target, true);
-	json_str("detail", b.pd.detail, false);
-	printf("}\n");
+	json_str("detail", b.pd.detail, true);
+	printf("\"suppressed\":%llu}\n", (unsigned long long)b.pd.suppressed);
 	return 0;
 }
 
