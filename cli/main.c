@@ -93,6 +93,9 @@ static json_object *call(struct cli *c, const char *path, bool post)
 	if (rc != CURLE_OK) {
 		fprintf(stderr, "aitrail: failed to reach the collector at %s: %s\n", c->server,
 			cerr[0] ? cerr : curl_easy_strerror(rc));
+		if (rc == CURLE_PEER_FAILED_VERIFICATION)
+			fprintf(stderr, "aitrail: pass the CA that signed the collector's certificate "
+				"with --ca FILE or AITRAIL_CA\n");
 		goto out;
 	}
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
