@@ -37,6 +37,7 @@ static const struct {
 	U("max_body_bytes", max_body_bytes, K_U64, 1024, 1ULL << 32),
 	U("max_inflated_bytes", max_inflated_bytes, K_U64, 1024, 1ULL << 34),
 	U("max_batch_events", max_batch_events, K_U32, 1, 10000000),
+	U("max_buffered_bytes", max_buffered_bytes, K_U64, 1024, 1ULL << 40),
 	U("retention_days", retention_days, K_U32, 0, 36500),
 #undef S
 #undef T
@@ -188,6 +189,12 @@ int collector_config_check(const struct collector_opts *o)
 	if (o->max_inflated_bytes < o->max_body_bytes) {
 		log_error("max_inflated_bytes (%llu) is below max_body_bytes (%llu)",
 			  (unsigned long long)o->max_inflated_bytes,
+			  (unsigned long long)o->max_body_bytes);
+		return -EINVAL;
+	}
+	if (o->max_buffered_bytes < o->max_body_bytes) {
+		log_error("max_buffered_bytes (%llu) is below max_body_bytes (%llu): no body would fit",
+			  (unsigned long long)o->max_buffered_bytes,
 			  (unsigned long long)o->max_body_bytes);
 		return -EINVAL;
 	}

@@ -17,6 +17,7 @@ struct server {
 	struct store *st;
 	struct collector_opts opts;
 	uint16_t port;
+	uint64_t buffered; /* bytes of request bodies held, all connections (MHD thread only) */
 	int lfd;
 	char *tls_cert_pem, *tls_key_pem, *tls_ca_pem;
 	struct server_counters c; /* updated with __atomic builtins: tests read from other threads */
@@ -27,6 +28,7 @@ struct request {
 	char *body;
 	size_t len, cap;
 	bool too_large;
+	bool busy;
 };
 
 #define COUNT(srv, field) __atomic_fetch_add(&(srv)->c.field, 1, __ATOMIC_RELAXED)

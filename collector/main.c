@@ -35,6 +35,7 @@ static void usage(FILE *f)
 		"      --max-body-bytes N       cap of a compressed request body (default 8 MiB)\n"
 		"      --max-inflated-bytes N   cap of an inflated request body (default 64 MiB)\n"
 		"      --max-batch-events N     events per batch (default 100000)\n"
+		"      --max-buffered-bytes N   request bodies in memory, all connections (256 MiB)\n"
 		"      --retention-days N       delete events older than N days (default 0: keep all)\n"
 		"  -v, --verbose                debug logging\n"
 		"  -h, --help\n");
@@ -56,6 +57,7 @@ static const struct option long_opts[] = {
 	{ "max-body-bytes", required_argument, NULL, 1 },
 	{ "max-inflated-bytes", required_argument, NULL, 1 },
 	{ "max-batch-events", required_argument, NULL, 1 },
+	{ "max-buffered-bytes", required_argument, NULL, 1 },
 	{ "retention-days", required_argument, NULL, 1 },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },

@@ -36,6 +36,7 @@ static const char *const reject_names[REJ__COUNT] = {
 	[REJ_NOT_FOUND] = "not_found",
 	[REJ_METHOD] = "method_not_allowed",
 	[REJ_STORE_ERROR] = "store_error",
+	[REJ_BUSY] = "busy",
 };
 
 const char *reject_reason_name(enum reject_reason r)
@@ -53,6 +54,7 @@ void collector_opts_defaults(struct collector_opts *o)
 	o->max_body_bytes = 8 << 20;
 	o->max_inflated_bytes = 64 << 20;
 	o->max_batch_events = 100000;
+	o->max_buffered_bytes = 256 << 20;
 }
 
 static enum MHD_Result queue(struct MHD_Connection *con, unsigned status, char *buf, size_t len,
@@ -223,6 +225,10 @@ static enum MHD_Result route(struct server *srv, struct MHD_Connection *con, con
 				      "%s takes POST, not %s", url, method);
 		if (!client_cert_ok(srv, con, url, &ret))
 			return ret;
+		if (r->busy)
+			return reject(srv, con, false, MHD_HTTP_SERVICE_UNAVAILABLE, REJ_BUSY,
+				      "collector busy: %llu bytes of request bodies in memory; retry",
+				      (unsigned long long)srv->opts.max_buffered_bytes);
 		if (r->too_large)
 			return reject(srv, con, false, 413, REJ_TOO_LARGE,
 				      "body larger than %llu bytes",
@@ -236,6 +242,9 @@ static enum MHD_Result route(struct server *srv, struct MHD_Connection *con, con
 		return reply_json(con, MHD_HTTP_OK, o);
 	}
 	if (!strncmp(url, "/v1/", 4)) {
+		if (r->busy)
+			return reject(srv, con, true, MHD_HTTP_SERVICE_UNAVAILABLE, REJ_BUSY,
+				      "collector busy; retry");
 		if (r->too_large)
 			return reject(srv, con, true, 413, REJ_TOO_LARGE,
 				      "body too large");
@@ -247,6 +256,14 @@ static enum MHD_Result route(struct server *srv, struct MHD_Connection *con, con
 	}
 	return reject(srv, con, true, MHD_HTTP_NOT_FOUND, REJ_NOT_FOUND, "no such endpoint: %s",
 		      url);
+}
+
+static void drop_body(struct server *srv, struct request *r)
+{
+	srv->buffered -= r->cap;
+	free(r->body);
+	r->body = NULL;
+	r->len = r->cap = 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
@@ -279,12 +296,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 		size_t n = *upload_size;
 
 		*upload_size = 0;
-		if (r->too_large || r->len + n > srv->opts.max_body_bytes) {
+		if (r->too_large || r->busy || r->len + n > srv->opts.max_body_bytes) {
 			/* chunked bodies have no length up front: drop the rest, answer 413 */
-			r->too_large = true;
-			free(r->body);
-			r->body = NULL;
-			r->len = r->cap = 0;
+			if (!r->busy)
+				r->too_large = true;
+			drop_body(srv, r);
 			return MHD_YES;
 		}
 		if (r->len + n > r->cap) {
@@ -293,6 +309,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 
 			while (cap < r->len + n)
 				cap *= 2;
+			if (cap > srv->opts.max_body_bytes)
+				cap = srv->opts.max_body_bytes;
+			/* all connections together: beyond the budget, answer 503 and let it retry */
+			if (srv->buffered + (cap - r->cap) > srv->opts.max_buffered_bytes) {
+				r->busy = true;
+				drop_body(srv, r);
+				return MHD_YES;
+			}
+			srv->buffered += cap - r->cap;
 			nb = realloc(r->body, cap);
 			if (!nb)
 				return MHD_NO;
@@ -312,7 +337,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
 	struct request *r = *con_cls;
 
 	if (r) {
-		free(r->body);
+		drop_body(cls, r);
 		free(r);
 		*con_cls = NULL;
 	}
@@ -460,6 +485,7 @@ int server_start(struct store *st, const struct collector_opts *o, struct server
 		goto fail;
 	}
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, 1000, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	srv->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
 				    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,

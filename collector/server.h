@@ -26,6 +26,7 @@ struct collector_opts {
 	uint64_t max_body_bytes;    /* compressed request body */
 	uint64_t max_inflated_bytes;
 	uint32_t max_batch_events;
+	uint64_t max_buffered_bytes; /* request bodies held in memory at once, all connections */
 	uint32_t retention_days;    /* events older than this are deleted; 0 = keep everything */
 	int verbose;
 };
@@ -44,6 +45,7 @@ enum reject_reason {
 	REJ_NOT_FOUND,
 	REJ_METHOD,
 	REJ_STORE_ERROR,        /* 500/503: the store failed; the agent retries */
+	REJ_BUSY,               /* 503: too many request bodies in memory at once; retried */
 	REJ__COUNT
 };
 

@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 #include <curl/curl.h>
@@ -431,6 +434,52 @@ static void test_mutated_bodies(void **state)
 	assert_serving(f);
 }
 
+/*
+ * The memory budget for bodies of all connections: a slow client holding most of it makes the
+ * next request wait for a 503 (the agent retries), and once it is gone requests go through.
+ */
+static void test_busy(void **state)
+{
+	struct fx *f = *state, g = { 0 };
+	struct collector_opts o;
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	char hdr[256], path[160], *chunk;
+	int fd;
+	struct resp r;
+
+	snprintf(path, sizeof(path), "%s/busy.db", f->dir);
+	assert_int_equal(store_open(path, &g.st), 0);
+	collector_opts_defaults(&o);
+	snprintf(o.listen, sizeof(o.listen), "127.0.0.1:0");
+	o.max_body_bytes = 64 << 10;
+	o.max_buffered_bytes = 64 << 10;
+	assert_int_equal(server_start(g.st, &o, &g.srv), 0);
+	snprintf(g.base, sizeof(g.base), "http://127.0.0.1:%u", server_port(g.srv));
+
+	/* a client that announces 60 KiB and sends 40 KiB of it, then stalls */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_port = htons(server_port(g.srv));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	snprintf(hdr, sizeof(hdr), "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: "
+		 "application/x-protobuf\r\nContent-Length: %d\r\n\r\n", 60 << 10);
+	assert_int_equal(write(fd, hdr, strlen(hdr)), (ssize_t)strlen(hdr));
+	chunk = calloc(1, 40 << 10);
+	assert_int_equal(write(fd, chunk, 40 << 10), 40 << 10);
+	usleep(300 * 1000);
+
+	r = req(&g, "/v1/events", "k", chunk, 30 << 10, NULL);
+	assert_error(&r, 503, "busy");
+	close(fd);
+	usleep(300 * 1000);
+	r = req(&g, "/v1/events", "k", chunk, 30 << 10, NULL);
+	assert_error(&r, 401, "unknown agent key"); /* through the budget, on to authentication */
+	assert_int_equal(rejects(&g, REJ_BUSY), 1);
+	free(chunk);
+	server_stop(g.srv);
+	store_close(g.st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -439,6 +488,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_api_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mutated_bodies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
 	};
 	int rc;
 
