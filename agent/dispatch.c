@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Ring-buffer record -> event. The table below is the one place a record type is bound to its
+ * decoder: a module adds its rows (and includes its header) here.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "core.h"
+#include "log.h"
+#include "net_decode.h"
+#include "pbjson.h"
+#include "process.h"
+#include "session.h"
+#include "util.h"
+
+static const struct at_rec_type_info rec_types[] = {
+	{ AT_REC_EXEC, sizeof(struct at_exec_rec), "exec", process_on_exec },
+	{ AT_REC_SESSION_START, sizeof(struct at_exec_rec), "exec", process_on_session_start },
+	{ AT_REC_FORK, sizeof(struct at_fork_rec), "fork", process_on_fork },
+	{ AT_REC_EXIT, sizeof(struct at_exit_rec), "exit", process_on_exit },
+	{ AT_REC_NET_CONNECT, sizeof(struct at_net_connect), "net_connect", net_decode_connect },
+};
+
+static const struct at_rec_type_info *find_type(uint32_t type)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(rec_types); i++)
+		if (rec_types[i].type == type)
+			return &rec_types[i];
+	return NULL;
+}
+
+uint64_t boot_to_unix_ns(struct agent *a, uint64_t boot_ns)
+{
+	return (uint64_t)((int64_t)boot_ns + a->boot_to_unix);
+}
+
+/* ts, host, session and proc from the header and the process table. */
+void agent_fill_event(struct agent *a, at_event *ev, const struct at_hdr *h, struct arena *ar)
+{
+	Aitrail__V1__Session *sess = arena_alloc(ar, sizeof(*sess));
+	Aitrail__V1__Proc *proc = arena_alloc(ar, sizeof(*proc));
+	struct proc_info *p = proctable_get(a, h->pid);
+
+	ev->ts = boot_to_unix_ns(a, h->ts);
+	ev->host = a->hostname;
+	if (sess && h->root_pid) {
+		aitrail__v1__session__init(sess);
+		ev->session = sess;
+		session_fill_event(a, ev, h->root_pid, h->root_start, h->tool);
+	}
+	if (proc) {
+		aitrail__v1__proc__init(proc);
+		proc->pid = h->pid;
+		proc->ppid = h->ppid;
+		proc->uid = h->uid;
+		proc->user = (char *)user_name(a, h->uid);
+		proc->comm = arena_strndup(ar, h->comm, sizeof(h->comm));
+		proc->exe = p && p->exe ? p->exe : "";
+		ev->proc = proc;
+	}
+}
+
+int dispatch_record(struct agent *a, const void *data, size_t size)
+{
+	const struct at_rec_type_info *ti;
+	at_event ev = AITRAIL__V1__EVENT__INIT;
+	struct at_hdr h;
+	int ret;
+
+	a->records_read++;
+	if (size < sizeof(h)) {
+		a->decode_errors++;
+		log_debug("record of %zu bytes is shorter than its header", size);
+		return 0;
+	}
+	memcpy(&h, data, sizeof(h));
+	ti = find_type(h.type);
+	if (!ti || size < ti->min_size || h.size > size) {
+		a->decode_errors++;
+		log_debug("bad record: type %u, %zu bytes (header says %u)", h.type, size, h.size);
+		return 0;
+	}
+	ev.type = (char *)(ti->name ? ti->name : "");
+	agent_fill_event(a, &ev, &h, &a->arena);
+	ret = ti->handler(a, &h, data, size, &ev, &a->arena);
+	if (ret < 0) {
+		a->decode_errors++;
+		log_debug("failed to decode record type %u: %s", h.type, strerror(-ret));
+	} else if (ret == 0) {
+		agent_emit(a, &ev);
+	}
+	arena_reset(&a->arena);
+	return 0;
+}
+
+int agent_add_sink(struct agent *a, agent_sink_fn fn, void *arg)
+{
+	if (a->n_sinks >= AGENT_MAX_SINKS)
+		return -ENOSPC;
+	a->sinks[a->n_sinks].fn = fn;
+	a->sinks[a->n_sinks].arg = arg;
+	a->n_sinks++;
+	return 0;
+}
+
+int agent_emit(struct agent *a, at_event *ev)
+{
+	int i, err = 0;
+
+	ev->seq = ++a->seq;
+	a->events_emitted++;
+	session_count_event(a, ev);
+	for (i = 0; i < a->n_sinks; i++) {
+		int e = a->sinks[i].fn(a, ev, a->sinks[i].arg);
+
+		if (e) {
+			a->sink_errors++;
+			err = e;
+		}
+	}
+	return err;
+}

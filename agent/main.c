@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: Apache-2.0
+/* aitrail-agent: watches AI coding agents from the kernel and reports what their sessions do. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "aitrail.skel.h"
+#include "config.h"
+#include "core.h"
+#include "log.h"
+#include "pbjson.h"
+#include "util.h"
+
+#define EXIT_USAGE 2
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: aitrail-agent [--config FILE] [--output json|none] [--verbose] [--help] "
+		"[--version]\n"
+		"\n"
+		"Tracks AI coding agent sessions (Claude Code, Codex CLI, ...) from the kernel and\n"
+		"reports the commands, connections and file changes of every session process.\n"
+		"\n"
+		"  -c, --config FILE    YAML configuration (default: built-in signatures, no shipping)\n"
+		"  -o, --output MODE    json: one event per line on stdout (default); none: no output\n"
+		"  -v, --verbose        debug logging, including libbpf and the verifier\n"
+		"  -h, --help           this help\n"
+		"  -V, --version        print the version\n"
+		"\n"
+		"Runs as root on Linux 5.8+ with BTF. SIGINT/SIGTERM: drain, final stats, exit 0.\n");
+}
+
+static int json_sink(struct agent *a, const at_event *ev, void *arg)
+{
+	int err = pbjson_write_line(a->json_out, &ev->base);
+
+	if (err == -EIO) {
+		log_error("failed to write events to stdout: %s; JSON output stopped",
+			  strerror(errno));
+		a->cfg->output = OUTPUT_NONE;
+		a->n_sinks = 0;
+	}
+	return err;
+}
+
+static void on_stats_timer(struct agent *a, void *arg)
+{
+	uint64_t now = now_boottime_ns();
+
+	stats_emit(a, false);
+	/* exited processes stay a minute for records still in the other lane */
+	proctable_expire(a, now, 60ULL * 1000000000ULL);
+}
+
+static void read_id_file(const char *path, char *out, size_t len)
+{
+	FILE *f = fopen(path, "r");
+
+	out[0] = '\0';
+	if (!f) {
+		log_warn("failed to read %s: %s; session ids use an empty value", path,
+			 strerror(errno));
+		return;
+	}
+	if (fgets(out, len, f))
+		out[strcspn(out, "\n")] = '\0';
+	fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct agent_config cfg;
+	const char *config_path = NULL, *output = NULL;
+	struct agent a = {};
+	int verbose = 0, opt, err, ret = 1;
+
+	log_init("aitrail-agent", LOG_LVL_INFO);
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":c:o:vhV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("aitrail-agent %s\n", AGENT_VERSION);
+			return 0;
+		case ':':
+			log_error("option %s needs a value (see --help)", argv[optind - 1]);
+			return EXIT_USAGE;
+		default:
+			log_error("unknown option %s (see --help)", argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s' (see --help)", argv[optind]);
+		return EXIT_USAGE;
+	}
+
+	config_defaults(&cfg);
+	if (config_path && config_load(&cfg, config_path))
+		return EXIT_USAGE; /* config_load said FILE:LINE and what */
+	if (output) {
+		if (!strcmp(output, "json")) {
+			cfg.output = OUTPUT_JSON;
+		} else if (!strcmp(output, "none")) {
+			cfg.output = OUTPUT_NONE;
+		} else {
+			log_error("invalid --output value '%s': expected json or none", output);
+			return EXIT_USAGE;
+		}
+	}
+	if (verbose)
+		cfg.verbose = 1;
+	if (cfg.verbose)
+		log_init("aitrail-agent", LOG_LVL_DEBUG);
+
+	if (loader_probe())
+		return 1;
+
+	a.cfg = &cfg;
+	a.json_out = stdout;
+	arena_init(&a.arena, 0);
+	if (gethostname(a.hostname, sizeof(a.hostname) - 1))
+		snprintf(a.hostname, sizeof(a.hostname), "unknown");
+	read_id_file("/etc/machine-id", a.machine_id, sizeof(a.machine_id));
+	read_id_file("/proc/sys/kernel/random/boot_id", a.boot_id, sizeof(a.boot_id));
+	a.boot_to_unix = (int64_t)(now_realtime_ns() - now_boottime_ns());
+	signal(SIGPIPE, SIG_IGN);
+	if (cfg.output == OUTPUT_JSON)
+		agent_add_sink(&a, json_sink, NULL);
+	/* the shipper's spool sink is added here once it exists */
+
+	err = loader_start(&a);
+	if (err)
+		goto cleanup;
+	if (loop_add_timer(&a, cfg.stats_interval_s * 1000, on_stats_timer, NULL) < 0)
+		goto cleanup;
+	/* processes that forked between the first scan and attach */
+	procscan_run(&a);
+	log_info("ready: tracking %zu sessions, %zu processes (output %s)", sessions_active(&a),
+		 proctable_count(&a), cfg.output == OUTPUT_JSON ? "json" : "none");
+	if (a.json_out)
+		fflush(a.json_out);
+
+	err = loop_run(&a);
+	loader_drain(&a);
+	sessions_flush_ended(&a);
+	stats_emit(&a, true);
+	if (a.json_out)
+		fflush(a.json_out);
+	ret = err ? 1 : 0;
+cleanup:
+	loader_stop(&a);
+	loop_free(&a);
+	sessions_free(&a);
+	proctable_free(&a);
+	arena_free(&a.arena);
+	return ret;
+}
