@@ -18,6 +18,7 @@
 #include "common.bpf.h"
 #include <bpf/bpf_endian.h>
 
+#include "path.bpf.h"
 #include "policy.h"
 
 #define AF_INET 2
@@ -99,6 +100,18 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pol_rate);
 } pol_rate SEC(".maps");
+
+/* The directory a relative name is resolved against (path.bpf.h writes AT_PATH_MAX bytes). */
+struct pol_dir {
+	char buf[AT_PATH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pol_dir);
+} pol_dir SEC(".maps");
 
 struct pol_scratch {
 	struct at_pol_path_key key;
@@ -375,10 +388,54 @@ static long pol_find_slash(__u32 i, void *ctx)
 }
 
 /*
- * Decides on the user path at uptr for category cat. Relative paths are not matched here (the
- * kernel would need the caller's cwd): the agent decides those after the fact.
+ * A relative name becomes dir + "/" + name, dir being the dirfd's or the cwd's path as the
+ * kernel has it (bpf/path.bpf.h). Returns the length with the NUL, 0 when it does not fit the
+ * key or the directory could not be read. "." and ".." inside the name are not folded.
  */
-static __always_inline void pol_path_check(const char *uptr, __u8 cat, __u32 hook)
+static __always_inline long pol_resolve_relative(struct at_pol_path_key *k, int dirfd,
+						 const char *uptr)
+{
+	struct pol_dir *d;
+	__u32 zero = 0, flags = 0, dl, off, room;
+	long n;
+
+	d = bpf_map_lookup_elem(&pol_dir, &zero);
+	if (!d)
+		return 0;
+	dl = at_dirfd_path(dirfd, d->buf, &flags);
+	if (flags || dl < 2 || dl > AT_POL_PATH_MAX - 2)
+		return 0;
+	dl -= 1; /* without the NUL */
+	if (bpf_probe_read_kernel(k->path, dl & 0xff, d->buf))
+		return 0;
+	if (dl > 1) /* "/" already ends in a slash */
+		k->path[dl++ & 0xff] = '/';
+	off = dl;
+	/* the verifier needs the bounds clang would prove away: an opaque mask keeps them */
+	asm volatile("%0 &= 255" : "+r"(off));
+	if (off >= AT_POL_PATH_MAX - 1)
+		return 0;
+	room = AT_POL_PATH_MAX - off;
+	asm volatile("%0 &= 255" : "+r"(room));
+	/* "./name" is the common spelling of a name in the cwd */
+	n = bpf_probe_read_user_str(k->path + off, room, uptr);
+	if (n <= 0)
+		return 0;
+	if (n >= 3 && k->path[off] == '.' && k->path[(off + 1) & 0xff] == '/') {
+		n = bpf_probe_read_user_str(k->path + off, room, uptr + 2);
+		if (n <= 0)
+			return 0;
+	}
+	if (dl + n >= AT_POL_PATH_MAX)
+		return 0; /* cut short: an exact rule could match a longer name's prefix */
+	return dl + n;
+}
+
+/*
+ * Decides on the user path at uptr (relative to dirfd) for category cat. Names the kernel
+ * cannot resolve here (too long, unreadable directory) are left to the agent after the fact.
+ */
+static __always_inline void pol_path_check(int dirfd, const char *uptr, __u8 cat, __u32 hook)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct at_pol_verdict *v = NULL, *p;
@@ -404,8 +461,11 @@ static __always_inline void pol_path_check(const char *uptr, __u8 cat, __u32 hoo
 		at_count(AT_CNT_READ_USER_FAIL);
 		return;
 	}
-	if (k->path[0] != '/' && cat != AT_POL_CAT_EXEC)
-		return;
+	if (k->path[0] != '/' && cat != AT_POL_CAT_EXEC) {
+		n = pol_resolve_relative(k, dirfd, uptr);
+		if (!n)
+			return;
+	}
 	if (k->path[0] == '/') {
 		k->cat = cat;
 		/* an exact entry ends with the NUL: a path cut short only hits prefix entries */
@@ -463,7 +523,7 @@ int pol_enter_openat(struct trace_event_raw_sys_enter *ctx)
 {
 	__u64 flags = ctx->args[2];
 
-	pol_path_check((const char *)ctx->args[1],
+	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
 		       pol_open_writes(flags) ? AT_POL_CAT_FILE_WRITE : AT_POL_CAT_FILE_READ,
 		       AT_POL_HOOK_OPEN);
 	return 0;
@@ -476,7 +536,7 @@ int pol_enter_openat2(struct trace_event_raw_sys_enter *ctx)
 
 	/* struct open_how starts with the flags */
 	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[2]);
-	pol_path_check((const char *)ctx->args[1],
+	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
 		       pol_open_writes(flags) ? AT_POL_CAT_FILE_WRITE : AT_POL_CAT_FILE_READ,
 		       AT_POL_HOOK_OPEN);
 	return 0;
@@ -487,7 +547,7 @@ int pol_enter_open(struct trace_event_raw_sys_enter *ctx)
 {
 	__u64 flags = ctx->args[1];
 
-	pol_path_check((const char *)ctx->args[0],
+	pol_path_check(AT_FDCWD, (const char *)ctx->args[0],
 		       pol_open_writes(flags) ? AT_POL_CAT_FILE_WRITE : AT_POL_CAT_FILE_READ,
 		       AT_POL_HOOK_OPEN);
 	return 0;
@@ -496,28 +556,32 @@ int pol_enter_open(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_creat")
 int pol_enter_creat(struct trace_event_raw_sys_enter *ctx)
 {
-	pol_path_check((const char *)ctx->args[0], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_OPEN);
+	pol_path_check(AT_FDCWD, (const char *)ctx->args[0],
+		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_OPEN);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_truncate")
 int pol_enter_truncate(struct trace_event_raw_sys_enter *ctx)
 {
-	pol_path_check((const char *)ctx->args[0], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_TRUNCATE);
+	pol_path_check(AT_FDCWD, (const char *)ctx->args[0],
+		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_TRUNCATE);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_unlinkat")
 int pol_enter_unlinkat(struct trace_event_raw_sys_enter *ctx)
 {
-	pol_path_check((const char *)ctx->args[1], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_UNLINK);
+	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
+		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_UNLINK);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_unlink")
 int pol_enter_unlink(struct trace_event_raw_sys_enter *ctx)
 {
-	pol_path_check((const char *)ctx->args[0], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_UNLINK);
+	pol_path_check(AT_FDCWD, (const char *)ctx->args[0],
+		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_UNLINK);
 	return 0;
 }
 
@@ -525,38 +589,45 @@ int pol_enter_unlink(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_renameat2")
 int pol_enter_renameat2(struct trace_event_raw_sys_enter *ctx)
 {
-	pol_path_check((const char *)ctx->args[1], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
-	pol_path_check((const char *)ctx->args[3], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
+	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
+		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
+	pol_path_check((int)ctx->args[2], (const char *)ctx->args[3],
+		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_renameat")
 int pol_enter_renameat(struct trace_event_raw_sys_enter *ctx)
 {
-	pol_path_check((const char *)ctx->args[1], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
-	pol_path_check((const char *)ctx->args[3], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
+	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
+		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
+	pol_path_check((int)ctx->args[2], (const char *)ctx->args[3],
+		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_rename")
 int pol_enter_rename(struct trace_event_raw_sys_enter *ctx)
 {
-	pol_path_check((const char *)ctx->args[0], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
-	pol_path_check((const char *)ctx->args[1], AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
+	pol_path_check(AT_FDCWD, (const char *)ctx->args[0],
+		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
+	pol_path_check(AT_FDCWD, (const char *)ctx->args[1],
+		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_execve")
 int pol_enter_execve(struct trace_event_raw_sys_enter *ctx)
 {
-	pol_path_check((const char *)ctx->args[0], AT_POL_CAT_EXEC, AT_POL_HOOK_EXEC);
+	pol_path_check(AT_FDCWD, (const char *)ctx->args[0], AT_POL_CAT_EXEC, AT_POL_HOOK_EXEC);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_execveat")
 int pol_enter_execveat(struct trace_event_raw_sys_enter *ctx)
 {
-	pol_path_check((const char *)ctx->args[1], AT_POL_CAT_EXEC, AT_POL_HOOK_EXEC);
+	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
+		       AT_POL_CAT_EXEC, AT_POL_HOOK_EXEC);
 	return 0;
 }
 
@@ -584,7 +655,9 @@ static __always_inline void pol_self_check(__s64 target, __s64 arg, __u32 hook)
 		return;
 	if (hook == AT_POL_HOOK_KILL && arg == 0)
 		return; /* signal 0 only asks whether the pid exists */
-	if (target == -1) {
+	if (target < 0 && (__u32)bpf_get_current_uid_gid() != 0) {
+		return; /* broadcast or group kills by other users cannot reach a root agent */
+	} else if (target == -1) {
 		/* kill(-1) reaches every process the caller may signal, the agent included */
 	} else if (target < 0) {
 		if ((__u32)(-target) != cfg->agent_pgid)

@@ -513,6 +513,22 @@ def main():
                os.path.exists(created) and os.path.getsize(created) == 0,
                "exists=%s" % os.path.exists(created))
 
+        # relative names: resolved against the cwd in the kernel
+        for name in ("rel", "./rel2"):
+            w = actor()
+            n = len(h.events())
+            w.do("cd %s" % os.path.join(tmp, "protected"))
+            w.do("write %s" % name)
+            rc = w.wait_dead()
+            want = os.path.join(tmp, "protected", name.lstrip("./"))
+            try:
+                e = decision(h, n, w.pid, rule_id="protect-dir")
+                report("relative write %r to a protected dir is killed" % name,
+                       rc == -signal.SIGKILL and e["target"] == want,
+                       "rc=%r event=%s" % (rc, json.dumps(e)))
+            except RuntimeError as ex:
+                report("relative write %r to a protected dir is killed" % name, False, str(ex))
+
         victim = os.path.join(tmp, "protected", "victim")
         with open(victim, "w") as f:
             f.write("keep me\n")
