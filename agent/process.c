@@ -51,6 +51,7 @@ static int decode_exec(struct agent *a, const struct at_exec_rec *r, at_event *e
 	struct proc_info *p;
 	size_t argc = 0;
 	char **argv;
+	char *exe;
 
 	if (!ex)
 		return -ENOMEM;
@@ -75,13 +76,17 @@ static int decode_exec(struct agent *a, const struct at_exec_rec *r, at_event *e
 	ev->exec = ex;
 	ev->type = "exec";
 
+	/* the process's exe is absolute even when execve was given a relative name */
+	exe = ex->exe;
+	if (exe && exe[0] != '/' && r->cwd_len && !(r->trunc & AT_EXEC_TRUNC_CWD))
+		exe = arena_printf(ar, "%s/%s", ex->cwd, exe[0] == '.' && exe[1] == '/' ? exe + 2 : exe);
 	p = proctable_upsert(a, r->hdr.pid);
 	if (p) {
 		p->ppid = r->hdr.ppid;
 		p->uid = r->hdr.uid;
 		memcpy(p->comm, r->hdr.comm, sizeof(p->comm));
 		p->comm[sizeof(p->comm) - 1] = '\0';
-		proctable_set_exe(p, ex->exe);
+		proctable_set_exe(p, exe);
 		if (r->cwd_len)
 			proctable_set_cwd(p, ex->cwd);
 		proctable_set_argv(p, (const char *const *)ex->argv, ex->n_argv);
@@ -90,7 +95,7 @@ static int decode_exec(struct agent *a, const struct at_exec_rec *r, at_event *e
 		p->tool = r->hdr.tool;
 	}
 	if (ev->proc)
-		ev->proc->exe = ex->exe;
+		ev->proc->exe = exe ? exe : "";
 	*pinfo = p;
 	return 0;
 }

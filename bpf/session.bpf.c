@@ -6,6 +6,7 @@
  * nothing it does between fork/exec and a user-space reaction is missed.
  */
 #include "common.bpf.h"
+#include "path.bpf.h"
 #include "session.h"
 
 #define SIGNAL_GROUP_EXIT 0x00000004 /* include/linux/sched/signal.h */
@@ -232,9 +233,39 @@ static __always_inline __u16 match_signature(struct task_struct *task, struct li
 	return AT_MATCH_NONE;
 }
 
-static __always_inline void fill_exec(struct task_struct *task, struct linux_binprm *bprm,
-				      struct at_exec_rec *rec)
+/* fs->pwd through the path walker, built in the (now free) environment window, then cut to
+ * what the record holds. */
+static __always_inline void cwd_into(struct sess_scratch *s, struct at_exec_rec *rec)
 {
+	__u32 flags = 0, n;
+
+	n = at_cwd_path(s->env, &flags);
+	if (n <= 1 || (flags & AT_PATH_F_NOFILE)) {
+		rec->cwd_len = 0;
+		rec->trunc |= AT_EXEC_NO_CWD;
+		return;
+	}
+	n--; /* without the NUL */
+	if (flags & AT_PATH_F_TRUNC)
+		rec->trunc |= AT_EXEC_TRUNC_CWD;
+	if (n > AT_CWD_MAX) {
+		n = AT_CWD_MAX;
+		rec->trunc |= AT_EXEC_TRUNC_CWD;
+		at_count(AT_CNT_PATH_TRUNC);
+	}
+	if (bpf_probe_read_kernel(rec->cwd, n & (2 * AT_CWD_MAX - 1), s->env)) {
+		at_count(AT_CNT_READ_KERN_FAIL);
+		rec->cwd_len = 0;
+		rec->trunc |= AT_EXEC_NO_CWD;
+		return;
+	}
+	rec->cwd_len = n;
+}
+
+static __always_inline void fill_exec(struct task_struct *task, struct linux_binprm *bprm,
+				      struct sess_scratch *s)
+{
+	struct at_exec_rec *rec = &s->rec;
 	const char *filename = BPF_CORE_READ(bprm, filename);
 	long n;
 
@@ -252,9 +283,7 @@ static __always_inline void fill_exec(struct task_struct *task, struct linux_bin
 	if (n >= AT_FILENAME_MAX - 1)
 		rec->trunc |= AT_EXEC_TRUNC_FILENAME;
 	rec->filename_len = n;
-	/* cwd comes with the kernel path walker (bpf/path.bpf.h) */
-	rec->cwd_len = 0;
-	rec->trunc |= AT_EXEC_NO_CWD;
+	cwd_into(s, rec);
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -311,7 +340,7 @@ int BPF_PROG(at_sched_exec, struct task_struct *p, pid_t old_pid, struct linux_b
 		at_fill_hdr(&rec->hdr, type, sizeof(*rec), &cur);
 		rec->hdr.flags |= keep;
 	}
-	fill_exec(task, bprm, rec);
+	fill_exec(task, bprm, s);
 	at_output(&rb_core, rec, sizeof(*rec), AT_CNT_RB_CORE_FULL);
 	return 0;
 }
