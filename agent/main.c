@@ -15,6 +15,7 @@
 #include "core.h"
 #include "log.h"
 #include "pbjson.h"
+#include "ship_agent.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -45,7 +46,15 @@ static int json_sink(struct agent *a, const at_event *ev, void *arg)
 		log_error("failed to write events to stdout: %s; JSON output stopped",
 			  strerror(errno));
 		a->cfg->output = OUTPUT_NONE;
-		a->n_sinks = 0;
+		/* only this sink goes: the spool must keep receiving events */
+		for (int i = 0; i < a->n_sinks; i++) {
+			if (a->sinks[i].fn != json_sink)
+				continue;
+			memmove(&a->sinks[i], &a->sinks[i + 1],
+				(a->n_sinks - i - 1) * sizeof(a->sinks[0]));
+			a->n_sinks--;
+			break;
+		}
 	}
 	return err;
 }
@@ -153,7 +162,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (cfg.output == OUTPUT_JSON)
 		agent_add_sink(&a, json_sink, NULL);
-	/* the shipper's spool sink is added here once it exists */
+	/* with a collector configured: the spool sink; the event seq continues from the spool */
+	if (agent_ship_start(&a))
+		goto cleanup;
 
 	err = loader_start(&a);
 	if (err)
@@ -175,6 +186,7 @@ int main(int argc, char **argv)
 		fflush(a.json_out);
 	ret = err ? 1 : 0;
 cleanup:
+	agent_ship_stop(&a); /* after the final events: ships what it can, the spool keeps the rest */
 	loader_stop(&a);
 	loop_free(&a);
 	sessions_free(&a);
