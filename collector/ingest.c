@@ -175,27 +175,61 @@ out:
 	return ret;
 }
 
-/*
- * Packs every event once into one buffer: the bytes that are stored, and that the hash chain
- * covers (common/wire.c packs them the same way on both ends).
- */
-static int pack_events(const Aitrail__V1__Batch *b, uint8_t **buf, const uint8_t **ptr,
-		       size_t *plen)
+/* Reads a varint at *off; -EBADMSG when it runs past len. */
+static int read_varint(const uint8_t *d, size_t len, size_t *off, uint64_t *v)
 {
-	size_t total = 0, off = 0;
+	*v = 0;
+	for (int shift = 0; shift < 64; shift += 7) {
+		if (*off >= len)
+			return -EBADMSG;
+		*v |= (uint64_t)(d[*off] & 0x7f) << shift;
+		if (!(d[(*off)++] & 0x80))
+			return 0;
+	}
+	return -EBADMSG;
+}
 
-	for (size_t i = 0; i < b->n_events; i++) {
-		plen[i] = aitrail__v1__event__get_packed_size(b->events[i]);
-		total += plen[i];
+/*
+ * Finds each Event (Batch field 6) in the body exactly as the agent serialized it. These are the
+ * bytes the agent hashed and the bytes stored: re-packing a decoded event would move fields this
+ * collector does not know (a newer agent) to the end and break the hash for no fault of the
+ * agent's. Only called on a body protobuf-c has already unpacked as a Batch.
+ */
+static int raw_events(const uint8_t *d, size_t len, size_t n, const uint8_t **ptr, size_t *plen)
+{
+	size_t off = 0, k = 0;
+	uint64_t tag, v;
+
+	while (off < len) {
+		if (read_varint(d, len, &off, &tag))
+			return -EBADMSG;
+		switch (tag & 7) {
+		case 0:
+			if (read_varint(d, len, &off, &v))
+				return -EBADMSG;
+			break;
+		case 1:
+			off += 8;
+			break;
+		case 5:
+			off += 4;
+			break;
+		case 2:
+			if (read_varint(d, len, &off, &v) || v > len - off)
+				return -EBADMSG;
+			if (tag >> 3 == 6) {
+				if (k == n)
+					return -EBADMSG;
+				ptr[k] = d + off;
+				plen[k++] = v;
+			}
+			off += v;
+			break;
+		default:
+			return -EBADMSG;
+		}
 	}
-	*buf = malloc(total ? total : 1);
-	if (!*buf)
-		return -ENOMEM;
-	for (size_t i = 0; i < b->n_events; i++) {
-		ptr[i] = *buf + off;
-		off += aitrail__v1__event__pack(b->events[i], *buf + off);
-	}
-	return 0;
+	return off == len && k == n ? 0 : -EBADMSG;
 }
 
 static bool batch_hash_ok(const Aitrail__V1__Batch *b, const uint8_t **ptr, const size_t *plen)
@@ -215,12 +249,12 @@ static bool batch_hash_ok(const Aitrail__V1__Batch *b, const uint8_t **ptr, cons
 }
 
 static enum MHD_Result store_batch(struct server *srv, struct MHD_Connection *con,
-				   const struct store_agent *a, Aitrail__V1__Batch *b)
+				   const struct store_agent *a, Aitrail__V1__Batch *b,
+				   const struct payload *p)
 {
 	Aitrail__V1__BatchAck ack = AITRAIL__V1__BATCH_ACK__INIT;
 	struct store_batch sb = { 0 };
 	struct store_put_result res;
-	uint8_t *packed = NULL;
 	const uint8_t **ptr;
 	size_t *plen;
 	int err;
@@ -233,11 +267,11 @@ static enum MHD_Result store_batch(struct server *srv, struct MHD_Connection *co
 		return reject(srv, con, false, MHD_HTTP_SERVICE_UNAVAILABLE, REJ_STORE_ERROR,
 			      "out of memory");
 	}
-	if (pack_events(b, &packed, ptr, plen)) {
+	if (raw_events(p->data, p->len, b->n_events, ptr, plen)) {
 		free(ptr);
 		free(plen);
-		return reject(srv, con, false, MHD_HTTP_SERVICE_UNAVAILABLE, REJ_STORE_ERROR,
-			      "out of memory");
+		return reject(srv, con, false, MHD_HTTP_BAD_REQUEST, REJ_MALFORMED,
+			      "batch %llu: cannot delimit its events", (unsigned long long)b->seq);
 	}
 	sb.agent_id = a->id;
 	sb.boot_id = b->agent ? b->agent->boot_id : "";
@@ -254,7 +288,6 @@ static enum MHD_Result store_batch(struct server *srv, struct MHD_Connection *co
 	sb.gaps = b->gaps;
 	sb.received_ns = now_realtime_ns();
 	err = store_put_batch(srv->st, &sb, &res);
-	free(packed);
 	free(ptr);
 	free(plen);
 	if (err)
@@ -311,7 +344,7 @@ enum MHD_Result handle_events(struct server *srv, struct MHD_Connection *con, st
 			     "agent %s: batch of %zu events (at most %u)", a.id, b->n_events,
 			     srv->opts.max_batch_events);
 	else
-		ret = store_batch(srv, con, &a, b);
+		ret = store_batch(srv, con, &a, b, &p);
 	aitrail__v1__batch__free_unpacked(b, NULL);
 out:
 	free(p.owned);

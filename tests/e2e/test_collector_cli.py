@@ -210,8 +210,19 @@ def run_periodic(build, coll):
                  f_bytes(1, "/bin/sh")),
            event("exec", now - 60 * 10**9, host, f"new-{tag}", 11, 1, "sh", "/bin/sh", 2, 12,
                  f_bytes(1, "/bin/sh"))]
-    b, _ = batch(1, b"\0" * 32, old, host, "b")
+    b, h1 = batch(1, b"\0" * 32, old, host, "b")
     st, _ = coll.post("/v1/events", b, key)
+    # a newer agent: its events carry a field (8) this collector does not know, between known
+    # ones; the hash covers the bytes as sent, so the chain holds
+    newer = (f_bytes(1, "exec") + f_uint(2, now) + f_bytes(3, host) +
+             f_msg(4, f_bytes(1, f"new-{tag}") + f_bytes(2, "claude")) + f_uint(6, 3) +
+             f_uint(8, 42) + f_msg(12, f_bytes(1, "/bin/true")))
+    b2, _ = batch(2, h1, [newer], host, "b")
+    st2, _ = coll.post("/v1/events", b2, key)
+    rc, out, _ = cli(build, coll.url, "--json", "agents")
+    ag = [a for a in json.loads(out)["agents"] if a["host"] == host] if rc == 0 else []
+    check("unknown_fields_keep_chain", st2 == 200 and len(ag) == 1 and
+          ag[0]["chain_breaks"] == [] and ag[0]["batches_received"] == 2, f"{st2} {ag}")
 
     def wait_log(pat, secs):
         end = time.time() + secs
@@ -230,7 +241,7 @@ def run_periodic(build, coll):
           wait_log(r"retention: deleted 1 events older than 1 days", 5), coll.logtext()[-500:])
     rc1, out1, _ = cli(build, coll.url, "--json", "events", "--session", f"new-{tag}")
     rc2, _, err2 = cli(build, coll.url, "--json", "events", "--session", f"old-{tag}")
-    check("retention_keeps_recent", rc1 == 0 and len(json.loads(out1)["events"]) == 1 and
+    check("retention_keeps_recent", rc1 == 0 and len(json.loads(out1)["events"]) == 2 and
           rc2 == 1 and "no session" in err2, f"{out1!r} {err2!r}")
     coll.post("/v1/heartbeat", hb, key)
     check("agent_back_logged", wait_log(rf"\(host {host}\) is back", 5), coll.logtext()[-500:])
