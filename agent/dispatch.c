@@ -4,9 +4,11 @@
  * decoder: a module adds its rows (and includes its header) here.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "core.h"
+#include "dns_decode.h"
 #include "log.h"
 #include "net_decode.h"
 #include "pbjson.h"
@@ -20,6 +22,9 @@ static const struct at_rec_type_info rec_types[] = {
 	{ AT_REC_FORK, sizeof(struct at_fork_rec), "fork", process_on_fork },
 	{ AT_REC_EXIT, sizeof(struct at_exit_rec), "exit", process_on_exit },
 	{ AT_REC_NET_CONNECT, sizeof(struct at_net_connect), "net_connect", net_decode_connect },
+	{ AT_REC_NET_CONNECT_DATA, offsetof(struct at_net_connect_data, data), "net_connect",
+	  net_decode_connect_data },
+	{ AT_REC_DNS_MSG, offsetof(struct at_dns_msg, data), NULL, dns_decode_msg },
 };
 
 static const struct at_rec_type_info *find_type(uint32_t type)

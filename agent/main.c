@@ -14,6 +14,7 @@
 #include "config.h"
 #include "core.h"
 #include "log.h"
+#include "netsweep.h"
 #include "pbjson.h"
 #include "ship_agent.h"
 #include "util.h"
@@ -171,6 +172,8 @@ int main(int argc, char **argv)
 		goto cleanup;
 	if (loop_add_timer(&a, cfg.stats_interval_s * 1000, on_stats_timer, NULL) < 0)
 		goto cleanup;
+	if (net_start(&a))
+		goto cleanup;
 	/* processes that forked between the first scan and attach */
 	procscan_run(&a);
 	log_info("ready: tracking %zu sessions, %zu processes (output %s)", sessions_active(&a),
@@ -180,6 +183,7 @@ int main(int argc, char **argv)
 
 	err = loop_run(&a);
 	loader_drain(&a);
+	net_sweep(&a, true); /* connects the kernel still held: emitted, not dropped */
 	sessions_flush_ended(&a);
 	stats_emit(&a, true);
 	if (a.json_out)
