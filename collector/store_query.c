@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pbjson.h"
 #include "store.h"
 #include "store_sqlite.h"
 #include "util.h"
@@ -161,12 +162,33 @@ static int session_known(struct store *st, const char *id)
 	return rc == SQLITE_DONE ? -ENOENT : q_err(st, "look up session");
 }
 
+/*
+ * The whole stored event as the agent's JSON output renders it (common/pbjson.c), so scripts
+ * see every field (argv arrays, flags, truncated, policy decisions) and not only the columns.
+ */
+static json_object *event_json(sqlite3_stmt *s, int col, struct pbjson_buf *b)
+{
+	Aitrail__V1__Event *ev;
+	json_object *o = NULL;
+
+	ev = aitrail__v1__event__unpack(NULL, sqlite3_column_bytes(s, col),
+					sqlite3_column_blob(s, col));
+	if (!ev)
+		return NULL;
+	pbjson_buf_reset(b);
+	if (!pbjson_append(b, &ev->base) && b->data)
+		o = json_tokener_parse(b->data);
+	aitrail__v1__event__free_unpacked(ev, NULL);
+	return o;
+}
+
 int store_query_events(struct store *st, const struct event_filter *f, json_object **out)
 {
 	sqlite3_stmt *s = prepare(st,
 		"SELECT " EVENT_COLS ", pb FROM events WHERE session_id = ?1"
 		" AND (?2 IS NULL OR type = ?2 OR (?2 = 'file' AND type LIKE 'file_%'))"
 		" AND (?3 = 0 OR ts >= ?3) AND (?4 = 0 OR ts <= ?4) ORDER BY ts, seq LIMIT ?5");
+	struct pbjson_buf pb = { 0 };
 	json_object *arr;
 	int rc;
 
@@ -186,9 +208,11 @@ int store_query_events(struct store *st, const struct event_filter *f, json_obje
 		json_object *o = json_object_new_object();
 
 		event_row(o, s);
+		json_object_object_add(o, "event", event_json(s, 10, &pb));
 		json_object_array_add(arr, o);
 	}
 	sqlite3_finalize(s);
+	pbjson_buf_free(&pb);
 	if (rc != SQLITE_DONE) {
 		json_object_put(arr);
 		return q_err(st, "query events");

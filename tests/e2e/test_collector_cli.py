@@ -323,7 +323,9 @@ def run(build, coll):
     except (ValueError, KeyError):
         events = []
     check("cli_events_json", rc == 0 and len(events) == 1 and
-          events[0].get("detail") == "tcp 10.1.2.3:443" and events[0].get("pid") == 4002,
+          events[0].get("detail") == "tcp 10.1.2.3:443" and events[0].get("pid") == 4002 and
+          events[0].get("event", {}).get("daddr") == "10.1.2.3" and
+          events[0]["event"].get("dport") == 443 and events[0]["event"].get("syscall") == "connect",
           f"rc {rc} out {out[:400]} err {err}")
     rc, out, err = cli(build, url, "events", "--session", sid, "--limit", "2")
     check("cli_events_limit", rc == 0 and out.strip().endswith("2 events") and

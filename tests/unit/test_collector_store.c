@@ -379,6 +379,11 @@ static void test_events_filters(void **state)
 	assert_string_equal(gets_(o, "events.0.detail"), "curl example.com");
 	assert_string_equal(gets_(o, "events.1.detail"), "tcp 93.184.216.34:443");
 	assert_string_equal(gets_(o, "events.0.ts"), "2025-11-28T03:20:02.000000000Z");
+	/* the whole event as the agent renders it: argv as an array, errno names, RFC 3339 */
+	assert_string_equal(gets_(o, "events.0.event.argv.1"), "example.com");
+	assert_string_equal(gets_(o, "events.0.event.ts"), "2025-11-28T03:20:02.000000000Z");
+	assert_string_equal(gets_(o, "events.0.event.session.id"), "s-1");
+	assert_int_equal(geti(o, "events.1.event.dport"), 443);
 	json_object_put(o);
 	ef.since_ns = ef.until_ns = 0;
 	ef.limit = 3;
