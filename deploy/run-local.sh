@@ -15,7 +15,9 @@ for t in enroll admin; do
 		>"$run/$t.token")
 done
 
-"$build/aitrail-collector" --listen "127.0.0.1:$port" --db "$run/collector.db" \
+# its own session: Ctrl-C reaches only the agent, which ships its last events before the
+# collector is stopped below
+setsid "$build/aitrail-collector" --listen "127.0.0.1:$port" --db "$run/collector.db" \
 	--enroll-token-file "$run/enroll.token" --admin-token-file "$run/admin.token" \
 	2>"$run/collector.log" &
 coll=$!
