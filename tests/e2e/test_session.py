@@ -33,6 +33,13 @@ def main():
             r.rc == 2 and "xml" in r.err and "json" in r.err,
             "rc %s, stderr %r" % (r.rc, r.err[-300:]))
 
+    bad = t.path("bad.yaml")
+    with open(bad, "w") as f:
+        f.write("output: json\nno_such_key: 1\n")
+    r = lib.run([agent_bin, "--config", bad])
+    t.check("bad config file exits 2 naming FILE:LINE",
+            r.rc == 2 and (bad + ":2") in r.err, "rc %s, stderr %r" % (r.rc, r.err[-300:]))
+
     claude = t.fixture("claude")
     codex = t.fixture("codex")
     worker = t.fixture("worker")
