@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +51,7 @@ struct spool {
 	struct segment *segs;
 	size_t n_segs, cap_segs;
 	int wfd;              /* last segment, open for append; -1 = open on next append */
+	int lockfd;           /* flock: one agent per spool */
 	uint64_t total_bytes;
 
 	/* read cursor: the first event not yet in a batch */
@@ -576,6 +578,32 @@ out:
 	return err;
 }
 
+static int lock_spool(struct spool *s)
+{
+	char path[PATH_MAX + 16];
+	int err;
+
+	snprintf(path, sizeof(path), "%s/lock", s->dir);
+	s->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->lockfd < 0) {
+		err = -errno;
+		log_error("failed to open %s: %s", path, strerror(-err));
+		return err;
+	}
+	if (flock(s->lockfd, LOCK_EX | LOCK_NB)) {
+		err = -errno;
+		if (err == -EWOULDBLOCK)
+			log_error("failed to lock the spool %s: another aitrail-agent uses it (give "
+				  "each agent its own state_dir)", s->dir);
+		else
+			log_error("failed to lock %s: %s", path, strerror(-err));
+		close(s->lockfd);
+		s->lockfd = -1;
+		return err == -EWOULDBLOCK ? -EBUSY : err;
+	}
+	return 0;
+}
+
 int spool_open(struct spool **sp, const char *dir, uint64_t max_bytes,
 	       enum cfg_spool_policy policy, uint64_t *next_event_seq)
 {
@@ -587,6 +615,7 @@ int spool_open(struct spool **sp, const char *dir, uint64_t max_bytes,
 	if (!s)
 		return -ENOMEM;
 	s->wfd = -1;
+	s->lockfd = -1;
 	s->max_bytes = max_bytes;
 	s->policy = policy;
 	/* small segments under a small bound, so drop_oldest loses little at a time */
@@ -608,6 +637,9 @@ int spool_open(struct spool **sp, const char *dir, uint64_t max_bytes,
 		log_error("failed to create spool directory %s: %s", s->dir, strerror(-err));
 		goto fail;
 	}
+	err = lock_spool(s);
+	if (err)
+		goto fail;
 	err = state_read(s, &inflight_seq, &inflight_to);
 	if (err)
 		goto fail;
@@ -1073,6 +1105,8 @@ void spool_close(struct spool *s)
 		fdatasync(s->wfd);
 		close(s->wfd);
 	}
+	if (s->lockfd >= 0)
+		close(s->lockfd);
 	/* only a spool that opened cleanly may overwrite the state it read */
 	if (s->opened)
 		state_write(s);

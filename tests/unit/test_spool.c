@@ -364,6 +364,18 @@ static void test_full_drop_newest(void **state)
 	spool_close(s);
 }
 
+static void test_one_agent_per_spool(void **state)
+{
+	struct spool *s, *t;
+	uint64_t next;
+
+	assert_int_equal(spool_open(&s, dir, 1 << 20, SPOOL_DROP_OLDEST, &next), 0);
+	assert_int_equal(spool_open(&t, dir, 1 << 20, SPOOL_DROP_OLDEST, &next), -EBUSY);
+	spool_close(s);
+	assert_int_equal(spool_open(&t, dir, 1 << 20, SPOOL_DROP_OLDEST, &next), 0);
+	spool_close(t);
+}
+
 static void test_damaged_state(void **state)
 {
 	char path[200];
@@ -391,6 +403,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_killed_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_drop_oldest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_drop_newest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_agent_per_spool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_state, setup, teardown),
 	};
 
