@@ -41,6 +41,8 @@ int loop_add_fd(struct agent *a, int fd, uint32_t events, loop_fd_cb cb, void *a
 int loop_del_fd(struct agent *a, int fd);
 /* Calls cb every interval_ms from the loop (a timerfd). */
 int loop_add_timer(struct agent *a, uint32_t interval_ms, loop_timer_cb cb, void *arg);
+/* Calls cb from the loop on SIGHUP (e.g. reload a policy file). */
+int loop_on_reload(struct agent *a, loop_timer_cb cb, void *arg);
 int loop_run(struct agent *a);
 void loop_stop(struct agent *a);
 void loop_free(struct agent *a);

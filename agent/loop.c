@@ -26,11 +26,35 @@ struct loop_entry {
 	void *arg;
 };
 
+#define LOOP_MAX_RELOAD 8
+
+struct loop;
+static struct loop *get_loop(struct agent *a);
+
 struct loop {
 	int epfd;
 	int stop;
 	struct loop_entry entries[LOOP_MAX_FDS];
+	struct {
+		loop_timer_cb cb;
+		void *arg;
+	} reload[LOOP_MAX_RELOAD];
+	int n_reload;
 };
+
+int loop_on_reload(struct agent *a, loop_timer_cb cb, void *arg)
+{
+	struct loop *l = get_loop(a);
+
+	if (!l)
+		return -ENOMEM;
+	if (l->n_reload >= LOOP_MAX_RELOAD)
+		return -ENOSPC;
+	l->reload[l->n_reload].cb = cb;
+	l->reload[l->n_reload].arg = arg;
+	l->n_reload++;
+	return 0;
+}
 
 static struct loop *get_loop(struct agent *a)
 {
@@ -149,6 +173,16 @@ static void on_signal(struct agent *a, int fd, uint32_t events, void *arg)
 	struct signalfd_siginfo si;
 
 	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		struct loop *l = a->loop;
+		int i;
+
+		if (si.ssi_signo == SIGHUP) {
+			if (!l->n_reload)
+				log_info("received HUP: nothing to reload");
+			for (i = 0; i < l->n_reload; i++)
+				l->reload[i].cb(a, l->reload[i].arg);
+			continue;
+		}
 		log_info("received %s, stopping", sigabbrev_np(si.ssi_signo) ?
 			 sigabbrev_np(si.ssi_signo) : "signal");
 		loop_stop(a);
@@ -167,6 +201,7 @@ int loop_run(struct agent *a)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL)) {
 		log_error("failed to block signals: %s", strerror(errno));
 		return -errno;

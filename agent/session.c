@@ -139,6 +139,16 @@ static void find_tool_version(const struct proc_info *p, char *out, size_t len)
 		if (!realpath(cands[c], real))
 			continue;
 		snprintf(dir, sizeof(dir), "%s", real);
+		/* native installs keep each release as versions/<version> */
+		{
+			char *slash = strrchr(dir, '/');
+
+			if (slash && slash - dir >= 9 && !strncmp(slash - 9, "/versions", 9) &&
+			    slash[1]) {
+				snprintf(out, len, "%s", slash + 1);
+				return;
+			}
+		}
 		for (up = 0; up < 4; up++) {
 			char *slash = strrchr(dir, '/');
 

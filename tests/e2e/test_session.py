@@ -57,6 +57,11 @@ def main():
     os.makedirs(os.path.dirname(aider_py))
     open(aider_py, "w").close()
 
+    native = t.fixture("1.2.3", subdir=os.path.join("share", "claude", "versions"))
+    os.makedirs(t.path("bin2"))
+    native_link = t.path("bin2", "claude")
+    os.symlink(native, native_link)
+
     # a session already running when the agent starts: found by the /proc scan
     go = t.path("go")
     pre = subprocess.Popen([scanned, "wait-file", go, "exec-shell", t.path("pre-out"), "exit", "0"],
@@ -75,6 +80,10 @@ def main():
         env = dict(os.environ, CLAUDECODE="1")
         rc_env = lib.run([envchild, "exit", "0"], env=env)
         rc_ctl = lib.run([worker, "exec-shell", t.path("out2"), "double-fork", "exit", "0"])
+        rc_native = lib.run([native_link, "exit", "0"])
+        agent.proc.send_signal(1)  # SIGHUP: reload hooks, the agent keeps running
+        time.sleep(0.3)
+        hup_alive = agent.proc.poll() is None
         time.sleep(0.5)
     finally:
         rc = agent.stop()
@@ -136,6 +145,12 @@ def main():
     st = first(lib.session_events(ev, rc_py.pid), type="session_start")
     t.check("python3 + aider argv: session_start aider by argv",
             st and st["session"]["tool"] == "aider" and st["matched_by"] == "argv", str(st))
+
+    st = first(lib.session_events(ev, rc_native.pid), type="session_start")
+    t.check("native install: tool_version from versions/<version>",
+            st and st["session"]["tool"] == "claude" and st.get("tool_version") == "1.2.3",
+            str(st))
+    t.check("SIGHUP does not stop the agent", hup_alive, "agent exited on SIGHUP")
 
     # --- environment marker
     st = first(lib.session_events(ev, rc_env.pid), type="session_start")
