@@ -466,8 +466,9 @@ static void on_enrolled(struct shipper *sh)
 	sh->st.enrollments++;
 	log_info("enrolled with the collector as agent %s", sh->agent_id);
 	refresh_agent_info(sh);
-	/* a batch cut under the old identity would be refused as someone else's */
-	spool_reissue(sh->spool, &sh->ai);
+	/* the collector numbers and chains batches per agent: a new identity starts at 1 */
+	if (spool_new_chain(sh->spool))
+		log_error("failed to restart the batch chain; the collector may report a break");
 	sh->heartbeat_at = 0;
 }
 

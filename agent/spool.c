@@ -1012,6 +1012,84 @@ int spool_next_batch(struct spool *s, const Aitrail__V1__AgentInfo *agent, uint3
 	return 0;
 }
 
+/* Recounts the unsent events and puts the read cursor on the first one (after sent_seq). */
+static void reposition(struct spool *s)
+{
+	char path[PATH_MAX + 32];
+	struct wire_frame f;
+	uint64_t off, seq;
+	int fd, found = 0;
+	size_t i;
+
+	s->pending_events = s->pending_bytes = 0;
+	s->rd_seg = s->n_segs;
+	s->rd_off = 0;
+	for (i = 0; i < s->n_segs; i++) {
+		seg_path(s, s->segs[i].first_seq, path, sizeof(path));
+		s->rb_len = 0;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			log_error("failed to open spool segment %s: %s", path, strerror(errno));
+			continue;
+		}
+		for (off = 0; off < s->segs[i].bytes; off += f.total) {
+			if (read_frame(s, fd, off, &f) || event_seq(f.payload, f.len, &seq)) {
+				log_error("failed to read spool segment %s at %" PRIu64, path, off);
+				break;
+			}
+			if (seq <= s->sent_seq)
+				continue;
+			if (!found++) {
+				s->rd_seg = i;
+				s->rd_off = off;
+			}
+			s->pending_events++;
+			s->pending_bytes += f.total;
+		}
+		close(fd);
+	}
+	s->pending_since = s->pending_events ? mono_ns() : 0;
+}
+
+int spool_new_chain(struct spool *s)
+{
+	struct gap newer[MAX_GAPS];
+	char path[PATH_MAX + 16];
+	ProtobufCMessage *m;
+	int n_newer, i;
+
+	if (s->inflight) {
+		/* the unacknowledged batch is cut again: its gaps go back before the newer ones */
+		n_newer = s->n_gaps;
+		memcpy(newer, s->gaps, sizeof(newer));
+		s->n_gaps = 0;
+		if (!wire_unpack(&aitrail__v1__batch__descriptor, s->batch.body, s->batch.body_len,
+				 1, NULL, &m, NULL, 0)) {
+			Aitrail__V1__Batch *b = (Aitrail__V1__Batch *)m;
+
+			for (size_t j = 0; j < b->n_gaps; j++)
+				add_gap(s, b->gaps[j]->from_seq, b->gaps[j]->to_seq,
+					b->gaps[j]->events, b->gaps[j]->reason);
+			wire_free(m);
+		} else {
+			log_error("failed to read the in-flight batch: its gap records are lost");
+		}
+		for (i = 0; i < n_newer; i++)
+			add_gap(s, newer[i].from, newer[i].to, newer[i].events, newer[i].reason);
+		free(s->batch.body);
+		memset(&s->batch, 0, sizeof(s->batch));
+		s->inflight = 0;
+		snprintf(path, sizeof(path), "%s/batch", s->dir);
+		unlink(path);
+	}
+	s->sent_seq = s->acked_seq;
+	reposition(s);
+	s->next_batch_seq = 1;
+	s->have_hash = 0;
+	memset(s->last_hash, 0, sizeof(s->last_hash));
+	return state_write(s);
+}
+
 int spool_reissue(struct spool *s, const Aitrail__V1__AgentInfo *agent)
 {
 	Aitrail__V1__Batch *b;

@@ -58,6 +58,11 @@ int spool_sync(struct spool *s);
  */
 int spool_next_batch(struct spool *s, const Aitrail__V1__AgentInfo *agent, uint32_t max_events,
 		     uint32_t max_bytes, const struct spool_batch **b);
+/*
+ * A new agent identity (enrollment) starts a new batch chain: batch seq 1, no previous hash.
+ * An unacknowledged batch is cut again under it; event seqs and pending gaps are kept.
+ */
+int spool_new_chain(struct spool *s);
 /* Replaces the in-flight batch's agent info (after a re-enrollment); events and hash stay. */
 int spool_reissue(struct spool *s, const Aitrail__V1__AgentInfo *agent);
 /* The collector stored (or already had) batch seq: forget it, free what it covered. */

@@ -326,6 +326,21 @@ def run(build, tmp, fixture, coll, agents):
             a.get("events_declared_lost") == 0 and a
     a = wait_for(chain_ok, 10)
     check("collector_sees_whole_chain", a, f"agent {coll.agent(agent_id)}")
+
+    # the key is revoked: with a token configured the agent enrolls again as a new agent,
+    # whose batches start a new chain at 1
+    coll.cli("agents", "revoke", agent_id)
+    pid = run_session(fixture, "exec-shell", os.path.join(work, "d.txt"), "exit", "0")
+    s5 = session_of(agent, pid)
+    new_id = wait_for(lambda: agent.agent_id() not in ("", agent_id) and agent.agent_id(), 20)
+    if check("revoked_reenrolls", new_id and s5, f"agent id {agent.agent_id()!r}"):
+        sid5, want5 = s5
+        check("revoked_session_delivered", wait_for(lambda: matches(coll, sid5, want5), 20),
+              describe(coll, sid5, want5))
+        a = wait_for(lambda: (coll.agent(new_id) or {}).get("batches_received") and
+                     coll.agent(new_id), 10) or {}
+        check("revoked_new_chain_clean", a.get("batches_missing") == [] and
+              a.get("chain_breaks") == [], f"agent {a}")
     agent.stop()
 
     # 4. a tiny spool fills up while the collector is down: drop_oldest and a gap record

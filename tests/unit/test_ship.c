@@ -115,6 +115,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		assert_true(req->agent->hostname[0]);
 		wire_free(m);
 		fk.enrolls++;
+		/* batches are numbered and chained per agent: a new one starts afresh */
+		fk.last_batch_seq = 0;
+		fk.have_hash = 0;
 		snprintf(fk.key, sizeof(fk.key), "key-%d", ++fk.key_gen);
 		snprintf(fk.last_agent_id, sizeof(fk.last_agent_id), "ag-%d", fk.key_gen);
 		rep.agent_id = fk.last_agent_id;
@@ -158,6 +161,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			assert_int_equal(bt->seq, fk.last_batch_seq + 1);
 			assert_int_equal(wire_batch_hash(bt, h), 0);
 			if (memcmp(h, bt->hash.data, WIRE_HASH_LEN) ||
+			    (bt->seq == 1 && bt->prev_hash.len) ||
 			    (fk.have_hash && (bt->prev_hash.len != WIRE_HASH_LEN ||
 					      memcmp(bt->prev_hash.data, fk.last_hash, WIRE_HASH_LEN))))
 				fk.bad_hash++;

@@ -364,6 +364,50 @@ static void test_full_drop_newest(void **state)
 	spool_close(s);
 }
 
+/* A new agent identity: batch numbering and the chain restart, nothing unacked is lost. */
+static void test_new_chain(void **state)
+{
+	const struct spool_batch *sb;
+	Aitrail__V1__Batch *b;
+	struct spool_stats st;
+	struct spool *s;
+	uint64_t next, want = 11;
+
+	assert_int_equal(spool_open(&s, dir, 1 << 16, SPOOL_DROP_NEWEST, &next), 0);
+	for (uint64_t i = 1; i <= 30; i++)
+		append(s, i, 50);
+	assert_int_equal(spool_next_batch(s, &agent_info, 10, 1 << 20, &sb), 0);
+	assert_int_equal(spool_ack(s, 1), 0);
+	assert_int_equal(spool_next_batch(s, &agent_info, 10, 1 << 20, &sb), 0);
+	assert_int_equal(sb->seq, 2);
+	/* overflow while batch 2 is in flight: a gap waits for the next batch */
+	for (uint64_t i = 31; i <= 2000; i++)
+		append(s, i, 50);
+	spool_get_stats(s, &st);
+	assert_true(st.dropped > 0);
+	assert_int_equal(spool_new_chain(s), 0);
+	spool_close(s);
+	/* and it survives a restart */
+	assert_int_equal(spool_open(&s, dir, 1 << 16, SPOOL_DROP_NEWEST, &next), 0);
+	assert_int_equal(spool_next_batch(s, &agent_info, 100000, 1 << 20, &sb), 0);
+	assert_int_equal(sb->seq, 1);
+	b = open_batch(sb, NULL);
+	assert_int_equal(b->prev_hash.len, 0);
+	assert_int_equal(b->events[0]->seq, 11);
+	for (size_t i = 0; i < b->n_events; i++)
+		assert_int_equal(b->events[i]->seq, want++);
+	assert_int_equal(b->n_gaps, 1);
+	assert_int_equal(b->gaps[0]->from_seq, want);
+	assert_int_equal(b->gaps[0]->to_seq, 2000);
+	assert_int_equal(b->gaps[0]->events, 2000 - want + 1);
+	wire_free(&b->base);
+	assert_int_equal(spool_ack(s, 1), 0);
+	spool_get_stats(s, &st);
+	assert_int_equal(st.events, 0);
+	assert_int_equal(st.next_batch_seq, 2);
+	spool_close(s);
+}
+
 static void test_one_agent_per_spool(void **state)
 {
 	struct spool *s, *t;
@@ -403,6 +447,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_killed_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_drop_oldest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_drop_newest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_agent_per_spool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_state, setup, teardown),
 	};
