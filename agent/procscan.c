@@ -249,7 +249,8 @@ int procscan_run(struct agent *a)
 		ref.root_pid = root->pid;
 		ref.root_start = root->start_ns;
 		ref.tool = root->tool;
-		if (sp->how && sp != root)
+		/* an inherited env marker does not make a child an agent of its own */
+		if (sp->how && sp->how != AT_MATCH_ENV && sp != root)
 			ref.flags = AT_F_NESTED_AGENT;
 		/* the kernel may have tracked it already (second pass): keep the kernel's entry */
 		if (bpf_map_update_elem(fd, &sp->pid, &ref, BPF_NOEXIST) && errno != EEXIST) {

@@ -197,7 +197,7 @@ static __always_inline __u16 match_env(struct task_struct *task, struct sess_scr
  * to read it (want_argv forces the read). Returns enum at_match and the tool id in *tool.
  */
 static __always_inline __u16 match_signature(struct task_struct *task, struct linux_binprm *bprm,
-					     struct sess_scratch *s, __u16 *tool)
+					     struct sess_scratch *s, __u16 *tool, int in_session)
 {
 	struct sig_name comm = {}, exe = {};
 	const unsigned char *name;
@@ -225,7 +225,8 @@ static __always_inline __u16 match_signature(struct task_struct *task, struct li
 		if (*tool)
 			return AT_MATCH_ARGV;
 	}
-	if (sess_n_env) {
+	/* markers are inherited by every child of an agent: inside a session they say nothing */
+	if (sess_n_env && !in_session) {
 		*tool = match_env(task, s);
 		if (*tool)
 			return AT_MATCH_ENV;
@@ -313,7 +314,7 @@ int BPF_PROG(at_sched_exec, struct task_struct *p, pid_t old_pid, struct linux_b
 	rec->nested_tool = 0;
 	rec->matched_by = 0;
 
-	how = match_signature(task, bprm, s, &tool);
+	how = match_signature(task, bprm, s, &tool, in_session);
 	if (!in_session) {
 		if (!how)
 			return 0;

@@ -78,7 +78,7 @@ def main():
         rc_node = lib.run([node, cli_js, "exit", "0"])
         rc_py = lib.run([py, aider_py, "exit", "0"])
         env = dict(os.environ, CLAUDECODE="1")
-        rc_env = lib.run([envchild, "exit", "0"], env=env)
+        rc_env = lib.run([envchild, "exec-shell", t.path("out3"), "exit", "0"], env=env)
         rc_ctl = lib.run([worker, "exec-shell", t.path("out2"), "double-fork", "exit", "0"])
         rc_native = lib.run([native_link, "exit", "0"])
         agent.proc.send_signal(1)  # SIGHUP: reload hooks, the agent keeps running
@@ -156,6 +156,10 @@ def main():
     st = first(lib.session_events(ev, rc_env.pid), type="session_start")
     t.check("CLAUDECODE=1 process: session_start claude by env",
             st and st["session"]["tool"] == "claude" and st["matched_by"] == "env", str(st))
+    sh = [e for e in lib.session_events(ev, rc_env.pid) if e["type"] == "exec"
+          and e["proc"]["pid"] == rc_env.field("exec-shell", "pid")]
+    t.check("child inheriting the marker is in the session, not a nested agent",
+            len(sh) == 1 and "nested_tool" not in sh[0], str(sh))
 
     # --- /proc scan
     s = lib.session_events(ev, pre.pid)
