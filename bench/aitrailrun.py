@@ -111,6 +111,26 @@ class Stack:
             con.close()
 
 
+def delivery(stack, loops):
+    """Did the session loops' events reach the store? Each open-wr call is one file_open and
+    each connect call one net_connect; waits up to 30 s for the pipeline to drain."""
+    want = {"file_open": loops["open-wr"]["calls"], "net_connect": loops["connect"]["calls"]}
+    end, got = time.time() + 30, {}
+    while time.time() < end:
+        con = sqlite3_connect(stack.db)
+        try:
+            got = dict(con.execute(
+                "SELECT e.type, COUNT(*) FROM events e JOIN sessions s ON e.session_id = s.id "
+                "WHERE s.tool = 'claude' AND e.type IN ('file_open', 'net_connect') "
+                "AND e.exe LIKE '%%/%s' GROUP BY e.type" % bl.SESSION_NAME).fetchall())
+        finally:
+            con.close()
+        if all(got.get(k, 0) >= v for k, v in want.items()):
+            break
+        time.sleep(1)
+    return {k: {"calls": v, "stored": got.get(k, 0)} for k, v in want.items()}
+
+
 def sqlite3_connect(path):
     import sqlite3
     con = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
@@ -323,6 +343,7 @@ def run(build, tmp, cleanup, loops_bin, session_bin, job, rounds, scale, skip, m
         s1 = prog_stats(apid) if bpf else None
         res["session"] = {"loops": measure_loops(in_cfg, tmp, rounds, scale)["session"]}
         s2 = prog_stats(apid) if bpf else None
+        res["session"]["delivery"] = delivery(stack, res["session"]["loops"])
         if bpf:
             phases["loops outside sessions"] = prog_delta(s0, s1)
             phases["loops in a session"] = prog_delta(s1, s2)

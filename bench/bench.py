@@ -53,10 +53,13 @@ def measure_loops(cfgs, tmp, rounds, scale):
     res = {label: {} for label, _, _ in cfgs}
     for name, mode, iters, _, _ in LOOPS:
         iters = max(1, int(iters * scale))
-        n = {}
+        n, calls = {}, {}
         for label, binary, prefix in cfgs:
-            ns = loop_round(binary, name, mode, max(1, iters // 50), tmp, prefix)
+            c = max(1, iters // 50)
+            ns = loop_round(binary, name, mode, c, tmp, prefix)
             n[label] = max(50, min(iters, int(ROUND_S * scale * 1e9 / ns)))
+            # every call the processes made, warm-ups included: what a session's store must hold
+            calls[label] = c // 4 + 1 + c + rounds * (n[label] // 4 + 1 + n[label])
         vals = {label: [] for label, _, _ in cfgs}
         for _ in range(rounds):
             for label, binary, prefix in cfgs:
@@ -64,6 +67,7 @@ def measure_loops(cfgs, tmp, rounds, scale):
         for label in vals:
             res[label][name] = bl.stats(vals[label])
             res[label][name]["iters"] = n[label]
+            res[label][name]["calls"] = calls[label]
         bl.progress("  %-8s %s" % (name, "  ".join(
             "%s %.0f ns" % (label, res[label][name]["median"]) for label, _, _ in cfgs)))
     return res

@@ -308,6 +308,12 @@ def render(res):
         u = _get(aud, "session", "loops", name)
         w("| %s | %s | %s | %s | %s | %s |" % (desc, _fmt(b), _fmt(a), _ratio(a, b), _fmt(u),
                                               _ratio(u, b)))
+    dl = _get(ait, "session", "delivery")
+    if dl:
+        w("")
+        w("Delivered to the collector's store from these session loops (warm-ups included): " +
+          "; ".join("%s %d of %d calls" % (k, v["stored"], v["calls"]) for k, v in dl.items()) +
+          ".")
     if _get(off, "job"):
         w("")
         w("### Build job: unpack a generated C tree and `make -j2` it")
