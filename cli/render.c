@@ -12,6 +12,8 @@
 
 #include "cli.h"
 
+#define DETAIL_MAX 200
+
 static const char *str(json_object *o, const char *k)
 {
 	json_object *v = json_object_object_get(o, k);
@@ -142,8 +144,12 @@ static void tl_proc(FILE *f, json_object *p, const char *indent)
 		json_object *k = ki < nk ? json_object_array_get_idx(kids, ki) : NULL;
 
 		if (e && (!k || num(e, "ts_ns") <= num(k, "first_ns"))) {
-			fprintf(f, "%s%s  %-13s %s\n", sub, when(num(e, "ts_ns"), true, t, sizeof(t)),
-				str(e, "type"), str(e, "detail"));
+			const char *d = str(e, "detail");
+
+			/* a tree is read by eye: long argv lists are cut, --json has them whole */
+			fprintf(f, "%s%s  %-13s %.*s%s\n", sub,
+				when(num(e, "ts_ns"), true, t, sizeof(t)), str(e, "type"), DETAIL_MAX,
+				d, strlen(d) > DETAIL_MAX ? "..." : "");
 			ai++;
 		} else {
 			tl_proc(f, k, sub);
