@@ -1,0 +1,456 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * File changes of tracked processes: opens with write intent, rename, unlink, rmdir, mkdir,
+ * truncate, chmod, link, symlink. Arguments are kept at syscall entry, the record is built at
+ * exit so it carries the result.
+ *
+ * Paths: a successful open and the f*() calls are named from the kernel's struct file, which
+ * is exact. Every other path is named by the directory the syscall resolved against (dirfd or
+ * cwd, walked in the kernel by path.bpf.h) plus the name the process passed; the agent joins
+ * the two (bpf/file.h). Names are read at exit: the kernel has finished with them, and a
+ * caller that rewrites its buffer during its own syscall only fools itself.
+ */
+#include "common.bpf.h"
+#include "path.bpf.h"
+
+#include "file.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define O_WRONLY 01
+#define O_RDWR 02
+#define O_CREAT 0100
+#define O_TRUNC 01000
+#define O_APPEND 02000
+#define AT_REMOVEDIR 0x200
+#define AT_WRITE_INTENT (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND)
+
+struct file_pending {
+	__u64 name1;  /* user pointers */
+	__u64 name2;
+	__s64 size;
+	__s32 dfd1;   /* dirfd of name1, or the fd itself for ftruncate/fchmod (name1 = 0) */
+	__s32 dfd2;
+	__u32 flags;
+	__u32 mode;
+	__u32 at_flags;
+	__u8 op;
+	__u8 sys;
+	__u8 _pad[2];
+};
+
+/* Syscall entry -> exit, by pid_tgid. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, struct file_pending);
+} file_pending SEC(".maps");
+
+static __always_inline int file_enter(struct file_pending *p)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (bpf_map_update_elem(&file_pending, &id, p, BPF_ANY))
+		at_count(AT_CNT_PENDING_FULL);
+	return 0;
+}
+
+#define FILE_TRACKED()                                                                             \
+	do {                                                                                       \
+		if (!at_tracked(bpf_get_current_pid_tgid() >> 32))                                 \
+			return 0;                                                                  \
+	} while (0)
+
+static __always_inline int file_enter_open(__u8 sys, __s32 dfd, __u64 name, __u32 flags,
+					   __u32 mode)
+{
+	struct file_pending p = {};
+
+	if (!(flags & AT_WRITE_INTENT))
+		return 0;
+	p.op = AT_FILE_OPEN;
+	p.sys = sys;
+	p.dfd1 = dfd;
+	p.name1 = name;
+	p.flags = flags;
+	p.mode = mode;
+	return file_enter(&p);
+}
+
+/* One name against one dirfd: unlink, rmdir, mkdir, truncate, chmod and their *at() forms. */
+static __always_inline int file_enter_one(__u8 op, __u8 sys, __s32 dfd, __u64 name, __u32 mode,
+					  __s64 size, __u32 at_flags)
+{
+	struct file_pending p = {};
+
+	p.op = op;
+	p.sys = sys;
+	p.dfd1 = dfd;
+	p.name1 = name;
+	p.mode = mode;
+	p.size = size;
+	p.at_flags = at_flags;
+	return file_enter(&p);
+}
+
+static __always_inline int file_enter_two(__u8 op, __u8 sys, __s32 dfd1, __u64 name1, __s32 dfd2,
+					  __u64 name2, __u32 at_flags)
+{
+	struct file_pending p = {};
+
+	p.op = op;
+	p.sys = sys;
+	p.dfd1 = dfd1;
+	p.name1 = name1;
+	p.dfd2 = dfd2;
+	p.name2 = name2;
+	p.at_flags = at_flags;
+	return file_enter(&p);
+}
+
+#define ARG(n) (ctx->args[n])
+#define ENTER(sysname) \
+	SEC("tracepoint/syscalls/sys_enter_" #sysname) \
+	int file_in_##sysname(struct trace_event_raw_sys_enter *ctx)
+
+ENTER(open)
+{
+	FILE_TRACKED();
+	return file_enter_open(AT_FSYS_OPEN, AT_FDCWD, ARG(0), ARG(1), ARG(2));
+}
+
+ENTER(openat)
+{
+	FILE_TRACKED();
+	return file_enter_open(AT_FSYS_OPENAT, ARG(0), ARG(1), ARG(2), ARG(3));
+}
+
+ENTER(openat2)
+{
+	struct open_how how = {};
+
+	FILE_TRACKED();
+	if (bpf_probe_read_user(&how, sizeof(how), (void *)ARG(2))) {
+		/* the syscall fails with EFAULT too; nothing was written */
+		at_count(AT_CNT_READ_USER_FAIL);
+		return 0;
+	}
+	return file_enter_open(AT_FSYS_OPENAT2, ARG(0), ARG(1), how.flags, how.mode);
+}
+
+ENTER(creat)
+{
+	FILE_TRACKED();
+	return file_enter_open(AT_FSYS_CREAT, AT_FDCWD, ARG(0), O_CREAT | O_WRONLY | O_TRUNC,
+			       ARG(1));
+}
+
+ENTER(rename)
+{
+	FILE_TRACKED();
+	return file_enter_two(AT_FILE_RENAME, AT_FSYS_RENAME, AT_FDCWD, ARG(0), AT_FDCWD, ARG(1),
+			      0);
+}
+
+ENTER(renameat)
+{
+	FILE_TRACKED();
+	return file_enter_two(AT_FILE_RENAME, AT_FSYS_RENAMEAT, ARG(0), ARG(1), ARG(2), ARG(3), 0);
+}
+
+ENTER(renameat2)
+{
+	FILE_TRACKED();
+	return file_enter_two(AT_FILE_RENAME, AT_FSYS_RENAMEAT2, ARG(0), ARG(1), ARG(2), ARG(3),
+			      ARG(4));
+}
+
+ENTER(unlink)
+{
+	FILE_TRACKED();
+	return file_enter_one(AT_FILE_UNLINK, AT_FSYS_UNLINK, AT_FDCWD, ARG(0), 0, 0, 0);
+}
+
+ENTER(unlinkat)
+{
+	__u32 fl = ARG(2);
+
+	FILE_TRACKED();
+	return file_enter_one(fl & AT_REMOVEDIR ? AT_FILE_RMDIR : AT_FILE_UNLINK, AT_FSYS_UNLINKAT,
+			      ARG(0), ARG(1), 0, 0, fl);
+}
+
+ENTER(rmdir)
+{
+	FILE_TRACKED();
+	return file_enter_one(AT_FILE_RMDIR, AT_FSYS_RMDIR, AT_FDCWD, ARG(0), 0, 0, 0);
+}
+
+ENTER(mkdir)
+{
+	FILE_TRACKED();
+	return file_enter_one(AT_FILE_MKDIR, AT_FSYS_MKDIR, AT_FDCWD, ARG(0), ARG(1), 0, 0);
+}
+
+ENTER(mkdirat)
+{
+	FILE_TRACKED();
+	return file_enter_one(AT_FILE_MKDIR, AT_FSYS_MKDIRAT, ARG(0), ARG(1), ARG(2), 0, 0);
+}
+
+ENTER(truncate)
+{
+	FILE_TRACKED();
+	return file_enter_one(AT_FILE_TRUNCATE, AT_FSYS_TRUNCATE, AT_FDCWD, ARG(0), 0, ARG(1), 0);
+}
+
+ENTER(ftruncate)
+{
+	FILE_TRACKED();
+	return file_enter_one(AT_FILE_TRUNCATE, AT_FSYS_FTRUNCATE, ARG(0), 0, 0, ARG(1), 0);
+}
+
+ENTER(chmod)
+{
+	FILE_TRACKED();
+	return file_enter_one(AT_FILE_CHMOD, AT_FSYS_CHMOD, AT_FDCWD, ARG(0), ARG(1), 0, 0);
+}
+
+ENTER(fchmod)
+{
+	FILE_TRACKED();
+	return file_enter_one(AT_FILE_CHMOD, AT_FSYS_FCHMOD, ARG(0), 0, ARG(1), 0, 0);
+}
+
+ENTER(fchmodat)
+{
+	FILE_TRACKED();
+	return file_enter_one(AT_FILE_CHMOD, AT_FSYS_FCHMODAT, ARG(0), ARG(1), ARG(2), 0, 0);
+}
+
+ENTER(fchmodat2)
+{
+	FILE_TRACKED();
+	return file_enter_one(AT_FILE_CHMOD, AT_FSYS_FCHMODAT2, ARG(0), ARG(1), ARG(2), 0, ARG(3));
+}
+
+ENTER(link)
+{
+	FILE_TRACKED();
+	return file_enter_two(AT_FILE_LINK, AT_FSYS_LINK, AT_FDCWD, ARG(0), AT_FDCWD, ARG(1), 0);
+}
+
+ENTER(linkat)
+{
+	FILE_TRACKED();
+	return file_enter_two(AT_FILE_LINK, AT_FSYS_LINKAT, ARG(0), ARG(1), ARG(2), ARG(3),
+			      ARG(4));
+}
+
+/* symlink(target, linkpath): path 1 is the new link, path 2 the target text as given. */
+ENTER(symlink)
+{
+	FILE_TRACKED();
+	return file_enter_two(AT_FILE_SYMLINK, AT_FSYS_SYMLINK, AT_FDCWD, ARG(1), AT_FDCWD, ARG(0),
+			      0);
+}
+
+ENTER(symlinkat)
+{
+	FILE_TRACKED();
+	return file_enter_two(AT_FILE_SYMLINK, AT_FSYS_SYMLINKAT, ARG(1), ARG(2), AT_FDCWD, ARG(0),
+			      0);
+}
+
+/* ---- exit: build the record */
+
+#define FILE_DATA_MASK (AT_FILE_DATA_MAX - 1)
+
+/* Data is written at offsets the verifier must bound: each piece at most AT_FILE_PATH_MAX. */
+static __always_inline char *file_slot(struct at_file *r, __u32 off)
+{
+	return r->data + (off & FILE_DATA_MASK);
+}
+
+/*
+ * One path as base + rel at data[*off]: the name as given, and unless it is absolute the
+ * kernel's canonical path of its dirfd (or cwd). shift selects the path-1 or path-2 flags.
+ */
+static __always_inline void file_put_named(struct at_file *r, __u32 *off, __s32 dfd, __u64 name,
+					   int shift, __u16 *base_len, __u16 *rel_len)
+{
+	__u32 pf = 0;
+	long n;
+	char c = 0;
+
+	if (bpf_probe_read_user(&c, 1, (void *)name)) {
+		at_count(AT_CNT_READ_USER_FAIL);
+		r->fflags |= (shift ? AT_FILE_F_REL_FAULT2 : AT_FILE_F_REL_FAULT1);
+		return;
+	}
+	if (c != '/') {
+		n = at_dirfd_path(dfd, file_slot(r, *off), &pf);
+		n &= AT_FILE_PATH_MAX * 2 - 1;
+		if (n > AT_FILE_PATH_MAX)
+			n = AT_FILE_PATH_MAX;
+		*base_len = n;
+		*off += n;
+		r->fflags |= (pf & 0xf) << shift;
+	}
+	n = bpf_probe_read_user_str(file_slot(r, *off), AT_FILE_PATH_MAX, (void *)name);
+	if (n <= 0) {
+		at_count(AT_CNT_READ_USER_FAIL);
+		r->fflags |= (shift ? AT_FILE_F_REL_FAULT2 : AT_FILE_F_REL_FAULT1);
+		return;
+	}
+	if (n >= AT_FILE_PATH_MAX) {
+		n = AT_FILE_PATH_MAX;
+		r->fflags |= (shift ? AT_FILE_F_REL_TRUNC2 : AT_FILE_F_REL_TRUNC1);
+		at_count(AT_CNT_PATH_TRUNC);
+	}
+	*rel_len = n;
+	*off += n;
+}
+
+/* Text that is not a path (a symlink's target): rel only, never joined. */
+static __always_inline void file_put_text(struct at_file *r, __u32 *off, __u64 text)
+{
+	long n = bpf_probe_read_user_str(file_slot(r, *off), AT_FILE_PATH_MAX, (void *)text);
+
+	r->fflags |= AT_FILE_F_RAW2;
+	if (n <= 0) {
+		at_count(AT_CNT_READ_USER_FAIL);
+		r->fflags |= AT_FILE_F_REL_FAULT2;
+		return;
+	}
+	if (n >= AT_FILE_PATH_MAX) {
+		n = AT_FILE_PATH_MAX;
+		r->fflags |= AT_FILE_F_REL_TRUNC2;
+		at_count(AT_CNT_PATH_TRUNC);
+	}
+	r->rel2_len = n;
+	*off += n;
+}
+
+/* Path of an open fd, complete (base only). */
+static __always_inline void file_put_fd(struct at_file *r, __u32 *off, __s32 fd)
+{
+	__u32 pf = 0;
+	long n = at_fd_path(fd, file_slot(r, *off), &pf);
+
+	n &= AT_FILE_PATH_MAX * 2 - 1;
+	if (n > AT_FILE_PATH_MAX)
+		n = AT_FILE_PATH_MAX;
+	r->base1_len = n;
+	*off += n;
+	r->fflags |= pf & 0xf;
+}
+
+/*
+ * Whether the task's root is not its mount namespace's root: chrooted, or pivoted somewhere.
+ * The namespace's root is the first mount; "/" is normally mounted right on top of it.
+ */
+static __always_inline bool file_foreign_root(struct task_struct *task)
+{
+	struct dentry *rd = BPF_CORE_READ(task, fs, root.dentry);
+	struct vfsmount *rm = BPF_CORE_READ(task, fs, root.mnt);
+	struct mount *m = container_of(rm, struct mount, mnt);
+	struct mount *up = BPF_CORE_READ(m, mnt_parent);
+
+	if (rd != BPF_CORE_READ(rm, mnt_root))
+		return true;
+	if (up == m)
+		return false;
+	return BPF_CORE_READ(m, mnt_mountpoint) != BPF_CORE_READ(up, mnt.mnt_root) ||
+	       BPF_CORE_READ(up, mnt_parent) != up;
+}
+
+static __noinline int file_exit(long ret)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 id = bpf_get_current_pid_tgid();
+	struct at_session_ref *s;
+	struct file_pending *pp, p;
+	struct at_file *r;
+	__u32 off = 0, size;
+
+	s = at_tracked(id >> 32);
+	if (!s)
+		return 0;
+	pp = bpf_map_lookup_elem(&file_pending, &id);
+	if (!pp)
+		return 0;
+	p = *pp;
+	bpf_map_delete_elem(&file_pending, &id);
+
+	r = at_heap();
+	if (!r)
+		return 0;
+	r->op = p.op;
+	r->sys = p.sys;
+	r->fflags = 0;
+	r->result = ret;
+	r->open_flags = p.flags;
+	r->mode = p.mode;
+	r->size = p.size;
+	r->at_flags = p.at_flags;
+	r->mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	r->base1_len = r->rel1_len = r->base2_len = r->rel2_len = 0;
+	if (file_foreign_root(task))
+		r->fflags |= AT_FILE_F_FOREIGN_ROOT;
+
+	if (p.op == AT_FILE_OPEN && ret >= 0)
+		file_put_fd(r, &off, ret);
+	else if (!p.name1)
+		file_put_fd(r, &off, p.dfd1); /* ftruncate, fchmod */
+	else
+		file_put_named(r, &off, p.dfd1, p.name1, 0, &r->base1_len, &r->rel1_len);
+
+	if (p.op == AT_FILE_SYMLINK)
+		file_put_text(r, &off, p.name2);
+	else if (p.name2)
+		file_put_named(r, &off, p.dfd2, p.name2, 4, &r->base2_len, &r->rel2_len);
+
+	size = (offsetof(struct at_file, data) + off + 7) & ~7u;
+	if (size > sizeof(struct at_heap))
+		return 0; /* cannot happen: four pieces of AT_FILE_PATH_MAX fit */
+	at_fill_hdr(&r->hdr, p.op == AT_FILE_OPEN ? AT_REC_FILE_OPEN : AT_REC_FILE_OP, size, s);
+	if (r->fflags & (AT_FILE_F_TRUNC1 | AT_FILE_F_REL_TRUNC1))
+		r->hdr.flags |= AT_F_TRUNC_PATH;
+	if (r->fflags & (AT_FILE_F_TRUNC2 | AT_FILE_F_REL_TRUNC2))
+		r->hdr.flags |= AT_F_TRUNC_PATH2;
+	if (r->fflags & (AT_FILE_F_REL_FAULT1 | AT_FILE_F_REL_FAULT2))
+		r->hdr.flags |= AT_F_READ_FAIL;
+	return at_output(&rb_file, r, size, AT_CNT_RB_FILE_FULL);
+}
+
+#define EXIT(sysname) \
+	SEC("tracepoint/syscalls/sys_exit_" #sysname) \
+	int file_out_##sysname(struct trace_event_raw_sys_exit *ctx) \
+	{ \
+		return file_exit(ctx->ret); \
+	}
+
+EXIT(open)
+EXIT(openat)
+EXIT(openat2)
+EXIT(creat)
+EXIT(rename)
+EXIT(renameat)
+EXIT(renameat2)
+EXIT(unlink)
+EXIT(unlinkat)
+EXIT(rmdir)
+EXIT(mkdir)
+EXIT(mkdirat)
+EXIT(truncate)
+EXIT(ftruncate)
+EXIT(chmod)
+EXIT(fchmod)
+EXIT(fchmodat)
+EXIT(fchmodat2)
+EXIT(link)
+EXIT(linkat)
+EXIT(symlink)
+EXIT(symlinkat)
