@@ -31,10 +31,12 @@ _Static_assert(AT_FILE_DATA_MAX == 4 * AT_FILE_PATH_MAX, "four pieces");
 #endif
 
 static uint32_t host_mntns;
+static bool host_mntns_known;
 
 void file_set_host_mntns(uint32_t ino)
 {
 	host_mntns = ino;
+	host_mntns_known = true;
 }
 
 int file_decode_init(void)
@@ -48,7 +50,7 @@ int file_decode_init(void)
 			 "directories stay unresolved", strerror(errno));
 		return err;
 	}
-	host_mntns = (uint32_t)st.st_ino;
+	file_set_host_mntns((uint32_t)st.st_ino);
 	return 0;
 }
 
@@ -378,6 +380,8 @@ int file_decode(struct agent *a, const struct at_hdr *h, const void *rec, size_t
 	size_t i;
 	int err;
 
+	if (!host_mntns_known && file_decode_init())
+		file_set_host_mntns(0); /* warned once: paths stay lexical */
 	err = file_op_text(rec, len, &t);
 	if (err) {
 		log_debug("failed to decode file record: %zu bytes", len);

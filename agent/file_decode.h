@@ -50,8 +50,8 @@ struct file_op_text {
 size_t file_path_collapse(char *path);
 
 /*
- * Mount namespace inode the agent resolves host paths in; 0 (the default until
- * file_decode_init) turns host resolution off, leaving every path lexical.
+ * Mount namespace inode the agent resolves host paths in, read from /proc/self/ns/mnt on the
+ * first record (file_decode_init); 0 turns host resolution off, leaving every path lexical.
  */
 void file_set_host_mntns(uint32_t ino);
 int file_decode_init(void);
