@@ -169,6 +169,10 @@ void render_timeline(FILE *f, json_object *o)
 	fprintf(f, "session %s (times UTC)\n", str(o, "session_id"));
 	for (size_t i = 0; i < alen(a); i++)
 		tl_proc(f, json_object_array_get_idx(a, i), "");
+	if (json_object_get_boolean(json_object_object_get(o, "truncated")))
+		fprintf(f, "(stopped after the first %" PRId64 " events; see aitrail events "
+			"--session %s --since TIME for the rest)\n", num(o, "events"),
+			str(o, "session_id"));
 }
 
 static void ranges(json_object *a, char *buf, size_t len)

@@ -15,6 +15,8 @@
 #include "util.h"
 
 #define MAX_LIMIT 100000
+/* A timeline is read by a person; past this many events it says it stopped. */
+#define TIMELINE_MAX_EVENTS 200000
 #define LIST_LIMIT 100
 
 static int q_err(struct store *st, const char *what)
@@ -275,8 +277,9 @@ static struct tl_proc *tl_add(struct timeline *t, sqlite3_stmt *s)
 int store_query_timeline(struct store *st, const char *session_id, json_object **out)
 {
 	sqlite3_stmt *s = prepare(st, "SELECT " EVENT_COLS " FROM events WHERE session_id = ?1"
-				  " ORDER BY ts, seq LIMIT 1000000");
+				  " ORDER BY ts, seq LIMIT ?2");
 	struct timeline t = { 0 };
+	size_t n_events = 0;
 	json_object *roots;
 	int rc;
 
@@ -287,12 +290,14 @@ int store_query_timeline(struct store *st, const char *session_id, json_object *
 		return rc;
 	}
 	sqlite3_bind_text(s, 1, session_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, TIMELINE_MAX_EVENTS);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *type = (const char *)sqlite3_column_text(s, 2);
 		uint32_t pid = (uint32_t)sqlite3_column_int64(s, 4);
 		struct tl_proc *p = tl_find(&t, pid);
 		json_object *a;
 
+		n_events++;
 		if (sqlite3_column_type(s, 4) == SQLITE_NULL)
 			continue; /* agent-level events have no process */
 		if (!p || (p->exited && !strcmp(type, "exec")))
@@ -343,6 +348,9 @@ int store_query_timeline(struct store *st, const char *session_id, json_object *
 	*out = json_object_new_object();
 	json_object_object_add(*out, "session_id", json_object_new_string(session_id));
 	json_object_object_add(*out, "processes", roots);
+	json_object_object_add(*out, "events", json_object_new_int64((int64_t)n_events));
+	json_object_object_add(*out, "truncated",
+			       json_object_new_boolean(n_events >= TIMELINE_MAX_EVENTS));
 	return 0;
 }
 
