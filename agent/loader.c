@@ -153,6 +153,14 @@ static int fill_rodata(struct agent *a)
 	}
 	a->skel->rodata->sess_n_argv = n_argv;
 	a->skel->rodata->sess_n_env = n_env;
+	for (i = 0; i < c->n_tools; i++) {
+		int j;
+
+		for (j = 0; j < c->tools[i].n_argv; j++)
+			a->skel->rodata->sess_argv_first[(uint8_t)c->tools[i].argv[j][0]] = 1;
+		for (j = 0; j < c->tools[i].n_env; j++)
+			a->skel->rodata->sess_env_first[(uint8_t)c->tools[i].env[j][0]] = 1;
+	}
 	return 0;
 }
 

@@ -51,11 +51,25 @@ struct {
 	__type(value, struct at_sig_pattern);
 } sig_env SEC(".maps");
 
-/* Our own scratch: the exec record, then the environment window. */
+/*
+ * Bytes that start a pattern (argv) or a marker (env), filled by the agent before load: the
+ * search only compares patterns at positions whose byte is in the table.
+ */
+const volatile __u8 sess_argv_first[256] = {};
+const volatile __u8 sess_env_first[256] = {};
+
+/* Our own scratch: the exec record, candidate positions, then the environment window. */
 #define SESS_ENV_OFF 4096
+#define SESS_MAX_CAND 1024
+#define SESS_CHUNK 64
 struct sess_scratch {
 	struct at_exec_rec rec;
-	char pad[SESS_ENV_OFF * 2 - sizeof(struct at_exec_rec)];
+	__u16 cand[SESS_MAX_CAND];
+	/* in the map value, not the loop context: the verifier tracks stack values exactly and
+	 * would explore every count separately */
+	__u32 n_cand;
+	__u32 over;
+	char pad[SESS_ENV_OFF * 2 - sizeof(struct at_exec_rec) - 2 * SESS_MAX_CAND - 8];
 	char env[AT_ENV_SCAN_MAX];
 };
 
@@ -73,12 +87,17 @@ static __always_inline struct sess_scratch *scratch(void)
 	return bpf_map_lookup_elem(&sess_heap, &zero);
 }
 
-/* State of one substring / prefix search, passed to the bpf_loop callbacks. */
+/*
+ * State of one search, passed to the bpf_loop callbacks. Phase 1 walks the buffer in chunks
+ * and keeps the positions worth a comparison (argv: the byte starts some pattern; env: an entry
+ * starts there with such a byte); phase 2 tries each pattern at each kept position. One
+ * callback per byte and pattern would cost hundreds of microseconds on every exec.
+ */
 struct search_ctx {
 	__u32 len;   /* bytes valid in the buffer */
 	__u32 pat;   /* pattern index being searched */
 	__u16 tool;  /* result: tool id, 0 = no match */
-	__u16 env;   /* search the environment (prefix at entry start) instead of argv */
+	__u16 env;   /* environment (markers at entry start) instead of argv (substrings) */
 };
 
 static __always_inline int match_at(const char *buf, __u32 len, __u32 pos,
@@ -97,31 +116,54 @@ static __always_inline int match_at(const char *buf, __u32 len, __u32 pos,
 	return 1;
 }
 
-static long search_pos(__u64 i, void *data)
+static long find_candidates(__u64 i, void *data)
+{
+	struct search_ctx *c = data;
+	struct sess_scratch *s = scratch();
+	__u32 base = (__u32)i * SESS_CHUNK;
+	const char *buf;
+
+	if (!s)
+		return 1;
+	buf = c->env ? s->env : s->rec.argv;
+	for (__u32 j = 0; j < SESS_CHUNK; j++) {
+		__u32 pos = base + j;
+		__u8 b;
+
+		if (pos >= c->len)
+			return 1;
+		b = buf[pos & (AT_ENV_SCAN_MAX - 1)];
+		if (c->env) {
+			if (pos > 0 && s->env[(pos - 1) & (AT_ENV_SCAN_MAX - 1)] != '\0')
+				continue;
+			if (!sess_env_first[b])
+				continue;
+		} else if (!sess_argv_first[b]) {
+			continue;
+		}
+		if (s->n_cand >= SESS_MAX_CAND) {
+			s->over = 1;
+			return 1;
+		}
+		s->cand[s->n_cand & (SESS_MAX_CAND - 1)] = pos;
+		s->n_cand++;
+	}
+	return 0;
+}
+
+static long try_candidate(__u64 i, void *data)
 {
 	struct search_ctx *c = data;
 	struct sess_scratch *s = scratch();
 	struct at_sig_pattern *p;
 	__u32 idx = c->pat;
-	__u32 pos = (__u32)i;
-	const char *buf;
 
 	if (!s)
 		return 1;
 	p = bpf_map_lookup_elem(c->env ? (void *)&sig_env : (void *)&sig_argv, &idx);
 	if (!p)
 		return 1;
-	if (c->env) {
-		buf = s->env;
-		/* markers match at the start of a NAME=value entry only */
-		if (pos > 0 && s->env[(pos - 1) & (AT_ENV_SCAN_MAX - 1)] != '\0')
-			return 0;
-	} else {
-		buf = s->rec.argv;
-		if (pos >= AT_ARGV_MAX)
-			return 1;
-	}
-	if (match_at(buf, c->len, pos, p)) {
+	if (match_at(c->env ? s->env : s->rec.argv, c->len, s->cand[i & (SESS_MAX_CAND - 1)], p)) {
 		c->tool = p->tool;
 		return 1;
 	}
@@ -131,10 +173,27 @@ static long search_pos(__u64 i, void *data)
 static long search_pat(__u64 i, void *data)
 {
 	struct search_ctx *c = data;
+	struct sess_scratch *s = scratch();
 
+	if (!s)
+		return 1;
 	c->pat = (__u32)i;
-	bpf_loop(c->len, search_pos, c, 0);
+	bpf_loop(s->n_cand, try_candidate, c, 0);
 	return c->tool ? 1 : 0;
+}
+
+/* Runs both phases over c->len bytes for n_pats patterns; returns the tool id or 0. */
+static __always_inline __u16 search(struct sess_scratch *s, struct search_ctx *c, __u32 n_pats)
+{
+	s->n_cand = 0;
+	s->over = 0;
+	bpf_loop((c->len + SESS_CHUNK - 1) / SESS_CHUNK, find_candidates, c, 0);
+	if (s->over)
+		at_count(c->env ? AT_CNT_ENV_SCAN_TRUNC : AT_CNT_ARGV_TRUNC);
+	if (!s->n_cand)
+		return 0;
+	bpf_loop(n_pats < AT_SIG_MAX_PATTERNS ? n_pats : AT_SIG_MAX_PATTERNS, search_pat, c, 0);
+	return c->tool;
 }
 
 static __always_inline __u16 lookup_name(void *map, const char *name)
@@ -187,9 +246,7 @@ static __always_inline __u16 match_env(struct task_struct *task, struct sess_scr
 		return 0;
 	}
 	c.len = len;
-	bpf_loop(sess_n_env < AT_SIG_MAX_PATTERNS ? sess_n_env : AT_SIG_MAX_PATTERNS,
-		 search_pat, &c, 0);
-	return c.tool;
+	return search(s, &c, sess_n_env);
 }
 
 /*
@@ -219,9 +276,7 @@ static __always_inline __u16 match_signature(struct task_struct *task, struct li
 		if (!s->rec.argv_len && !(s->rec.trunc & AT_EXEC_READ_FAIL_ARGV))
 			read_argv(task, &s->rec);
 		c.len = s->rec.argv_len;
-		bpf_loop(sess_n_argv < AT_SIG_MAX_PATTERNS ? sess_n_argv : AT_SIG_MAX_PATTERNS,
-			 search_pat, &c, 0);
-		*tool = c.tool;
+		*tool = search(s, &c, sess_n_argv);
 		if (*tool)
 			return AT_MATCH_ARGV;
 	}
