@@ -170,8 +170,15 @@ enum MHD_Result handle_api(struct server *srv, struct MHD_Connection *con, const
 	}
 	if (!strncmp(url, "/v1/agents/", 11) && post)
 		return revoke_agent(srv, con, url + 11);
-	if (!strcmp(url, "/v1/stats") && get)
+	if (!strcmp(url, "/v1/stats") && get) {
+		/* on its own listener, the API's counters go under "api"; the agents' stay on top */
+		if (srv->peer) {
+			o = server_counters_json(srv->peer);
+			json_object_object_add(o, "api", server_counters_json(srv));
+			return answer(srv, con, 0, o);
+		}
 		return answer(srv, con, 0, server_counters_json(srv));
+	}
 	return reject(srv, con, true, MHD_HTTP_NOT_FOUND, REJ_NOT_FOUND, "no such endpoint: %s %s",
 		      method, url);
 }

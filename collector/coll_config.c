@@ -24,6 +24,7 @@ static const struct {
 		  sizeof(((struct collector_opts *)0)->f), 0, 0 }
 #define U(k, f, t, lo, hi) { k, t, offsetof(struct collector_opts, f), 0, lo, hi }
 	S("listen", listen),
+	S("admin_listen", admin_listen),
 	S("db", db),
 	S("tls_cert", tls_cert),
 	S("tls_key", tls_key),

@@ -17,6 +17,8 @@ struct server {
 	struct store *st;
 	struct collector_opts opts;
 	uint16_t port;
+	enum { SRV_ALL, SRV_AGENTS, SRV_ADMIN } role;
+	struct server *peer;      /* the admin server's agent-facing server */
 	uint64_t buffered; /* bytes of request bodies held, all connections (MHD thread only) */
 	int lfd;
 	char *tls_cert_pem, *tls_key_pem, *tls_ca_pem;

@@ -22,6 +22,7 @@ static void usage(FILE *f)
 		"\n"
 		"  -c, --config FILE            YAML config (keys as the long options, '-' -> '_')\n"
 		"  -l, --listen ADDR:PORT       listen address (default 127.0.0.1:8443; :PORT = all)\n"
+		"      --admin-listen ADDR:PORT the query API on its own address (default: --listen)\n"
 		"  -d, --db PATH                SQLite database (default /var/lib/aitrail/collector.db)\n"
 		"      --tls-cert FILE          server certificate (PEM); enables HTTPS\n"
 		"      --tls-key FILE           server key (PEM)\n"
@@ -44,6 +45,7 @@ static void usage(FILE *f)
 static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, 'c' },
 	{ "listen", required_argument, NULL, 'l' },
+	{ "admin-listen", required_argument, NULL, 1 },
 	{ "db", required_argument, NULL, 'd' },
 	{ "tls-cert", required_argument, NULL, 1 },
 	{ "tls-key", required_argument, NULL, 1 },
@@ -154,7 +156,8 @@ static void prune(struct store *st, const struct collector_opts *o)
 int main(int argc, char **argv)
 {
 	struct collector_opts o;
-	struct store *st = NULL, *watch = NULL;
+	struct store *st = NULL, *watch = NULL, *st_admin = NULL;
+	struct server *admin = NULL;
 	struct silence silent = { 0 };
 	struct timespec tick;
 	struct server *srv = NULL;
@@ -222,6 +225,13 @@ int main(int argc, char **argv)
 	err = server_start(st, &o, &srv);
 	if (err)
 		goto cleanup;
+	if (o.admin_listen[0]) {
+		err = store_open(o.db, &st_admin);
+		if (!err)
+			err = server_start_admin(st_admin, &o, srv, &admin);
+		if (err)
+			goto cleanup;
+	}
 	log_info("collector ready (database %s)", o.db);
 	if (store_open(o.db, &watch))
 		log_warn("failed to open a second database connection: silent agents are not logged");
@@ -237,7 +247,9 @@ int main(int argc, char **argv)
 	}
 	log_info("stopping on %s", sig > 0 ? strsignal(sig) : "error");
 cleanup:
+	server_stop(admin);
 	server_stop(srv);
+	store_close(st_admin);
 	store_close(watch);
 	store_close(st);
 	free(silent.ids);

@@ -220,6 +220,9 @@ static enum MHD_Result route(struct server *srv, struct MHD_Connection *con, con
 			continue;
 		enum MHD_Result ret;
 
+		if (srv->role == SRV_ADMIN)
+			return reject(srv, con, false, MHD_HTTP_NOT_FOUND, REJ_NOT_FOUND,
+				      "%s is served on the agents' listener, not the admin one", url);
 		if (!is_post(method))
 			return reject(srv, con, false, MHD_HTTP_METHOD_NOT_ALLOWED, REJ_METHOD,
 				      "%s takes POST, not %s", url, method);
@@ -252,6 +255,10 @@ static enum MHD_Result route(struct server *srv, struct MHD_Connection *con, con
 			return handle_policy_test(srv, con, method, r);
 		if (!strcmp(url, "/v1/policy"))
 			return handle_policy(srv, con, method, r);
+		if (srv->role == SRV_AGENTS)
+			return reject(srv, con, true, MHD_HTTP_NOT_FOUND, REJ_NOT_FOUND,
+				      "the query API listens on %s (--admin-listen)",
+				      srv->opts.admin_listen);
 		return handle_api(srv, con, method, url);
 	}
 	return reject(srv, con, true, MHD_HTTP_NOT_FOUND, REJ_NOT_FOUND, "no such endpoint: %s",
@@ -441,9 +448,11 @@ static int read_pem(const char *path, const char *what, char **out)
 	return 0;
 }
 
-int server_start(struct store *st, const struct collector_opts *o, struct server **out)
+static int start(struct store *st, const struct collector_opts *o, int role,
+		 struct server *peer, struct server **out)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	const char *listen = role == SRV_ADMIN ? o->admin_listen : o->listen;
 	struct MHD_OptionItem opts[8];
 	struct server *srv;
 	int n = 0, err;
@@ -454,7 +463,13 @@ int server_start(struct store *st, const struct collector_opts *o, struct server
 	srv->lfd = -1;
 	srv->st = st;
 	srv->opts = *o;
-	srv->lfd = listen_on(o->listen, &srv->port);
+	srv->role = role;
+	srv->peer = peer;
+	/* client certificates are for agents; the admin listener has its token */
+	if (role == SRV_ADMIN)
+		srv->opts.tls_client_ca[0] = '\0';
+	o = &srv->opts;
+	srv->lfd = listen_on(listen, &srv->port);
 	if (srv->lfd < 0) {
 		err = srv->lfd;
 		goto fail;
@@ -493,19 +508,31 @@ int server_start(struct store *st, const struct collector_opts *o, struct server
 				    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 				    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!srv->mhd) {
-		log_error("failed to start HTTP server on %s", o->listen);
+		log_error("failed to start HTTP server on %s", listen);
 		err = -EIO;
 		goto fail;
 	}
 	srv->lfd = -1; /* MHD owns it now */
-	log_info("listening on %s (port %u)%s", o->listen, srv->port,
+	log_info("listening on %s (port %u)%s%s", listen, srv->port,
 		 o->tls_cert[0] ? (o->tls_client_ca[0] ? ", TLS with client certificates" : ", TLS")
-				: ", plain HTTP");
+				: ", plain HTTP",
+		 role == SRV_ADMIN ? ", query API" : role == SRV_AGENTS ? ", agents" : "");
 	*out = srv;
 	return 0;
 fail:
 	server_stop(srv);
 	return err;
+}
+
+int server_start(struct store *st, const struct collector_opts *o, struct server **out)
+{
+	return start(st, o, o->admin_listen[0] ? SRV_AGENTS : SRV_ALL, NULL, out);
+}
+
+int server_start_admin(struct store *st, const struct collector_opts *o, struct server *ingest,
+		       struct server **out)
+{
+	return start(st, o, SRV_ADMIN, ingest, out);
 }
 
 uint16_t server_port(const struct server *srv)

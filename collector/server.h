@@ -17,6 +17,7 @@ struct server;
 
 struct collector_opts {
 	char listen[128];           /* ADDR:PORT, [ADDR6]:PORT or :PORT; port 0 = ephemeral */
+	char admin_listen[128];     /* query API on its own listener; "" = on listen */
 	char db[4096];
 	char tls_cert[4096], tls_key[4096], tls_client_ca[4096];
 	char enroll_token[256];
@@ -64,6 +65,12 @@ const char *reject_reason_name(enum reject_reason r);
 
 void collector_opts_defaults(struct collector_opts *o);
 int server_start(struct store *st, const struct collector_opts *o, struct server **out);
+/*
+ * With o->admin_listen: the query API on its own listener, thread and database connection st,
+ * so a long query never holds up agents; ingest is the agent-facing server (for /v1/stats).
+ */
+int server_start_admin(struct store *st, const struct collector_opts *o, struct server *ingest,
+		       struct server **out);
 uint16_t server_port(const struct server *srv);
 void server_counters(struct server *srv, struct server_counters *out);
 json_object *server_counters_json(struct server *srv);

@@ -480,6 +480,57 @@ static void test_busy(void **state)
 	store_close(g.st);
 }
 
+/* --admin-listen: agents and the query API on separate listeners over one database. */
+static void test_admin_listener(void **state)
+{
+	struct fx *f = *state, g = { 0 }, adm = { 0 };
+	Aitrail__V1__EnrollRequest er = AITRAIL__V1__ENROLL_REQUEST__INIT;
+	struct collector_opts o;
+	struct store *st2;
+	char path[160];
+	json_object *j;
+	struct resp r;
+
+	snprintf(path, sizeof(path), "%s/split.db", f->dir);
+	assert_int_equal(store_open(path, &g.st), 0);
+	assert_int_equal(store_open(path, &st2), 0);
+	collector_opts_defaults(&o);
+	snprintf(o.listen, sizeof(o.listen), "127.0.0.1:0");
+	snprintf(o.admin_listen, sizeof(o.admin_listen), "127.0.0.1:0");
+	snprintf(o.enroll_token, sizeof(o.enroll_token), "enroll-secret");
+	snprintf(o.admin_token, sizeof(o.admin_token), "admin-secret");
+	assert_int_equal(server_start(g.st, &o, &g.srv), 0);
+	assert_int_equal(server_start_admin(st2, &o, g.srv, &adm.srv), 0);
+	snprintf(g.base, sizeof(g.base), "http://127.0.0.1:%u", server_port(g.srv));
+	snprintf(adm.base, sizeof(adm.base), "http://127.0.0.1:%u", server_port(adm.srv));
+	assert_int_not_equal(server_port(g.srv), server_port(adm.srv));
+
+	er.token = (char *)"enroll-secret";
+	r = post_pb(&g, "/v1/enroll", NULL, &er.base);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	r = post_pb(&adm, "/v1/enroll", NULL, &er.base);
+	assert_error(&r, 404, "agents' listener");
+	r = req(&g, "/v1/agents", "admin-secret", NULL, 0, NULL);
+	assert_int_equal(r.status, 404);
+	assert_non_null(strstr(r.body, "admin-listen"));
+	free(r.body);
+
+	/* the agent enrolled on one listener is seen through the other */
+	j = api(&adm, "/v1/agents", 200);
+	assert_int_equal(json_object_array_length(json_object_object_get(j, "agents")), 1);
+	json_object_put(j);
+	j = api(&adm, "/v1/stats", 200);
+	assert_int_equal(json_object_get_int(json_object_object_get(j, "enrolled")), 1);
+	assert_int_equal(json_object_get_int(json_object_object_get(
+		json_object_object_get(j, "api"), "queries")), 1);
+	json_object_put(j);
+	server_stop(adm.srv);
+	server_stop(g.srv);
+	store_close(st2);
+	store_close(g.st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -489,6 +540,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_query_api_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mutated_bodies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_admin_listener, setup, teardown),
 	};
 	int rc;
 
