@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
 
 #include "file_decode.h"
 #include "log.h"
@@ -52,6 +55,37 @@ int file_decode_init(void)
 	}
 	file_set_host_mntns((uint32_t)st.st_ino);
 	return 0;
+}
+
+void file_skip_missing_syscalls(struct bpf_object *obj)
+{
+	static const char *const roots[] = { "/sys/kernel/tracing/events",
+					     "/sys/kernel/debug/tracing/events" };
+	const char *root = NULL;
+	struct bpf_program *prog;
+	char path[256];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(roots) && !root; i++)
+		if (!access(roots[i], F_OK))
+			root = roots[i];
+	if (!root)
+		return; /* no tracefs: attach will say so */
+	bpf_object__for_each_program(prog, obj) {
+		const char *sec = bpf_program__section_name(prog);
+		const char *tp;
+
+		if (strncmp(bpf_program__name(prog), "file_", 5) ||
+		    strncmp(sec, "tracepoint/", 11))
+			continue;
+		tp = sec + 11;
+		snprintf(path, sizeof(path), "%s/%s", root, tp);
+		if (access(path, F_OK) == 0)
+			continue;
+		bpf_program__set_autoload(prog, false);
+		log_warn("this kernel has no tracepoint %s: %s is off, those calls are not reported",
+			 tp, bpf_program__name(prog));
+	}
 }
 
 static const char *const op_names[AT_FILE_OP_MAX] = {

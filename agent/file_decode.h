@@ -56,6 +56,13 @@ size_t file_path_collapse(char *path);
 void file_set_host_mntns(uint32_t ino);
 int file_decode_init(void);
 
+struct bpf_object;
+/*
+ * Before load: turns off the file programs whose syscall tracepoint this kernel lacks
+ * (fchmodat2 before Linux 6.6), with a warning, so the rest still attaches.
+ */
+void file_skip_missing_syscalls(struct bpf_object *obj);
+
 /* Validates a raw record and renders its fields. -EINVAL for a malformed record. */
 int file_op_text(const struct at_file *r, size_t len, struct file_op_text *t);
 
