@@ -283,6 +283,22 @@ static void test_host_resolution(void **state)
 	snprintf(want, sizeof(want), "%s/real/gone", real);
 	assert_string_equal(t.path, want);
 
+	/* ".." after a symlinked directory is its target's parent, as the kernel walks it */
+	snprintf(buf, sizeof(buf), "%s/real/deep", real);
+	assert_int_equal(mkdir(buf, 0755), 0);
+	snprintf(want, sizeof(want), "%s/deeplink", real);
+	assert_int_equal(symlink(buf, want), 0);
+	len = mk(AT_FILE_MKDIR, AT_FSYS_MKDIRAT, 0, real, "deeplink/../new", NULL, NULL);
+	rec.f.mnt_ns = (uint32_t)st.st_ino;
+	assert_int_equal(file_op_text(&rec.f, len, &t), 0);
+	snprintf(want, sizeof(want), "%s/real/new", real);
+	assert_string_equal(t.path, want);
+	snprintf(buf, sizeof(buf), "%s/deeplink", real);
+	unlink(buf);
+	snprintf(buf, sizeof(buf), "%s/real/deep", real);
+	rmdir(buf);
+	len = mk(AT_FILE_UNLINK, AT_FSYS_UNLINKAT, 0, real, "link/gone", NULL, NULL);
+
 	/* another mount namespace: stays lexical */
 	rec.f.mnt_ns = (uint32_t)st.st_ino + 1;
 	assert_int_equal(file_op_text(&rec.f, len, &t), 0);
