@@ -83,6 +83,7 @@ struct session {
 	uint16_t tool;
 	char id[33];
 	uint64_t start_ns;  /* boottime */
+	bool started;       /* session_start emitted */
 	bool ended;
 	bool end_pending;   /* root exited; session_end goes out after the buffers are drained */
 	int32_t exit_code;
@@ -100,6 +101,8 @@ struct session *session_get(struct agent *a, uint32_t root_pid, uint64_t root_st
 size_t sessions_active(struct agent *a);
 /* Counts an event against its session; called for every emitted event. */
 void session_count_event(struct agent *a, const at_event *ev);
+/* Emits a late session_start when ev's session never had one. */
+void session_check_started(struct agent *a, const at_event *ev);
 void sessions_flush_ended(struct agent *a);
 void sessions_free(struct agent *a);
 const char *tool_name(struct agent *a, uint16_t tool);

@@ -118,6 +118,7 @@ int agent_emit(struct agent *a, at_event *ev)
 {
 	int i, err = 0;
 
+	session_check_started(a, ev);
 	ev->seq = ++a->seq;
 	a->events_emitted++;
 	session_count_event(a, ev);

@@ -194,6 +194,7 @@ int session_emit_start(struct agent *a, struct session *s, const struct proc_inf
 	ev.body_case = AITRAIL__V1__EVENT__BODY_SESSION_START;
 	ev.session_start = &st;
 	s->start_ns = ts_boot;
+	s->started = true;
 	log_info("session %s started: %s pid %u (%s, matched by %s)", s->id, tool_name(a, s->tool),
 		 s->root_pid, p->exe ? p->exe : p->comm, matched_by);
 	return agent_emit(a, &ev);
@@ -225,6 +226,34 @@ static int emit_end(struct agent *a, struct session *s)
 		 tool_name(a, s->tool), s->root_pid, s->exit_code, s->signal[0] ? " " : "",
 		 s->signal, (unsigned long long)s->processes, (unsigned long long)s->execs);
 	return agent_emit(a, &ev);
+}
+
+/*
+ * An event of a session whose session_start never came (its record was lost to a full ring
+ * buffer, counted there): announce the session from what the process table knows, so no
+ * session's events appear without a start.
+ */
+void session_check_started(struct agent *a, const at_event *ev)
+{
+	struct proc_info *p, dummy = {};
+	struct session *s;
+
+	if (!ev->session || !ev->session->root_pid || !ev->session->id ||
+	    !strcmp(ev->type, "session_start"))
+		return;
+	for (s = a->sessions; s; s = s->next)
+		if (s->root_pid == ev->session->root_pid && !strcmp(s->id, ev->session->id))
+			break;
+	if (!s || s->started)
+		return;
+	s->started = true;
+	p = proctable_get(a, s->root_pid);
+	if (!p || p->root_pid != s->root_pid) {
+		dummy.pid = s->root_pid;
+		p = &dummy;
+	}
+	log_warn("session %s: its start was not seen (lost record); announcing it late", s->id);
+	session_emit_start(a, s, p, "late", s->root_start);
 }
 
 void session_count_event(struct agent *a, const at_event *ev)
