@@ -26,8 +26,10 @@ static void usage(FILE *f)
 		"Usage: aitrail [GLOBAL OPTIONS] COMMAND [OPTIONS]\n"
 		"\n"
 		"Commands:\n"
-		"  sessions [--host H] [--user U] [--tool T] [--since TIME] [--until TIME] [--limit N]\n"
+		"  sessions [--host H] [--user U] [--tool T] [--agent ID] [--since TIME] [--until TIME]\n"
+		"           [--limit N]\n"
 		"  events --session ID [--type T] [--since TIME] [--until TIME] [--limit N]\n"
+		"           T: exec, exit, net_connect, file (every file_*), file_write, ...\n"
 		"  timeline --session ID\n"
 		"  agents\n"
 		"  agents revoke ID\n"
@@ -176,7 +178,7 @@ static int output(struct cli *c, json_object *o, void (*render)(FILE *, json_obj
 	return 0;
 }
 
-enum { O_HOST = 1, O_USER, O_TOOL, O_SINCE, O_UNTIL, O_LIMIT, O_SESSION, O_TYPE };
+enum { O_HOST = 1, O_USER, O_TOOL, O_SINCE, O_UNTIL, O_LIMIT, O_SESSION, O_TYPE, O_AGENT };
 
 static const struct option cmd_opts[] = {
 	{ "host", required_argument, NULL, O_HOST },
@@ -187,13 +189,14 @@ static const struct option cmd_opts[] = {
 	{ "limit", required_argument, NULL, O_LIMIT },
 	{ "session", required_argument, NULL, O_SESSION },
 	{ "type", required_argument, NULL, O_TYPE },
+	{ "agent", required_argument, NULL, O_AGENT },
 	{ "json", no_argument, NULL, 'j' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
 struct cmd_args {
-	const char *v[O_TYPE + 1];
+	const char *v[O_AGENT + 1];
 };
 
 /* Parses a command's flags; allowed lists the ones it takes. */
@@ -210,10 +213,10 @@ static int parse_cmd(struct cli *c, const char *cmd, int argc, char **argv, cons
 		} else if (ch == 'h') {
 			usage(stdout);
 			exit(0);
-		} else if (ch > 0 && ch <= O_TYPE && strchr(allowed, '0' + ch)) {
+		} else if (ch > 0 && ch <= O_AGENT && strchr(allowed, '0' + ch)) {
 			a->v[ch] = optarg;
 		} else {
-			if (ch > 0 && ch <= O_TYPE)
+			if (ch > 0 && ch <= O_AGENT)
 				fprintf(stderr, "aitrail %s: --%s does not apply here\n", cmd,
 					cmd_opts[ch - 1].name);
 			fprintf(stderr, "aitrail: see aitrail --help\n");
@@ -237,7 +240,7 @@ static int cmd_sessions(struct cli *c, int argc, char **argv)
 	struct cmd_args a;
 	char q[2048] = "/v1/sessions";
 	json_object *o;
-	int n = parse_cmd(c, "sessions", argc, argv, "123456", &a);
+	int n = parse_cmd(c, "sessions", argc, argv, "1234569", &a);
 
 	if (n < 0)
 		return 2;
@@ -248,6 +251,7 @@ static int cmd_sessions(struct cli *c, int argc, char **argv)
 	add_param(c, q, sizeof(q), "host", a.v[O_HOST]);
 	add_param(c, q, sizeof(q), "user", a.v[O_USER]);
 	add_param(c, q, sizeof(q), "tool", a.v[O_TOOL]);
+	add_param(c, q, sizeof(q), "agent", a.v[O_AGENT]);
 	add_param(c, q, sizeof(q), "limit", a.v[O_LIMIT]);
 	if (add_time(c, q, sizeof(q), "since", a.v[O_SINCE]) ||
 	    add_time(c, q, sizeof(q), "until", a.v[O_UNTIL]))

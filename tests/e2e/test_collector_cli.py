@@ -313,6 +313,10 @@ def run(build, coll):
     check("cli_sessions_table", rc == 0 and out.startswith("START (UTC)") and len(line) == 1 and
           "claude" in line[0] and "alice" in line[0] and "exit 0" in line[0],
           f"rc {rc} out {out!r} err {err}")
+    rc, out, err = cli(build, url, "--json", "sessions", "--agent", agent_id)
+    rc2, out2, _ = cli(build, url, "--json", "sessions", "--agent", "ag-nobody", "--host", host)
+    check("cli_sessions_agent", rc == 0 and [x["id"] for x in json.loads(out)["sessions"]] == [sid]
+          and rc2 == 0 and json.loads(out2)["sessions"] == [], f"{out[:300]} {out2[:300]}")
     rc, out, err = cli(build, url, "sessions", "--host", host, "--until", "2h")
     check("cli_sessions_until_filters", rc == 0 and sid not in out and "no sessions" in out,
           f"rc {rc} out {out!r}")
@@ -348,6 +352,9 @@ def run(build, coll):
     st, _ = coll.post("/v1/events", b2, key)
     check("batch_2_late", st == 200, f"status {st}")
 
+    rc, out, err = cli(build, url, "--json", "events", "--session", sid, "--type", "file")
+    check("cli_events_type_file", rc == 0 and [e["type"] for e in json.loads(out)["events"]] ==
+          ["file_write"], f"rc {rc} {out[:300]}")
     rc, out, err = cli(build, url, "timeline", "--session", sid)
     lines = out.splitlines()
 
