@@ -40,6 +40,7 @@ static const struct {
 	U("max_batch_events", max_batch_events, K_U32, 1, 10000000),
 	U("max_buffered_bytes", max_buffered_bytes, K_U64, 1024, 1ULL << 40),
 	U("retention_days", retention_days, K_U32, 0, 36500),
+	U("durable", durable, K_U32, 0, 1),
 #undef S
 #undef T
 #undef U

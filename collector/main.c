@@ -38,6 +38,8 @@ static void usage(FILE *f)
 		"      --max-batch-events N     events per batch (default 100000)\n"
 		"      --max-buffered-bytes N   request bodies in memory, all connections (256 MiB)\n"
 		"      --retention-days N       delete events older than N days (default 0: keep all)\n"
+		"      --durable 0|1            1: fsync each batch before acknowledging it, so a power\n"
+		"                               loss cannot take acknowledged events (default 0)\n"
 		"  -v, --verbose                debug logging\n"
 		"  -h, --help\n");
 }
@@ -61,6 +63,7 @@ static const struct option long_opts[] = {
 	{ "max-batch-events", required_argument, NULL, 1 },
 	{ "max-buffered-bytes", required_argument, NULL, 1 },
 	{ "retention-days", required_argument, NULL, 1 },
+	{ "durable", required_argument, NULL, 1 },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -221,6 +224,8 @@ int main(int argc, char **argv)
 
 	err = store_open(o.db, &st);
 	if (err)
+		goto cleanup;
+	if (o.durable && (err = store_set_durable(st, 1)))
 		goto cleanup;
 	err = server_start(st, &o, &srv);
 	if (err)

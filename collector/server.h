@@ -28,7 +28,8 @@ struct collector_opts {
 	uint64_t max_inflated_bytes;
 	uint32_t max_batch_events;
 	uint64_t max_buffered_bytes; /* request bodies held in memory at once, all connections */
-	uint32_t retention_days;    /* events older than this are deleted; 0 = keep everything */
+	uint32_t retention_days;
+	uint32_t durable;           /* fsync each batch before acknowledging it */    /* events older than this are deleted; 0 = keep everything */
 	int verbose;
 };
 

@@ -76,6 +76,9 @@ struct event_filter {
 int store_open(const char *spec, struct store **out);
 void store_close(struct store *st);
 
+/* durable: fsync every batch (survives power loss after the acknowledgement); 0 or -EIO. */
+int store_set_durable(struct store *st, int durable);
+
 /* Registers a new agent; key_hash is the hex SHA-256 of its key (the key itself is not kept). */
 int store_agent_add(struct store *st, const char *agent_id, const char *key_hash,
 		    const Aitrail__V1__AgentInfo *info, uint64_t now_ns);

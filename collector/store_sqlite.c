@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * SQLite backend of collector/store.h: WAL with synchronous=NORMAL (a crash loses at most the
- * last transactions, never corrupts; agents resend what was not acknowledged), one transaction
- * per batch, statements prepared once. The query half lives in store_query.c.
+ * SQLite backend of collector/store.h: WAL, one transaction per batch, statements prepared once.
+ * synchronous=NORMAL by default: a collector crash loses nothing committed, but an OS crash or
+ * power loss can lose the last batches already acknowledged (the agent has dropped them from its
+ * spool); store_set_durable() trades throughput for an fsync per batch. The query half lives in
+ * store_query.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -589,4 +591,12 @@ int store_prune(struct store *st, uint64_t before_ns, uint32_t max_rows, uint64_
 	rc = sqlite3_step(s);
 	sqlite3_finalize(s);
 	return rc == SQLITE_DONE ? 0 : db_err(st, "prune sessions");
+}
+
+int store_set_durable(struct store *st, int durable)
+{
+	if (sqlite3_exec(st->db, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(st, "set synchronous");
+	return 0;
 }

@@ -15,6 +15,7 @@
 #include "coll_batch.h"
 #include "log.h"
 #include "store.h"
+#include "store_sqlite.h"
 
 #define T0 1764300000000000000ULL /* 2025-11-28T03:20:00Z */
 #define SEC 1000000000ULL
@@ -488,6 +489,27 @@ static void test_prune(void **state)
 	assert_int_equal(count_events(f, "s-old", NULL), 0);
 }
 
+static int synchronous(struct store *st)
+{
+	sqlite3_stmt *s;
+	int v;
+
+	assert_int_equal(sqlite3_prepare_v2(st->db, "PRAGMA synchronous", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+static void test_durable(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(synchronous(f->st), 1); /* NORMAL */
+	assert_int_equal(store_set_durable(f->st, 1), 0);
+	assert_int_equal(synchronous(f->st), 2); /* FULL */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -501,6 +523,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_durable, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
