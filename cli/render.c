@@ -245,24 +245,37 @@ void render_agents(FILE *f, json_object *o)
 	}
 }
 
-void render_stats(FILE *f, json_object *o)
+static void stats_block(FILE *f, json_object *o, const char *indent)
 {
 	json_object *rej = json_object_object_get(o, "rejects");
 	int64_t total = 0;
 
 	json_object_object_foreach(o, k, v) {
 		if (json_object_is_type(v, json_type_int))
-			fprintf(f, "%-22s %12" PRId64 "\n", k, json_object_get_int64(v));
+			fprintf(f, "%s%-22s %12" PRId64 "\n", indent, k, json_object_get_int64(v));
 	}
 	if (rej && json_object_is_type(rej, json_type_object)) {
 		json_object_object_foreach(rej, k2, v2) {
 			(void)k2;
 			total += json_object_get_int64(v2);
 		}
-		fprintf(f, "%-22s %12" PRId64 "\n", "rejected", total);
+		fprintf(f, "%s%-22s %12" PRId64 "\n", indent, "rejected", total);
 		json_object_object_foreach(rej, k3, v3) {
 			if (json_object_get_int64(v3))
-				fprintf(f, "  %-20s %12" PRId64 "\n", k3, json_object_get_int64(v3));
+				fprintf(f, "%s  %-20s %12" PRId64 "\n", indent, k3,
+					json_object_get_int64(v3));
 		}
+	}
+}
+
+void render_stats(FILE *f, json_object *o)
+{
+	json_object *api = json_object_object_get(o, "api");
+
+	stats_block(f, o, "");
+	/* the query API on its own listener (--admin-listen) counts apart */
+	if (api && json_object_is_type(api, json_type_object)) {
+		fprintf(f, "query API listener:\n");
+		stats_block(f, api, "  ");
 	}
 }
