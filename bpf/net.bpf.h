@@ -68,7 +68,7 @@ static __always_inline void net_read_local(struct at_net_connect *r, const struc
 	if (r->family == AF_INET)
 		BPF_CORE_READ_INTO((__u32 *)r->saddr, sk, __sk_common.skc_rcv_saddr);
 	else if (r->family == AF_INET6)
-		BPF_CORE_READ_INTO(r->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		bpf_core_read(r->saddr, sizeof(r->saddr), &sk->__sk_common.skc_v6_rcv_saddr);
 }
 
 /* Holds an established TCP connect for its first write; anything else, or no room: emit now. */

@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""net_connect end to end: the test runs its own loopback listeners (TCP v4 and v6, UDP, unix,
+abstract unix, a fake DNS server on 127.53.x.y:53), runs the agentfix fixture as `codex`, and
+checks each connect's event against what the fixture and the listeners saw: family, proto,
+daddr, dport, sport (= the port the listener accepted from), result, non-blocking outcome,
+first-datagram dedup, a double-forked grandchild, names from DNS answers and from an HTTP proxy
+CONNECT. The same fixture under a neutral name must produce no network events."""
+import os
+import random
+import socket
+import struct
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib  # noqa: E402
+
+
+class Listener:
+    """Accepts connections in a thread and records the peer port (or just the count)."""
+
+    def __init__(self, family, addr):
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.bind(addr)
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.addr = self.sock.getsockname()
+        self.peers = []
+        self.conns = []
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop:
+            try:
+                c, peer = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.conns.append(c)
+            self.peers.append(peer[1] if isinstance(peer, tuple) else peer)
+
+    def close(self):
+        self.stop = True
+        self.thread.join(2)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+class FakeDns:
+    """Answers every A query with one address, on its own 127.53.x.y:53."""
+
+    def __init__(self, answer):
+        self.answer = socket.inet_aton(answer)
+        for _ in range(20):
+            self.addr = "127.53.%d.%d" % (random.randint(1, 254), random.randint(1, 254))
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                self.sock.bind((self.addr, 53))
+                break
+            except OSError:
+                self.sock.close()
+        else:
+            raise RuntimeError("no free 127.53.x.y:53 address for the fake DNS server")
+        self.sock.settimeout(0.2)
+        self.queries = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop:
+            try:
+                q, peer = self.sock.recvfrom(512)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.queries += 1
+            a = (q[:2] + struct.pack("!HHHHH", 0x8180, 1, 1, 0, 0) + q[12:] +
+                 b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + self.answer)
+            self.sock.sendto(a, peer)
+
+    def close(self):
+        self.stop = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+def free_closed_port():
+    """A port nobody listens on: bound (so nobody else takes it) but not listening."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    return s, s.getsockname()[1]
+
+
+def net(events, pid=None):
+    return [e for e in events if e["type"] == "net_connect" and
+            (pid is None or e["proc"]["pid"] == pid)]
+
+
+def main():
+    t = lib.Test("net")
+    codex = t.fixture("codex")
+    worker = t.fixture("worker")
+
+    tcp4 = Listener(socket.AF_INET, ("127.0.0.1", 0))
+    try:
+        tcp6 = Listener(socket.AF_INET6, ("::1", 0))
+    except OSError as e:
+        tcp6 = None
+        t.skip("ipv6 connect", "cannot listen on ::1: %s" % e)
+    upath = t.path("listen.sock")
+    unix = Listener(socket.AF_UNIX, upath)
+    abstract = "@aitrail-e2e-net-%d" % random.randint(0, 1 << 30)
+    uabs = Listener(socket.AF_UNIX, "\0" + abstract[1:])
+    closed_sock, closed = free_closed_port()
+    udp = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
+    for u in udp:
+        u.bind(("127.0.0.1", 0))
+    u1, u2, u3 = (u.getsockname()[1] for u in udp)
+    dns = FakeDns("127.0.0.1")
+    p4 = str(tcp4.addr[1])
+
+    actions = [
+        "tcp", "127.0.0.1", p4,
+        "tcp", "127.0.0.1", str(closed),
+        "tcp-nb", "127.0.0.1", p4,
+        "tcp-nb", "127.0.0.1", str(closed),
+        "udp-sendto", "127.0.0.1", str(u1), str(u2),
+        "udp-connect", "127.0.0.1", str(u3),
+        "unix", upath,
+        "unix", abstract,
+        "tcp-grandchild", "127.0.0.1", p4,
+        "tcp-send", "127.0.0.1", p4, "CONNECT api.proxied.test:443 HTTP/1.1\\r\\n\\r\\n",
+        "dns", dns.addr, "api.example.test",
+        "tcp", "127.0.0.1", p4,
+    ]
+    if tcp6:
+        actions += ["tcp", "::1", str(tcp6.addr[1])]
+
+    agent = lib.Agent(t.build)
+    try:
+        agent.start()
+        r = lib.run([codex] + actions)
+        ctl = lib.run([worker, "tcp", "127.0.0.1", p4, "udp-sendto", "127.0.0.1", str(u1),
+                       str(u2)])
+        time.sleep(1.0)
+    finally:
+        agent.stop()
+        for x in (tcp4, tcp6, unix, uabs, dns):
+            if x:
+                x.close()
+        closed_sock.close()
+        for u in udp:
+            u.close()
+
+    if not t.check("fixture ran", r.rc == 0, "rc %s, stderr %r" % (r.rc, r.err[-500:])):
+        t.finish()
+    mine = lib.session_events(agent.events, r.pid)
+    conns = net(mine)
+    lines = r.out.splitlines()
+
+    def line_fields(prefix, n):
+        """key=value fields of the n-th stdout line starting with prefix."""
+        found = [ln for ln in lines if ln.startswith(prefix + " ")]
+        if n >= len(found):
+            return {}
+        return dict(tok.split("=", 1) for tok in found[n].split()[1:])
+
+    def by_sport(sport, **kw):
+        return [e for e in conns if e.get("sport") == sport and
+                all(e.get(k) == v for k, v in kw.items())]
+
+    def show(evs):
+        return "; ".join("%s %s %s:%s<-%s:%s result=%s nb=%s" % (
+            e["syscall"], e["proto"], e["daddr"], e.get("dport"), e.get("saddr"),
+            e.get("sport"), e.get("result"), e.get("nonblocking")) for e in evs) or "none"
+
+    # blocking TCP connect: the sport is the port the listener accepted from
+    f = line_fields("tcp", 0)
+    sport = int(f.get("sport", -1))
+    ev = by_sport(sport, syscall="connect", daddr="127.0.0.1")
+    t.check("tcp connect: one event with family, proto, daddr, dport, sport, result",
+            len(ev) == 1 and ev[0]["family"] == "inet" and ev[0]["proto"] == "tcp" and
+            ev[0]["dport"] == tcp4.addr[1] and ev[0]["result"] == 0 and
+            ev[0]["saddr"] == "127.0.0.1" and not ev[0].get("nonblocking") and
+            sport in tcp4.peers,
+            "fixture sport %s, listener saw %s, events: %s" % (sport, tcp4.peers, show(conns)))
+    t.check("tcp connect before the DNS answer carries no name",
+            len(ev) == 1 and not ev[0].get("dst_name"), show(ev))
+
+    refused = [e for e in conns if e["dport"] == closed]
+    t.check("refused connect: ECONNREFUSED, blocking and non-blocking, one event each",
+            sorted(bool(e.get("nonblocking")) for e in refused) == [False, True] and
+            all(e["result"] == "ECONNREFUSED" and e["proto"] == "tcp" for e in refused),
+            show(refused))
+
+    f = line_fields("tcp-nb", 0)
+    sport = int(f.get("sport", -1))
+    ev = by_sport(sport, syscall="connect")
+    t.check("non-blocking connect: the real outcome (0), marked non-blocking, once",
+            f.get("result") == "0" and len(ev) == 1 and ev[0]["result"] == 0 and
+            ev[0].get("nonblocking") is True and sport in tcp4.peers,
+            "fixture %s, events for sport %s: %s" % (f, sport, show(ev)))
+
+    f = line_fields("udp-sendto", 0)
+    sport = int(f.get("sport", -1))
+    ev = by_sport(sport, syscall="sendto")
+    t.check("unconnected UDP: one event per destination (2 sends to one, 1 to another)",
+            sorted(e["dport"] for e in ev) == sorted([u1, u2]) and
+            all(e["proto"] == "udp" and e["daddr"] == "127.0.0.1" and e["result"] == 0
+                for e in ev), "sport %s: %s" % (sport, show(ev)))
+
+    f = line_fields("udp-connect", 0)
+    sport = int(f.get("sport", -1))
+    ev = by_sport(sport)
+    t.check("connected UDP: the connect only, not its sends",
+            len(ev) == 1 and ev[0]["syscall"] == "connect" and ev[0]["proto"] == "udp" and
+            ev[0]["dport"] == u3 and ev[0]["result"] == 0, "sport %s: %s" % (sport, show(ev)))
+
+    ev = [e for e in conns if e["family"] == "unix" and e["daddr"] == upath]
+    t.check("unix stream connect to a path",
+            len(ev) == 1 and ev[0]["proto"] == "unix-stream" and ev[0]["result"] == 0 and
+            len(unix.peers) == 1, show([e for e in conns if e["family"] == "unix"]))
+    ev = [e for e in conns if e["family"] == "unix" and e["daddr"] == abstract]
+    t.check("unix connect to an abstract name, shown with '@'",
+            len(ev) == 1 and ev[0]["result"] == 0 and ev[0]["proto"] == "unix-stream",
+            show([e for e in conns if e["family"] == "unix"]))
+
+    f = line_fields("tcp-grandchild", 0)
+    gpid, sport = int(f.get("pid", -1)), int(f.get("sport", -1))
+    ev = by_sport(sport, syscall="connect")
+    t.check("double-forked grandchild's connect, in the session, after its parent exited",
+            len(ev) == 1 and ev[0]["proc"]["pid"] == gpid and gpid != r.pid and
+            ev[0]["result"] == 0 and sport in tcp4.peers,
+            "grandchild %s sport %s: %s" % (gpid, sport, show(ev)))
+
+    f = line_fields("tcp-send", 0)
+    sport = int(f.get("sport", -1))
+    ev = by_sport(sport)
+    t.check("proxy CONNECT names the connection (dst_name from the first write)",
+            len(ev) == 1 and ev[0].get("dst_name") == "api.proxied.test" and
+            ev[0].get("name_source") == "http_connect", show(ev))
+
+    q = [e for e in mine if e["type"] == "dns_query" and e["qname"] == "api.example.test"]
+    a = [e for e in mine if e["type"] == "dns_answer" and e["qname"] == "api.example.test"]
+    t.check("dns_query and dns_answer from the session's own port-53 traffic",
+            dns.queries == 1 and len(q) == 1 and len(a) == 1 and q[0]["server"] == dns.addr and
+            q[0]["qtype"] == "A" and a[0]["rcode"] == "NOERROR" and
+            a[0].get("answers") == ["api.example.test A 127.0.0.1"],
+            "server saw %d queries; query %s; answer %s" % (dns.queries, q, a))
+
+    f = line_fields("tcp", 2)
+    sport = int(f.get("sport", -1))
+    ev = by_sport(sport)
+    t.check("connect after the DNS answer: dst_name from it (name_source dns)",
+            len(ev) == 1 and ev[0].get("dst_name") == "api.example.test" and
+            ev[0].get("name_source") == "dns", "sport %s: %s" % (sport, show(ev)))
+
+    if tcp6:
+        f = line_fields("tcp", 3)
+        sport = int(f.get("sport", -1))
+        ev = by_sport(sport, family="inet6")
+        t.check("IPv6 connect to ::1",
+                len(ev) == 1 and ev[0]["daddr"] == "::1" and ev[0]["saddr"] == "::1" and
+                ev[0]["dport"] == tcp6.addr[1] and ev[0]["result"] == 0 and
+                sport in tcp6.peers, "sport %s, peers %s: %s" % (sport, tcp6.peers, show(ev)))
+
+    expected = 13 + (1 if tcp6 else 0)  # the dns action connects its UDP socket too
+    t.check("exactly the expected net_connect events, no duplicates",
+            len(conns) == expected, "%d events, expected %d: %s" % (len(conns), expected,
+                                                                     show(conns)))
+
+    t.check("neutral name: the same actions produce no network events",
+            ctl.rc == 0 and not net(agent.events, ctl.pid) and
+            not lib.session_events(agent.events, ctl.pid),
+            "rc %s, events %s" % (ctl.rc, show(net(agent.events, ctl.pid))))
+    t.finish()
+
+
+if __name__ == "__main__":
+    main()
