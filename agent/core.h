@@ -86,6 +86,7 @@ struct session {
 	bool started;       /* session_start emitted */
 	bool ended;
 	bool end_pending;   /* root exited; session_end goes out after the buffers are drained */
+	bool exit_unknown;  /* the root's exit record was lost: found gone by the reaper */
 	int32_t exit_code;
 	char signal[16];
 	uint64_t end_ns;
@@ -104,6 +105,8 @@ void session_count_event(struct agent *a, const at_event *ev);
 /* Emits a late session_start when ev's session never had one. */
 void session_check_started(struct agent *a, const at_event *ev);
 void sessions_flush_ended(struct agent *a);
+/* Ends sessions whose root is gone though its exit record never came (lost). */
+void sessions_reap(struct agent *a, uint64_t now_boot_ns);
 void sessions_free(struct agent *a);
 const char *tool_name(struct agent *a, uint16_t tool);
 /* Fills ev->session for a record's session key; strings point into the session table. */

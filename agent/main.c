@@ -64,6 +64,11 @@ static void on_stats_timer(struct agent *a, void *arg)
 {
 	uint64_t now = now_boottime_ns();
 
+	/* first drain what is queued: a root's exit may be waiting there */
+	if (a->rb)
+		ring_buffer__consume(a->rb);
+	sessions_reap(a, now);
+	sessions_flush_ended(a);
 	stats_emit(a, false);
 	/* exited processes stay a minute for records still in the other lane */
 	proctable_expire(a, now, 60ULL * 1000000000ULL);

@@ -220,6 +220,12 @@ static int emit_end(struct agent *a, struct session *s)
 	counts.net_connect = s->net_connect;
 	counts.file_ops = s->file_ops;
 	end.counts = &counts;
+	if (s->exit_unknown) {
+		static char *trunc[] = { "exit_code" };
+
+		ev.truncated = trunc;
+		ev.n_truncated = 1;
+	}
 	ev.body_case = AITRAIL__V1__EVENT__BODY_SESSION_END;
 	ev.session_end = &end;
 	log_info("session %s ended: %s pid %u, exit %d%s%s, %llu processes, %llu execs", s->id,
@@ -301,6 +307,43 @@ void sessions_flush_ended(struct agent *a)
 		} else {
 			pp = &s->next;
 		}
+	}
+}
+
+/* Is the process pid still the one that started at start_ns (to the tick)? */
+static bool root_alive(uint32_t pid, uint64_t start_ns)
+{
+	char path[64], buf[1024], *rp;
+	unsigned long long start;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	rp = strrchr(buf, ')');
+	if (!rp || sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+			  "%*d %*d %*d %llu", &start) != 1)
+		return true; /* unreadable: assume alive rather than end a live session */
+	return start == start_ns / NS_PER_TICK;
+}
+
+void sessions_reap(struct agent *a, uint64_t now_boot_ns)
+{
+	struct session *s;
+
+	for (s = a->sessions; s; s = s->next) {
+		if (s->ended || s->end_pending || root_alive(s->root_pid, s->root_start))
+			continue;
+		log_warn("session %s: root pid %u is gone but its exit was not seen (lost record)",
+			 s->id, s->root_pid);
+		s->end_pending = true;
+		s->exit_unknown = true;
+		s->end_ns = now_boot_ns;
 	}
 }
 

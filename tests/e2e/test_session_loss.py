@@ -18,7 +18,7 @@ def main():
     t = lib.Test("session-loss")
     cfg = t.path("agent.yaml")
     with open(cfg, "w") as f:
-        f.write("ring_buffers:\n  core_kb: 16\n")
+        f.write("ring_buffers:\n  core_kb: 16\nstats_interval_s: 1\n")
     claude = t.fixture("claude")
     agent = lib.Agent(t.build, config=cfg)
     try:
@@ -28,7 +28,7 @@ def main():
             r = lib.run([claude, "spawn-many", str(N), "exit", "0"], timeout=120)
         finally:
             agent.proc.send_signal(signal.SIGCONT)
-        time.sleep(1)
+        time.sleep(2.5)  # a stats tick or two: the reaper ends sessions whose exit was lost
     finally:
         rc = agent.stop()
     ev = agent.events
@@ -47,6 +47,11 @@ def main():
             "missing %d events of this session, rb_core_full %d" % (missing, lost))
     t.check("the session is announced exactly once", len(starts) == 1,
             "%d session_start events" % len(starts))
+    ends = [e for e in s if e["type"] == "session_end"]
+    root_exit = [e for e in exits if e["proc"]["pid"] == r.pid]
+    t.check("the session ends exactly once, exit marked unknown if the root's exit was lost",
+            len(ends) == 1 and (root_exit or ends[0].get("truncated") == ["exit_code"]),
+            "session_end events: %s, root exit seen: %s" % (ends, bool(root_exit)))
     seqs = [e["seq"] for e in ev]
     t.check("event seq gapless", seqs == list(range(1, len(seqs) + 1)), str(seqs[:5]))
     print("info: %d execs, %d exits of %d arrived; rb_core_full %d; start matched_by %s"
