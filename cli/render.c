@@ -166,7 +166,24 @@ void render_timeline(FILE *f, json_object *o)
 		fprintf(f, "no events in session %s\n", str(o, "session_id"));
 		return;
 	}
+	json_object *s = json_object_object_get(o, "session");
+	char t[32], d[32];
+
 	fprintf(f, "session %s (times UTC)\n", str(o, "session_id"));
+	if (s && json_object_is_type(s, json_type_object)) {
+		fprintf(f, "  %s on %s as %s, started %s", str(s, "tool"), str(s, "host"),
+			str(s, "user"), when(num(s, "start_ns"), false, t, sizeof(t)));
+		if (!has(s, "end_ns"))
+			fprintf(f, ", still running\n");
+		else if (*str(s, "signal"))
+			fprintf(f, ", killed by %s after %s\n", str(s, "signal"),
+				duration(num(s, "end_ns") - num(s, "start_ns"), d, sizeof(d)));
+		else
+			fprintf(f, ", exit %" PRId64 " after %s\n", num(s, "exit_code"),
+				duration(num(s, "end_ns") - num(s, "start_ns"), d, sizeof(d)));
+		if (*str(s, "cwd"))
+			fprintf(f, "  in %s\n", str(s, "cwd"));
+	}
 	for (size_t i = 0; i < alen(a); i++)
 		tl_proc(f, json_object_array_get_idx(a, i), "");
 	if (json_object_get_boolean(json_object_object_get(o, "truncated")))

@@ -79,11 +79,35 @@ static int64_t clamp_limit(uint32_t limit, uint32_t dflt)
 	return limit > MAX_LIMIT ? MAX_LIMIT : limit;
 }
 
+#define SESSION_COLS "id, tool, host, user, agent_id, root_pid, start_ns, last_ns, end_ns," \
+	" exit_code, signal, events, cwd, argv"
+
+static json_object *session_row(sqlite3_stmt *s)
+{
+	json_object *o = json_object_new_object();
+	const char *argv = (const char *)sqlite3_column_text(s, 13);
+
+	add_str(o, "id", s, 0);
+	add_str(o, "tool", s, 1);
+	add_str(o, "host", s, 2);
+	add_str(o, "user", s, 3);
+	add_str(o, "agent_id", s, 4);
+	add_int(o, "root_pid", s, 5);
+	add_ts(o, "start", s, 6);
+	add_ts(o, "last", s, 7);
+	add_ts(o, "end", s, 8);
+	add_int(o, "exit_code", s, 9);
+	add_str(o, "signal", s, 10);
+	add_int(o, "events", s, 11);
+	add_str(o, "cwd", s, 12);
+	json_object_object_add(o, "argv", argv ? json_tokener_parse(argv) : json_object_new_array());
+	return o;
+}
+
 int store_query_sessions(struct store *st, const struct session_filter *f, json_object **out)
 {
 	sqlite3_stmt *s = prepare(st,
-		"SELECT id, tool, host, user, agent_id, root_pid, start_ns, last_ns, end_ns,"
-		" exit_code, signal, events, cwd, argv FROM sessions"
+		"SELECT " SESSION_COLS " FROM sessions"
 		" WHERE (?1 IS NULL OR host = ?1) AND (?2 IS NULL OR user = ?2)"
 		" AND (?3 IS NULL OR tool = ?3) AND (?4 IS NULL OR agent_id = ?4)"
 		" AND (?5 = 0 OR last_ns >= ?5) AND (?6 = 0 OR start_ns <= ?6)"
@@ -101,27 +125,8 @@ int store_query_sessions(struct store *st, const struct session_filter *f, json_
 	sqlite3_bind_int64(s, 6, (int64_t)f->until_ns);
 	sqlite3_bind_int64(s, 7, clamp_limit(f->limit, 1000));
 	arr = json_object_new_array();
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		json_object *o = json_object_new_object();
-		const char *argv = (const char *)sqlite3_column_text(s, 13);
-
-		add_str(o, "id", s, 0);
-		add_str(o, "tool", s, 1);
-		add_str(o, "host", s, 2);
-		add_str(o, "user", s, 3);
-		add_str(o, "agent_id", s, 4);
-		add_int(o, "root_pid", s, 5);
-		add_ts(o, "start", s, 6);
-		add_ts(o, "last", s, 7);
-		add_ts(o, "end", s, 8);
-		add_int(o, "exit_code", s, 9);
-		add_str(o, "signal", s, 10);
-		add_int(o, "events", s, 11);
-		add_str(o, "cwd", s, 12);
-		json_object_object_add(o, "argv", argv ? json_tokener_parse(argv)
-						       : json_object_new_array());
-		json_object_array_add(arr, o);
-	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		json_object_array_add(arr, session_row(s));
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE) {
 		json_object_put(arr);
@@ -148,16 +153,21 @@ static void event_row(json_object *o, sqlite3_stmt *s)
 
 #define EVENT_COLS "seq, ts, type, host, pid, ppid, user, comm, exe, detail"
 
-/* 0 when the session is known, -ENOENT when not: "no events" and "no such session" differ. */
-static int session_known(struct store *st, const char *id)
+/*
+ * 0 and the session's row as JSON (row may be NULL) when it is known, -ENOENT when not: "no
+ * events" and "no such session" differ.
+ */
+static int session_known(struct store *st, const char *id, json_object **row)
 {
-	sqlite3_stmt *s = prepare(st, "SELECT 1 FROM sessions WHERE id = ?1");
+	sqlite3_stmt *s = prepare(st, "SELECT " SESSION_COLS " FROM sessions WHERE id = ?1");
 	int rc;
 
 	if (!s)
 		return -EIO;
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && row)
+		*row = session_row(s);
 	sqlite3_finalize(s);
 	if (rc == SQLITE_ROW)
 		return 0;
@@ -196,7 +206,7 @@ int store_query_events(struct store *st, const struct event_filter *f, json_obje
 
 	if (!s)
 		return -EIO;
-	if ((rc = session_known(st, f->session_id))) {
+	if ((rc = session_known(st, f->session_id, NULL))) {
 		sqlite3_finalize(s);
 		return rc;
 	}
@@ -280,12 +290,12 @@ int store_query_timeline(struct store *st, const char *session_id, json_object *
 				  " ORDER BY ts, seq LIMIT ?2");
 	struct timeline t = { 0 };
 	size_t n_events = 0;
-	json_object *roots;
+	json_object *roots, *session = NULL;
 	int rc;
 
 	if (!s)
 		return -EIO;
-	if ((rc = session_known(st, session_id))) {
+	if ((rc = session_known(st, session_id, &session))) {
 		sqlite3_finalize(s);
 		return rc;
 	}
@@ -343,10 +353,12 @@ int store_query_timeline(struct store *st, const char *session_id, json_object *
 	free(t.procs);
 	if (rc != SQLITE_DONE) {
 		json_object_put(roots);
+		json_object_put(session);
 		return q_err(st, "query timeline");
 	}
 	*out = json_object_new_object();
 	json_object_object_add(*out, "session_id", json_object_new_string(session_id));
+	json_object_object_add(*out, "session", session);
 	json_object_object_add(*out, "processes", roots);
 	json_object_object_add(*out, "events", json_object_new_int64((int64_t)n_events));
 	json_object_object_add(*out, "truncated",

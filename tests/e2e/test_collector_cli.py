@@ -365,6 +365,10 @@ def run(build, coll):
         return -1
     i_claude, i_bash, i_curl = indent_of("[4000]"), indent_of("[4001]"), indent_of("[4002]")
     i_conn = indent_of("net_connect")
+    check("cli_timeline_header", len(lines) > 2 and
+          lines[1].startswith(f"  claude on {host} as alice, started ") and
+          lines[1].endswith(", exit 0 after 7.0s") and lines[2] == "  in /home/alice/proj",
+          f"{lines[:3]}")
     check("cli_timeline_tree", rc == 0 and 0 <= i_claude < i_bash < i_curl < i_conn,
           f"indents {i_claude} {i_bash} {i_curl} {i_conn}: {out!r}")
     order = [l.split()[2] for l in lines if re.match(r"\s+\d{4}-\d\d-\d\d ", l)]

@@ -404,6 +404,8 @@ static void test_timeline(void **state)
 	assert_int_equal(put(f, session_batch(f, "s-1", 1, NULL, T0), &r), 0);
 	assert_int_equal(store_query_timeline(f->st, "s-1", &o), 0);
 	assert_int_equal(geti(o, "events"), 8);
+	assert_string_equal(gets_(o, "session.tool"), "claude");
+	assert_int_equal(geti(o, "session.end_ns"), T0 + 7 * SEC);
 	assert_false(json_object_get_boolean(get(o, "truncated")));
 	/* claude(100) -> bash(101) -> curl(102) */
 	assert_int_equal(json_object_array_length(get(o, "processes")), 1);
