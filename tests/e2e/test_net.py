@@ -8,8 +8,10 @@ first-datagram dedup, a double-forked grandchild, names from DNS answers and fro
 CONNECT. The same fixture under a neutral name must produce no network events."""
 import os
 import random
+import json
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -99,6 +101,27 @@ def free_closed_port():
     return s, s.getsockname()[1]
 
 
+def hold_sport(proc):
+    """The sport a tcp-hold fixture reports (its second line)."""
+    for _ in range(2):
+        line = proc.stdout.readline().decode()
+        if line.startswith("tcp-hold "):
+            return int(dict(t.split("=", 1) for t in line.split()[1:])["sport"])
+    return -1
+
+
+def partial_events(path):
+    """Events the running agent has written so far (a line being written is skipped)."""
+    out = []
+    with open(path, "rb") as f:
+        for line in f:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+    return out
+
+
 def net(events, pid=None):
     return [e for e in events if e["type"] == "net_connect" and
             (pid is None or e["proc"]["pid"] == pid)]
@@ -138,6 +161,7 @@ def main():
         "unix", abstract,
         "tcp-grandchild", "127.0.0.1", p4,
         "tcp-send", "127.0.0.1", p4, "CONNECT api.proxied.test:443 HTTP/1.1\\r\\n\\r\\n",
+        "tls-hello", "127.0.0.1", p4, "api.anthropic.test",
         "dns", dns.addr, "api.example.test",
         "tcp", "127.0.0.1", p4,
     ]
@@ -150,9 +174,27 @@ def main():
         r = lib.run([codex] + actions)
         ctl = lib.run([worker, "tcp", "127.0.0.1", p4, "udp-sendto", "127.0.0.1", str(u1),
                        str(u2)])
-        time.sleep(1.0)
+        # an idle connection is reported while it is still open (the agent's sweep)
+        idle = subprocess.Popen([codex, "tcp-hold", "127.0.0.1", p4, "5000"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        idle_sport = hold_sport(idle)
+        seen_open = lib.wait_for(lambda: any(
+            e.get("sport") == idle_sport for e in net(partial_events(agent.out_path), idle.pid)),
+            timeout=4)
+        open_still = idle.poll() is None
+        idle.kill()
+        idle.wait()
+        # a connection opened just before the agent stops is reported at shutdown
+        last = subprocess.Popen([codex, "tcp-hold", "127.0.0.1", p4, "60000"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        last_sport = hold_sport(last)
     finally:
         agent.stop()
+        for x in ("idle", "last"):
+            proc = locals().get(x)
+            if proc and proc.poll() is None:
+                proc.kill()
+                proc.wait()
         for x in (tcp4, tcp6, unix, uabs, dns):
             if x:
                 x.close()
@@ -248,6 +290,13 @@ def main():
             len(ev) == 1 and ev[0].get("dst_name") == "api.proxied.test" and
             ev[0].get("name_source") == "http_connect", show(ev))
 
+    f = line_fields("tls-hello", 0)
+    sport = int(f.get("sport", -1))
+    ev = by_sport(sport)
+    t.check("TLS ClientHello names the connection (dst_name from SNI)",
+            len(ev) == 1 and ev[0].get("dst_name") == "api.anthropic.test" and
+            ev[0].get("name_source") == "tls_sni", show(ev))
+
     q = [e for e in mine if e["type"] == "dns_query" and e["qname"] == "api.example.test"]
     a = [e for e in mine if e["type"] == "dns_answer" and e["qname"] == "api.example.test"]
     t.check("dns_query and dns_answer from the session's own port-53 traffic",
@@ -272,10 +321,18 @@ def main():
                 ev[0]["dport"] == tcp6.addr[1] and ev[0]["result"] == 0 and
                 sport in tcp6.peers, "sport %s, peers %s: %s" % (sport, tcp6.peers, show(ev)))
 
-    expected = 13 + (1 if tcp6 else 0)  # the dns action connects its UDP socket too
+    expected = 14 + (1 if tcp6 else 0)  # the dns action connects its UDP socket too
     t.check("exactly the expected net_connect events, no duplicates",
             len(conns) == expected, "%d events, expected %d: %s" % (len(conns), expected,
                                                                      show(conns)))
+
+    t.check("idle connection reported within ~1 s while still open (held-connect sweep)",
+            seen_open and open_still, "sport %s: seen %s, fixture still running %s" % (
+                idle_sport, seen_open, open_still))
+    ev = [e for e in net(agent.events) if e.get("sport") == last_sport]
+    t.check("connection held when the agent stops is reported at shutdown",
+            last_sport > 0 and len(ev) == 1 and ev[0]["result"] == 0,
+            "sport %s: %s" % (last_sport, show(ev)))
 
     t.check("neutral name: the same actions produce no network events",
             ctl.rc == 0 and not net(agent.events, ctl.pid) and
