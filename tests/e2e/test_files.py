@@ -102,6 +102,23 @@ def test_exact(t):
             "%d events, e.g. %s" % (len(others), others[:1]))
 
 
+def test_chroot(t):
+    root = os.path.realpath(t.path("jail"))
+    os.makedirs(root)
+    claude = t.fixture("claude")
+    with lib.Agent(t.build) as agent:
+        r = lib.run([claude, "file-chroot", root])
+    if not t.check("chroot: fixture ran", r.rc == 0, "rc %d: %s" % (r.rc, r.err[-500:])):
+        return
+    child = r.field("file-chroot", "child")
+    got = [(e["type"], e.get("path"), e.get("result", 0))
+           for e in file_events(lib.pid_events(agent.events, child))]
+    want = [("file_open", "/inside.txt", 0), ("file_mkdir", "/sub", 0),
+            ("file_mkdir", "/made", 0)]
+    t.check("chroot: paths in the process's own view", got == want,
+            "got %s, want %s" % (got, want))
+
+
 def listener():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
@@ -183,7 +200,7 @@ def test_flood(t):
 
 def main():
     t = lib.Test("files")
-    for fn in (test_exact, test_flood):
+    for fn in (test_exact, test_chroot, test_flood):
         try:
             fn(t)
         except Exception as e:  # a broken step must not hide the others
