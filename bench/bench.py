@@ -134,7 +134,7 @@ def main():
         session_bin = bl.session_binary(loops_bin, tmp)
         job = None
         if "job" not in skip:
-            job = bl.Job(tmp, nfiles=60 if args.quick else 240)
+            job = bl.Job(tmp, nfiles=60 if args.quick else 160)
             bl.progress("generated source tree: %d C files" % job.nfiles)
 
         # --- no audit, three times: before, between and after the audited phases. The loop
