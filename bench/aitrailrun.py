@@ -114,7 +114,9 @@ class Stack:
 def delivery(stack, loops):
     """Did the session loops' events reach the store? Each open-wr call is one file_open and
     each connect call one net_connect; waits up to 30 s for the pipeline to drain."""
-    want = {"file_open": loops["open-wr"]["calls"], "net_connect": loops["connect"]["calls"]}
+    # the write loop opens its file once per process, with write intent: one file_open each
+    want = {"file_open": loops["open-wr"]["calls"] + loops["write"]["procs"],
+            "net_connect": loops["connect"]["calls"]}
     end, got = time.time() + 30, {}
     while time.time() < end:
         con = sqlite3_connect(stack.db)
@@ -221,8 +223,8 @@ class BpfStats:
 
 # --- pipeline capacity
 
-RATE_STEPS = [(20000, 3, 1), (50000, 3, 1), (100000, 3, 1), (150000, 3, 2), (200000, 3, 2),
-              (300000, 3, 2)]
+RATE_STEPS = [(5000, 3, 1), (10000, 3, 1), (20000, 3, 1), (50000, 3, 1), (100000, 3, 1),
+              (200000, 3, 2), (300000, 3, 2)]
 AT_CNT_RB_FILE_FULL = 1
 AT_CNT_PENDING_FULL = 8
 
@@ -230,9 +232,9 @@ AT_CNT_PENDING_FULL = 8
 def rate_step(stack, session_bin, tmp, rate, seconds, procs):
     d = os.path.join(tmp, "rate-%d" % rate)
     os.makedirs(d, exist_ok=True)
-    apid = stack.agent.pid
+    apid, cpid = stack.agent.pid, stack.coll.pid
     c0 = loss_counters(apid)
-    cpu0, t0 = bl.proc_cpu_s(apid), time.time()
+    cpu0, ccpu0, t0 = bl.proc_cpu_s(apid), bl.proc_cpu_s(cpid), time.time()
     p = subprocess.Popen([session_bin, "rate", str(rate), str(seconds), d, str(procs)],
                          stdout=subprocess.PIPE, text=True)
     out, _ = p.communicate(timeout=seconds + 60)
@@ -253,6 +255,7 @@ def rate_step(stack, session_bin, tmp, rate, seconds, procs):
             last, last_change = stored, time.time()
         time.sleep(0.2)
     c1 = loss_counters(apid)
+    step["collector_cpu_pct"] = 100 * (bl.proc_cpu_s(cpid) - ccpu0) / (time.time() - t0)
     step["stored"] = stored
     step["lag_s"] = lag
     step["lost_kernel"] = (c1.get(AT_CNT_RB_FILE_FULL, 0) - c0.get(AT_CNT_RB_FILE_FULL, 0) +
@@ -262,31 +265,47 @@ def rate_step(stack, session_bin, tmp, rate, seconds, procs):
     return step
 
 
+KEEP_PACE_S = 2.5
+
+
 def pipeline(stack, session_bin, tmp):
-    steps, max_ok, breaks = [], None, ""
+    """Steps up the offered rate. A step is sustained when every event reached the store and
+    the store kept pace: it held them all at most KEEP_PACE_S after the session stopped (the
+    agent cuts a batch at least every second). Stops after the first step that is not, or when
+    the session itself cannot offer more."""
+    steps, best, breaks = [], None, ""
     for rate, seconds, procs in RATE_STEPS:
         s = rate_step(stack, session_bin, tmp, rate, seconds, procs)
         steps.append(s)
         bl.progress("  rate %d/s: achieved %.0f/s, stored %d of %d, kernel lost %d, lag %s" % (
             rate, s["achieved_per_s"], s["stored"], s["ops"], s["lost_kernel"],
             "%.1fs" % s["lag_s"] if s["lag_s"] is not None else "never"))
-        ok = s["stored"] == s["ops"] and s["lost_kernel"] == 0 and s["lag_s"] is not None
-        if ok and s["achieved_per_s"] >= 0.97 * rate:
-            max_ok = rate
+        lossless = s["stored"] == s["ops"] and s["lost_kernel"] == 0
+        kept_pace = lossless and s["lag_s"] is not None and s["lag_s"] <= KEEP_PACE_S
+        s["sustained"] = kept_pace
+        if kept_pace:
+            best = s["achieved_per_s"]
+            if s["achieved_per_s"] < 0.8 * rate:
+                breaks = ("Beyond it the session itself cannot offer more on this machine "
+                          "(achieved %.0f/s of %d/s offered)" % (s["achieved_per_s"], rate))
+                break
             continue
-        if s["achieved_per_s"] < 0.97 * rate:
-            breaks = ("Beyond it the session itself cannot offer the rate on this machine "
-                      "(achieved %.0f/s of %d/s)" % (s["achieved_per_s"], rate))
+        why = []
         if s["lost_kernel"]:
-            breaks += ("; " if breaks else "Beyond it ") + \
-                "the file ring buffer fills: %d records lost in the kernel" % s["lost_kernel"]
-        if s["lag_s"] is None:
-            breaks += ("; " if breaks else "Beyond it ") + \
-                "the store did not receive every event (%d of %d)" % (s["stored"], s["ops"])
-        if not breaks:
-            breaks = "Beyond it the store needs %.1f s to catch up" % s["lag_s"]
+            why.append("%d records lost in the kernel (ring buffer or pending map full)" %
+                       s["lost_kernel"])
+        if s["stored"] < s["ops"]:
+            why.append("the store received %d of %d file events" % (s["stored"], s["ops"]))
+        if lossless:
+            why.append("the store falls behind: %.0f events/s end to end for %.0f/s offered; "
+                       "the backlog waits in the agent's spool (drained %.1f s after the "
+                       "session stopped, nothing lost)" % (s["e2e_per_s"], s["achieved_per_s"],
+                                                            s["lag_s"]))
+        breaks = "What breaks first at %d/s: %s" % (rate, "; ".join(why))
         break
-    return {"steps": steps, "max_lossless": ("%d events/s" % max_ok) if max_ok else "none",
+    return {"steps": steps,
+            "max_lossless": ("%.0f events/s" % best) if best else "none",
+            "max_lossless_per_s": best or 0,
             "breaks_first": breaks + "." if breaks else ""}
 
 

@@ -68,6 +68,7 @@ def measure_loops(cfgs, tmp, rounds, scale):
             res[label][name] = bl.stats(vals[label])
             res[label][name]["iters"] = n[label]
             res[label][name]["calls"] = calls[label]
+            res[label][name]["procs"] = 1 + rounds
         bl.progress("  %-8s %s" % (name, "  ".join(
             "%s %.0f ns" % (label, res[label][name]["median"]) for label, _, _ in cfgs)))
     return res
