@@ -81,6 +81,10 @@ def main():
         rc_env = lib.run([envchild, "exec-shell", t.path("out3"), "exit", "0"], env=env)
         rc_ctl = lib.run([worker, "exec-shell", t.path("out2"), "double-fork", "exit", "0"])
         rc_native = lib.run([native_link, "exit", "0"])
+        long_arg = "L" * 3000
+        odd_arg = os.fsdecode(b"odd\xff\nname\"q")
+        rc_args = lib.run([claude, "run", "/bin/true", long_arg, "--", "run", "/bin/echo",
+                           odd_arg, "--", "exit", "0"])
         agent.proc.send_signal(1)  # SIGHUP: reload hooks, the agent keeps running
         time.sleep(0.3)
         hup_alive = agent.proc.poll() is None
@@ -151,6 +155,18 @@ def main():
             st and st["session"]["tool"] == "claude" and st.get("tool_version") == "1.2.3",
             str(st))
     t.check("SIGHUP does not stop the agent", hup_alive, "agent exited on SIGHUP")
+
+    s = lib.session_events(ev, rc_args.pid)
+    tr = [e for e in s if e["type"] == "exec" and e.get("exe") == "/bin/true"]
+    t.check("argv longer than 2 KiB: cut, flagged in truncated",
+            len(tr) == 1 and "argv" in tr[0].get("truncated", [])
+            and 0 < len(tr[0]["argv"][-1]) < 3000, str(tr)[:300])
+    stats = [e for e in ev if e["type"] == "agent_stats" and e.get("final")]
+    t.check("argv truncation counted in agent_stats", stats
+            and stats[0]["lost"]["argv_trunc"] >= 1, str(stats[:1])[:300])
+    ec = [e for e in s if e["type"] == "exec" and e.get("exe") == "/bin/echo"]
+    t.check("odd bytes in argv survive JSON (\\u00ff, newline, quote)",
+            len(ec) == 1 and ec[0]["argv"][1] == "odd\u00ff\nname\"q", str(ec)[:300])
 
     # --- environment marker
     st = first(lib.session_events(ev, rc_env.pid), type="session_start")
