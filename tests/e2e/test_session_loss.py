@@ -5,6 +5,7 @@ session runs 300 commands, the records that did not fit are counted in agent_sta
 session is still announced (late if its start record was lost), and event seqs stay gapless."""
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -20,6 +21,7 @@ def main():
     with open(cfg, "w") as f:
         f.write("ring_buffers:\n  core_kb: 16\nstats_interval_s: 1\n")
     claude = t.fixture("claude")
+    codex = t.fixture("codex")
     agent = lib.Agent(t.build, config=cfg)
     try:
         agent.start()
@@ -28,6 +30,18 @@ def main():
             r = lib.run([claude, "spawn-many", str(N), "exit", "0"], timeout=120)
         finally:
             agent.proc.send_signal(signal.SIGCONT)
+        time.sleep(1)
+        # a session whose start record is lost but whose later records fit: the ring is full
+        # (agent stopped, codex floods it) when claude execs, then drained before its children
+        agent.proc.send_signal(signal.SIGSTOP)
+        try:
+            lib.run([codex, "spawn-many", "50"], timeout=60)
+            late = subprocess.Popen([claude, "sleep", "1500", "spawn-many", "3", "exit", "0"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+        finally:
+            agent.proc.send_signal(signal.SIGCONT)
+        late.wait(timeout=30)
         time.sleep(2.5)  # a stats tick or two: the reaper ends sessions whose exit was lost
     finally:
         rc = agent.stop()
@@ -52,6 +66,12 @@ def main():
     t.check("the session ends exactly once, exit marked unknown if the root's exit was lost",
             len(ends) == 1 and (root_exit or ends[0].get("truncated") == ["exit_code"]),
             "session_end events: %s, root exit seen: %s" % (ends, bool(root_exit)))
+    ls = lib.session_events(ev, late.pid)
+    lstart = [e for e in ls if e["type"] == "session_start"]
+    t.check("lost start record: the session is announced late, before its other events",
+            len(lstart) == 1 and lstart[0]["matched_by"] == "late" and ls[0] is lstart[0]
+            and len([e for e in ls if e["type"] == "exec"]) == 3,
+            "%d events: %s" % (len(ls), [(e["type"], e.get("matched_by")) for e in ls]))
     seqs = [e["seq"] for e in ev]
     t.check("event seq gapless", seqs == list(range(1, len(seqs) + 1)), str(seqs[:5]))
     print("info: %d execs, %d exits of %d arrived; rb_core_full %d; start matched_by %s"
