@@ -13,6 +13,8 @@
 #include "log.h"
 #include "net_decode.h"
 #include "pbjson.h"
+#include "policy_run.h"
+#include "../bpf/policy.h"
 #include "process.h"
 #include "session.h"
 #include "util.h"
@@ -28,6 +30,8 @@ static const struct at_rec_type_info rec_types[] = {
 	{ AT_REC_FILE_OPEN, sizeof(struct at_file), NULL, file_decode },
 	{ AT_REC_FILE_OP, sizeof(struct at_file), NULL, file_decode },
 	{ AT_REC_DNS_MSG, offsetof(struct at_dns_msg, data), NULL, dns_decode_msg },
+	{ AT_REC_POLICY_DECISION, sizeof(struct at_pol_decision), "policy_decision",
+	  policy_decode_record },
 };
 
 static const struct at_rec_type_info *find_type(uint32_t type)

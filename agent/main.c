@@ -17,6 +17,7 @@
 #include "netsweep.h"
 #include "pbjson.h"
 #include "ship_agent.h"
+#include "policy_run.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -179,6 +180,9 @@ int main(int argc, char **argv)
 		goto cleanup;
 	if (net_start(&a))
 		goto cleanup;
+	err = policy_start(&a);
+	if (err)
+		goto cleanup;
 	/* processes that forked between the first scan and attach */
 	procscan_run(&a);
 	log_info("ready: tracking %zu sessions, %zu processes (output %s)", sessions_active(&a),
@@ -195,6 +199,7 @@ int main(int argc, char **argv)
 		fflush(a.json_out);
 	ret = err ? 1 : 0;
 cleanup:
+	policy_stop(&a);
 	agent_ship_stop(&a); /* after the final events: ships what it can, the spool keeps the rest */
 	loader_stop(&a);
 	loop_free(&a);

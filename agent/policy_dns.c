@@ -289,13 +289,19 @@ int pol_agent_on_event(struct pol_agent *pa, const Aitrail__V1__Event *ev)
 	if (!m || !m->qname || !tool)
 		return 0;
 	for (size_t i = 0; i < m->n_answers; i++) {
-		const char *a = m->answers[i];
+		char f[3][256];
+		int n;
 
-		/* "A 93.184.216.34", "AAAA 2606:2800::1"; CNAMEs answer for the same qname */
-		if (!strncmp(a, "A ", 2))
-			pol_agent_learn_address(pa, tool, m->qname, a + 2);
-		else if (!strncmp(a, "AAAA ", 5))
-			pol_agent_learn_address(pa, tool, m->qname, a + 5);
+		/*
+		 * "api.example.com A 93.184.216.34" (agent/dns.c), or without the owner name.
+		 * Every address record of the answer answers the question's name, CNAME chain or
+		 * not, so it is learned for qname.
+		 */
+		n = sscanf(m->answers[i], "%255s %255s %255s", f[0], f[1], f[2]);
+		if (n == 3 && (!strcmp(f[1], "A") || !strcmp(f[1], "AAAA")))
+			pol_agent_learn_address(pa, tool, m->qname, f[2]);
+		else if (n == 2 && (!strcmp(f[0], "A") || !strcmp(f[0], "AAAA")))
+			pol_agent_learn_address(pa, tool, m->qname, f[1]);
 	}
 	return 0;
 }
