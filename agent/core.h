@@ -133,6 +133,8 @@ void agent_fill_event(struct agent *a, at_event *ev, const struct at_hdr *h, str
 
 /* ---- stats */
 int stats_emit(struct agent *a, bool final);
+/* The counters of an agent_stats body (also sent in the shipper's heartbeats). */
+void stats_fill(struct agent *a, Aitrail__V1__AgentStats *st, Aitrail__V1__LossCounters *lost);
 
 /* ---- loader */
 int loader_probe(void);

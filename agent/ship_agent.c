@@ -34,14 +34,7 @@ static void on_ship_fd(struct agent *a, int fd, uint32_t events, void *arg)
 
 static void fill_stats(void *arg, Aitrail__V1__AgentStats *st)
 {
-	struct agent *a = arg;
-
-	st->events_emitted = a->events_emitted;
-	st->records_read = a->records_read;
-	st->sessions_active = sessions_active(a);
-	st->processes_tracked = proctable_count(a);
-	if (st->lost)
-		st->lost->decode_errors = a->decode_errors;
+	stats_fill(arg, st, st->lost);
 }
 
 int agent_ship_start(struct agent *a)

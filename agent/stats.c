@@ -6,11 +6,8 @@
 #include "log.h"
 #include "util.h"
 
-int stats_emit(struct agent *a, bool final)
+void stats_fill(struct agent *a, Aitrail__V1__AgentStats *st, Aitrail__V1__LossCounters *lost)
 {
-	Aitrail__V1__Event ev = AITRAIL__V1__EVENT__INIT;
-	Aitrail__V1__AgentStats st = AITRAIL__V1__AGENT_STATS__INIT;
-	Aitrail__V1__LossCounters lost = AITRAIL__V1__LOSS_COUNTERS__INIT;
 	uint64_t c[AT_CNT_MAX];
 	int err;
 
@@ -18,23 +15,32 @@ int stats_emit(struct agent *a, bool final)
 	err = loader_read_counters(a, c);
 	if (err)
 		log_warn("failed to read the kernel loss counters: %s", strerror(-err));
-	lost.rb_core_full = c[AT_CNT_RB_CORE_FULL];
-	lost.rb_file_full = c[AT_CNT_RB_FILE_FULL];
-	lost.read_user_fail = c[AT_CNT_READ_USER_FAIL];
-	lost.path_trunc = c[AT_CNT_PATH_TRUNC];
-	lost.argv_trunc = c[AT_CNT_ARGV_TRUNC];
-	lost.tracked_full = c[AT_CNT_TRACKED_FULL];
-	lost.env_scan_trunc = c[AT_CNT_ENV_SCAN_TRUNC];
-	lost.read_kern_fail = c[AT_CNT_READ_KERN_FAIL];
-	lost.pending_full = c[AT_CNT_PENDING_FULL];
-	lost.decode_errors = a->decode_errors;
-	lost.spool_dropped = a->spool_dropped;
+	lost->rb_core_full = c[AT_CNT_RB_CORE_FULL];
+	lost->rb_file_full = c[AT_CNT_RB_FILE_FULL];
+	lost->read_user_fail = c[AT_CNT_READ_USER_FAIL];
+	lost->path_trunc = c[AT_CNT_PATH_TRUNC];
+	lost->argv_trunc = c[AT_CNT_ARGV_TRUNC];
+	lost->tracked_full = c[AT_CNT_TRACKED_FULL];
+	lost->env_scan_trunc = c[AT_CNT_ENV_SCAN_TRUNC];
+	lost->read_kern_fail = c[AT_CNT_READ_KERN_FAIL];
+	lost->pending_full = c[AT_CNT_PENDING_FULL];
+	lost->decode_errors = a->decode_errors;
+	lost->spool_dropped = a->spool_dropped;
 
-	st.events_emitted = a->events_emitted;
-	st.records_read = a->records_read;
-	st.sessions_active = sessions_active(a);
-	st.processes_tracked = proctable_count(a);
-	st.lost = &lost;
+	st->events_emitted = a->events_emitted;
+	st->records_read = a->records_read;
+	st->sessions_active = sessions_active(a);
+	st->processes_tracked = proctable_count(a);
+	st->lost = lost;
+}
+
+int stats_emit(struct agent *a, bool final)
+{
+	Aitrail__V1__Event ev = AITRAIL__V1__EVENT__INIT;
+	Aitrail__V1__AgentStats st = AITRAIL__V1__AGENT_STATS__INIT;
+	Aitrail__V1__LossCounters lost = AITRAIL__V1__LOSS_COUNTERS__INIT;
+
+	stats_fill(a, &st, &lost);
 	st.final = final;
 
 	ev.type = "agent_stats";
