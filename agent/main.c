@@ -157,6 +157,16 @@ int main(int argc, char **argv)
 
 	if (loader_probe())
 		return 1;
+	/* loading takes seconds: a SIGTERM meanwhile waits for the loop and ends it cleanly */
+	{
+		sigset_t mask;
+
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGINT);
+		sigaddset(&mask, SIGTERM);
+		sigaddset(&mask, SIGHUP);
+		sigprocmask(SIG_BLOCK, &mask, NULL);
+	}
 
 	a.cfg = &cfg;
 	a.json_out = stdout;
