@@ -12,6 +12,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "fileio_agent.h"
 #include "log.h"
 #include "util.h"
 
@@ -69,6 +70,8 @@ void config_defaults(struct agent_config *c)
 	c->batch_max_bytes = 1U << 20;
 	c->batch_max_ms = 1000;
 	c->policy_self_protect = 1;
+	c->hash_max_bytes = 64ULL << 20;
+	c->sensitive_defaults = 1;
 }
 
 /* --- parsing ------------------------------------------------------------------------------ */
@@ -766,7 +769,64 @@ static int k_policy(struct cfg_parse *p, yaml_node_t *v, const char *key, void *
 	return WALK(p, v, "policy", policy_keys, NULL);
 }
 
+/* --- files: (agent/fileio.c) --------------------------------------------------------------- */
+
+static int k_files_hash_max(struct cfg_parse *p, yaml_node_t *v, const char *key, void *arg)
+{
+	return get_size(p, v, "files.hash_max_bytes", 0, 1ULL << 40, &p->c->hash_max_bytes);
+}
+
+static int k_files_defaults(struct cfg_parse *p, yaml_node_t *v, const char *key, void *arg)
+{
+	const char *s;
+	int err = want_scalar(p, v, "files.sensitive_defaults", &s);
+
+	if (err)
+		return err;
+	if (!strcmp(s, "true") || !strcmp(s, "yes"))
+		p->c->sensitive_defaults = 1;
+	else if (!strcmp(s, "false") || !strcmp(s, "no"))
+		p->c->sensitive_defaults = 0;
+	else {
+		cfg_err(p, v, "files.sensitive_defaults: expected true or false, got '%s'", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int k_files_sensitive(struct cfg_parse *p, yaml_node_t *v, const char *key, void *arg)
+{
+	int err = get_list(p, v, "files.sensitive_paths", &p->c->sensitive[0][0], CFG_SENSITIVE_LEN,
+			   CFG_MAX_SENSITIVE, &p->c->n_sensitive);
+	yaml_node_item_t *it;
+
+	if (err)
+		return err;
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+		yaml_node_t *item = yaml_document_get_node(p->doc, *it);
+		const char *why = fio_pattern_invalid((const char *)item->data.scalar.value);
+
+		if (why) {
+			cfg_err(p, item, "files.sensitive_paths: '%s': %s", item->data.scalar.value, why);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static const struct key_handler files_keys[] = {
+	{ "hash_max_bytes", k_files_hash_max },
+	{ "sensitive_defaults", k_files_defaults },
+	{ "sensitive_paths", k_files_sensitive },
+};
+
+static int k_files(struct cfg_parse *p, yaml_node_t *v, const char *key, void *arg)
+{
+	return WALK(p, v, "files", files_keys, NULL);
+}
+
 static const struct key_handler top_keys[] = {
+	{ "files", k_files },
 	{ "output", k_output },
 	{ "verbose", k_verbose },
 	{ "signatures", k_signatures },

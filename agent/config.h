@@ -14,6 +14,8 @@
 #define CFG_NAME_LEN 16         /* comm / exe basename, matched against the kernel's 16 bytes */
 #define CFG_PATTERN_LEN 48      /* argv substring or env marker, matched in the kernel */
 #define CFG_MAX_INTERPRETERS 8
+#define CFG_MAX_SENSITIVE 64      /* files.sensitive_paths patterns */
+#define CFG_SENSITIVE_LEN 256
 
 enum cfg_output { OUTPUT_JSON = 0, OUTPUT_NONE = 1 };
 enum cfg_spool_policy { SPOOL_DROP_OLDEST = 0, SPOOL_DROP_NEWEST = 1 };
@@ -61,6 +63,12 @@ struct agent_config {
 	char policy_cgroup[PATH_MAX];                      /* "" = the cgroup v2 root */
 	int policy_self_protect;                           /* 1: stop processes aiming at us */
 	uint32_t policy_fetch_s;                           /* poll the collector; 0 = never */
+
+	/* file_write / file_read (agent/fileio.c) */
+	uint64_t hash_max_bytes;                           /* larger files: not hashed */
+	int sensitive_defaults;                            /* 1: the built-in sensitive paths */
+	char sensitive[CFG_MAX_SENSITIVE][CFG_SENSITIVE_LEN];
+	int n_sensitive;
 };
 
 void config_defaults(struct agent_config *c);

@@ -10,6 +10,7 @@
 #include "core.h"
 #include "dns_decode.h"
 #include "file_decode.h"
+#include "fileio_agent.h"
 #include "log.h"
 #include "net_decode.h"
 #include "pbjson.h"
@@ -32,6 +33,11 @@ static const struct at_rec_type_info rec_types[] = {
 	{ AT_REC_DNS_MSG, offsetof(struct at_dns_msg, data), NULL, dns_decode_msg },
 	{ AT_REC_POLICY_DECISION, sizeof(struct at_pol_decision), "policy_decision",
 	  policy_decode_record },
+	{ AT_REC_FIO_WOPEN, offsetof(struct at_fio_open, path), NULL, fileio_decode_wopen },
+	{ AT_REC_FIO_CLOSE, sizeof(struct at_fio_close), NULL, fileio_decode_close },
+	{ AT_REC_FIO_EXIT, sizeof(struct at_fio_close), NULL, fileio_decode_close },
+	{ AT_REC_FIO_READ, offsetof(struct at_fio_open, path), "file_read", fileio_decode_read },
+	{ AT_REC_FIO_RENAME, sizeof(struct at_fio_rename), NULL, fileio_decode_rename },
 };
 
 static const struct at_rec_type_info *find_type(uint32_t type)

@@ -13,6 +13,7 @@
 #include "aitrail.skel.h"
 #include "config.h"
 #include "core.h"
+#include "fileio_agent.h"
 #include "log.h"
 #include "netsweep.h"
 #include "pbjson.h"
@@ -193,6 +194,8 @@ int main(int argc, char **argv)
 	err = policy_start(&a);
 	if (err)
 		goto cleanup;
+	if (fileio_start(&a))
+		goto cleanup;
 	/* processes that forked between the first scan and attach */
 	procscan_run(&a);
 	log_info("ready: tracking %zu sessions, %zu processes (output %s)", sessions_active(&a),
@@ -203,6 +206,7 @@ int main(int argc, char **argv)
 	err = loop_run(&a);
 	loader_drain(&a);
 	net_sweep(&a, true); /* connects the kernel still held: emitted, not dropped */
+	fileio_stop(&a); /* writes still waiting for a rename: reported, not dropped */
 	sessions_flush_ended(&a);
 	stats_emit(&a, true);
 	if (a.json_out)

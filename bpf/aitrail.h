@@ -27,6 +27,7 @@ enum at_rec_type {
 	AT_REC_NET_CONNECT_DATA = 21,
 	AT_REC_FILE_OPEN = 40,
 	AT_REC_FILE_OP = 41,
+	/* 50-54: write tracking, sensitive reads, renames (bpf/fileio.h) */
 	AT_REC_DNS_MSG = 70,
 	AT_REC_POLICY_DECISION = 90,
 	AT_REC_SELF_PROTECT = 91,

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * file_write and file_read (bpf/fileio.h): the decoders, the sensitive-path matcher and the
+ * module's start/stop.
+ *
+ * Sensitive-path patterns, matched against the canonical path:
+ *   NAME        no slash: a glob on the file's name (".env", "*.pem", ".env.*")
+ *   ~/A/B       A/B at any depth: ~ stands for any directory, as a session's credentials are
+ *               not always under its user's home (HOME overrides, containers)
+ *   /A/B        anchored at the root
+ * Components are fnmatch(3) globs; "**" matches any number of components (zero included).
+ */
+#ifndef AITRAIL_FILEIO_AGENT_H
+#define AITRAIL_FILEIO_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent.h"
+#include "fileio.h"
+
+struct agent_config;
+
+extern const char *const fio_default_patterns[];
+extern const size_t fio_n_default_patterns;
+
+/* NULL when pat is usable, else why not. */
+const char *fio_pattern_invalid(const char *pat);
+bool fio_pattern_match(const char *pat, const char *path);
+
+/*
+ * The kernel's prefilter for a pattern: a name the opened file or one of its ancestors must
+ * have. kind: 'd' directory name, 'n' file name, 'e' extension (".pem"), 'p' name prefix;
+ * 0 when the pattern has no such name (the kernel must then send every read).
+ */
+struct fio_kkey {
+	char kind;
+	char name[AT_FIO_KEY_LEN];
+};
+void fio_pattern_kernel_key(const char *pat, struct fio_kkey *k);
+
+/* Joins a rename's base directory and name, folding "." and ".." (lexically). */
+int fio_join_path(const char *base, const char *rel, char *out, size_t len);
+
+int fio_sha256_file(int fd, uint64_t max_bytes, char hex[65], uint64_t *size, const char **why);
+
+int fileio_decode_wopen(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+			at_event *ev, struct arena *ar);
+int fileio_decode_close(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+			at_event *ev, struct arena *ar);
+int fileio_decode_read(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+		       at_event *ev, struct arena *ar);
+int fileio_decode_rename(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+			 at_event *ev, struct arena *ar);
+
+/* After loader_start: fills the kernel's sensitive-name maps, starts the pending timer. */
+int fileio_start(struct agent *a);
+/* Emits what still waits for a rename (shutdown). */
+void fileio_stop(struct agent *a);
+
+#endif
