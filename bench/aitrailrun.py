@@ -111,26 +111,38 @@ class Stack:
             con.close()
 
 
-def delivery(stack, loops):
+def delivery(stack, loops, sessions=None, wait_s=30):
     """Did the session loops' events reach the store? Each open-wr call is one file_open and
-    each connect call one net_connect; waits up to 30 s for the pipeline to drain."""
+    each connect call one net_connect; waits up to wait_s for the pipeline to drain. Returns
+    the counts and the session ids they came from, so a later recount covers the same ones."""
     # the write loop opens its file once per process, with write intent: one file_open each
     want = {"file_open": loops["open-wr"]["calls"] + loops["write"]["procs"],
             "net_connect": loops["connect"]["calls"]}
-    end, got = time.time() + 30, {}
-    while time.time() < end:
+    end, got = time.time() + wait_s, {}
+    while True:
         con = sqlite3_connect(stack.db)
         try:
-            got = dict(con.execute(
-                "SELECT e.type, COUNT(*) FROM events e JOIN sessions s ON e.session_id = s.id "
-                "WHERE s.tool = 'claude' AND e.type IN ('file_open', 'net_connect') "
-                "AND e.exe LIKE '%%/%s' GROUP BY e.type" % bl.SESSION_NAME).fetchall())
+            if sessions is None:
+                ids = [r[0] for r in con.execute(
+                    "SELECT DISTINCT e.session_id FROM events e JOIN sessions s ON "
+                    "e.session_id = s.id WHERE s.tool = 'claude' AND e.exe LIKE '%%/%s'" %
+                    bl.SESSION_NAME)]
+            else:
+                ids = sessions
+            got = {}
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                for t, n in con.execute(
+                        "SELECT type, COUNT(*) FROM events WHERE session_id IN (%s) AND type IN "
+                        "('file_open', 'net_connect') GROUP BY type" %
+                        ",".join("?" * len(chunk)), chunk):
+                    got[t] = got.get(t, 0) + n
         finally:
             con.close()
-        if all(got.get(k, 0) >= v for k, v in want.items()):
+        if all(got.get(k, 0) >= v for k, v in want.items()) or time.time() > end:
             break
         time.sleep(1)
-    return {k: {"calls": v, "stored": got.get(k, 0)} for k, v in want.items()}
+    return {k: {"calls": v, "stored": got.get(k, 0)} for k, v in want.items()}, ids
 
 
 def sqlite3_connect(path):
@@ -362,7 +374,7 @@ def run(build, tmp, cleanup, loops_bin, session_bin, job, rounds, scale, skip, m
         s1 = prog_stats(apid) if bpf else None
         res["session"] = {"loops": measure_loops(in_cfg, tmp, rounds, scale)["session"]}
         s2 = prog_stats(apid) if bpf else None
-        res["session"]["delivery"] = delivery(stack, res["session"]["loops"])
+        res["session"]["delivery"], loop_sessions = delivery(stack, res["session"]["loops"])
         if bpf:
             phases["loops outside sessions"] = prog_delta(s0, s1)
             phases["loops in a session"] = prog_delta(s1, s2)
@@ -387,6 +399,11 @@ def run(build, tmp, cleanup, loops_bin, session_bin, job, rounds, scale, skip, m
                 phases["pipeline"] = prog_delta(s3, prog_stats(apid))
         if bpf:
             res["bpf"] = {"phases": phases}
+        # Recount the session loops' events minutes later: tells lag from loss.
+        short = [k for k, v in res["session"]["delivery"].items() if v["stored"] < v["calls"]]
+        if short:
+            res["session"]["delivery_recount"], _ = delivery(
+                stack, res["session"]["loops"], loop_sessions, wait_s=0)
         # The agent's own account at exit: every loss counter, user space included.
         stack.stop_agent()
         with open(stack.agent_log, errors="replace") as f:

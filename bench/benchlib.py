@@ -310,7 +310,11 @@ def render(res):
         w("")
         w("Delivered to the collector's store from these session loops (warm-ups included): " +
           "; ".join("%s %d of %d calls" % (k, v["stored"], v["calls"]) for k, v in dl.items()) +
-          ".")
+          " (30 s after the loops).")
+        rc = _get(ait, "session", "delivery_recount")
+        if rc:
+            w("Recounted at the end of the aitrail phase: " + "; ".join(
+                "%s %d of %d" % (k, v["stored"], v["calls"]) for k, v in rc.items()) + ".")
     if _get(off, "job"):
         w("")
         w("### Build job: unpack a generated C tree and `make -j2` it")
