@@ -126,14 +126,18 @@ int agent_add_sink(struct agent *a, agent_sink_fn fn, void *arg)
 
 int agent_emit(struct agent *a, at_event *ev)
 {
-	int i, err = 0;
+	/* a sink may remove itself (broken stdout): iterate over a copy so no other sink misses
+	 * this event */
+	__typeof__(a->sinks[0]) sinks[AGENT_MAX_SINKS];
+	int i, n = a->n_sinks, err = 0;
 
 	session_check_started(a, ev);
 	ev->seq = ++a->seq;
 	a->events_emitted++;
 	session_count_event(a, ev);
-	for (i = 0; i < a->n_sinks; i++) {
-		int e = a->sinks[i].fn(a, ev, a->sinks[i].arg);
+	memcpy(sinks, a->sinks, n * sizeof(sinks[0]));
+	for (i = 0; i < n; i++) {
+		int e = sinks[i].fn(a, ev, sinks[i].arg);
 
 		if (e) {
 			a->sink_errors++;

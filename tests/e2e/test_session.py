@@ -209,6 +209,24 @@ def main():
     if t.failed:
         print(agent.log()[-3000:])
     agent.cleanup()
+
+    # --- a reader that goes away: the agent says so and keeps running
+    errlog = t.path("broken.log")
+    with open(errlog, "wb") as ef:
+        p = subprocess.Popen([agent_bin, "--output", "json"], stdout=subprocess.PIPE, stderr=ef)
+        try:
+            lib.wait_for(lambda: " ready: " in open(errlog).read(), timeout=60)
+            p.stdout.close()
+            lib.run([claude, "exec-shell", t.path("out4"), "exit", "0"])
+            time.sleep(0.5)
+            alive = p.poll() is None
+        finally:
+            p.send_signal(15)
+            prc = p.wait(timeout=30)
+    log = open(errlog).read()
+    t.check("closed stdout: clear error, agent keeps running, exits 0 on SIGTERM",
+            alive and prc == 0 and "failed to write events to stdout" in log,
+            "alive %s rc %s log %r" % (alive, prc, log[-500:]))
     t.finish()
 
 
