@@ -11,6 +11,14 @@ if [ "$(id -u)" != 0 ]; then
 	echo "bench: must run as root (loads BPF programs, runs auditd)" >&2
 	exit 2
 fi
+# One bench per host: two would fight over auditd and save each other's bpf_stats setting.
+lock=/run/lock/aitrail-bench.lock
+mkdir -p "$(dirname "$lock")"
+exec 9>"$lock"
+if ! flock -n 9; then
+	echo "bench: failed to lock $lock: another make bench is running on this host; wait for it" >&2
+	exit 1
+fi
 stats_prev=$(cat /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || echo "")
 audit_prev=$(auditctl -s 2>/dev/null | awk '$1 == "enabled" { print $2 }')
 backlog_prev=$(auditctl -s 2>/dev/null | awk '$1 == "backlog_limit" { print $2 }')
