@@ -71,6 +71,7 @@ void proctable_set_argv(struct proc_info *p, const char *const *argv, size_t arg
 void proctable_exited(struct agent *a, uint32_t pid, uint64_t boot_ns);
 /* Drops entries that exited more than age_ns ago. */
 void proctable_expire(struct agent *a, uint64_t now_boot_ns, uint64_t age_ns);
+void proctable_reap(struct agent *a, uint64_t now_boot_ns);
 size_t proctable_count(struct agent *a);
 void proctable_free(struct agent *a);
 const char *user_name(struct agent *a, uint32_t uid);

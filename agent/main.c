@@ -70,6 +70,7 @@ static void on_stats_timer(struct agent *a, void *arg)
 	if (a->rb)
 		ring_buffer__consume(a->rb);
 	sessions_reap(a, now);
+	proctable_reap(a, now);
 	sessions_flush_ended(a);
 	stats_emit(a, false);
 	/* exited processes stay a minute for records still in the other lane */

@@ -4,7 +4,9 @@
  * and the /proc scan. Entries stay a while after exit so late records (file and network lanes
  * are drained separately) still find their process.
  */
+#include <errno.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,6 +161,21 @@ void proctable_expire(struct agent *a, uint64_t now_boot_ns, uint64_t age_ns)
 			}
 		}
 	}
+}
+
+/* Marks gone the live entries whose process no longer exists (their exit record was lost). */
+void proctable_reap(struct agent *a, uint64_t now_boot_ns)
+{
+	struct proctable *t = a->procs;
+	struct pt_entry *e;
+	size_t i;
+
+	if (!t)
+		return;
+	for (i = 0; i < PT_BUCKETS; i++)
+		for (e = t->buckets[i]; e; e = e->next)
+			if (!e->info.exited_ns && kill(e->info.pid, 0) && errno == ESRCH)
+				e->info.exited_ns = now_boot_ns;
 }
 
 size_t proctable_count(struct agent *a)
