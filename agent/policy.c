@@ -37,6 +37,34 @@ static const char *const outcome_names[] = {
 	[AT_POL_OUT_FAILED] = "failed",
 };
 
+/*
+ * Categories the kernel has anything to decide on: kernel entries, host rules (their entries
+ * come with DNS answers) or a default other than allow. The hooks of the others return before
+ * reading a path, so a network-only policy costs file opens nothing.
+ */
+static uint32_t cat_mask(const struct pol_agent *pa)
+{
+	const struct pol_compiled *c = &pa->compiled;
+	uint32_t m = 0;
+
+	if (!pa->policy)
+		return 0;
+	for (int i = 0; i < POL_CAT_MAX; i++)
+		if (((const struct at_pol_verdict *)c->defaults[i])->action != AT_POL_ALLOW)
+			m |= 1u << i;
+	if (c->net.n)
+		m |= 1u << AT_POL_CAT_NETWORK;
+	for (int i = 0; i < pa->policy->n_rules; i++)
+		if (pa->policy->rules[i].cat == POL_CAT_NETWORK &&
+		    (pa->policy->rules[i].host.n || pa->policy->rules[i].vendor.n))
+			m |= 1u << AT_POL_CAT_NETWORK;
+	for (size_t i = 0; i < c->path.n; i++)
+		m |= 1u << ((const struct at_pol_path_key *)c->path.v[i].key)->cat;
+	if (c->prog.n)
+		m |= 1u << AT_POL_CAT_EXEC;
+	return m;
+}
+
 static int set_cfg(struct pol_agent *pa, bool enabled)
 {
 	struct at_pol_cfg cfg = {
@@ -45,6 +73,7 @@ static int set_cfg(struct pol_agent *pa, bool enabled)
 		.agent_pgid = getpgrp(),
 		.self_protect = pa->self_protect,
 		.generation = pa->generation,
+		.cat_mask = cat_mask(pa),
 	};
 	uint32_t zero = 0;
 

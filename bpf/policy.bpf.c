@@ -246,7 +246,7 @@ static __always_inline int pol_sock_addr(struct bpf_sock_addr *ctx, __u8 family,
 	int verdict = 1;
 
 	cfg = pol_config();
-	if (!cfg)
+	if (!cfg || !(cfg->cat_mask & (1u << AT_POL_CAT_NETWORK)))
 		return 1;
 	s = at_tracked(id >> 32);
 	if (!s)
@@ -447,7 +447,7 @@ static __always_inline void pol_path_check(int dirfd, const char *uptr, __u8 cat
 	long n;
 
 	cfg = pol_config();
-	if (!cfg)
+	if (!cfg || !(cfg->cat_mask & (1u << cat)))
 		return;
 	s = at_tracked(id >> 32);
 	if (!s)

@@ -102,7 +102,7 @@ struct at_pol_cfg {
 	__u32 agent_pgid;
 	__u32 self_protect; /* 1: kill session processes that signal or trace the agent */
 	__u32 generation;   /* policy generation, bumped on every load */
-	__u32 _pad;
+	__u32 cat_mask;     /* bit per enum at_pol_cat with anything to decide; others return at once */
 };
 
 /*
