@@ -15,6 +15,12 @@ struct cli {
 	CURL *curl;
 };
 
+/* GET path from the collector: the parsed answer, or NULL after an error message. */
+json_object *cli_get(struct cli *c, const char *path);
+
+/* aitrail provenance PATH... | --git REPO (cli/provenance.c) */
+int cmd_provenance(struct cli *c, int argc, char **argv);
+
 /* aitrail policy check|test (cli/policy.c) */
 int cmd_policy(struct cli *c, int argc, char **argv);
 

@@ -38,6 +38,9 @@ static void usage(FILE *f)
 		"  policy test FILE [--since TIME] [--until TIME] [--limit N]\n"
 		"  policy push FILE\n"
 		"  policy show\n"
+		"  provenance [--json] PATH...   which files hold content an AI session wrote\n"
+		"  provenance [--json] --git REPO   the same for every tracked file of a repository;\n"
+		"                 exit 0: none, 1: some found, 2: could not tell\n"
 		"\n"
 		"Global options:\n"
 		"  --server URL   collector (default $AITRAIL_SERVER or http://127.0.0.1:8443)\n"
@@ -119,6 +122,11 @@ static json_object *call(struct cli *c, const char *path, bool post)
 out:
 	free(b.p);
 	return o;
+}
+
+json_object *cli_get(struct cli *c, const char *path)
+{
+	return call(c, path, false);
 }
 
 /* Appends &name=value, escaped, to a query string. */
@@ -380,6 +388,7 @@ int main(int argc, char **argv)
 		{ "agents", cmd_agents },
 		{ "stats", cmd_stats },
 		{ "policy", cmd_policy },
+		{ "provenance", cmd_provenance },
 	};
 	struct cli c = { 0 };
 	int ch, rc = 2;

@@ -7,6 +7,7 @@
  *   GET  /v1/agents
  *   POST /v1/agents/ID/revoke
  *   GET  /v1/stats             request and reject counters
+ *   GET  /v1/provenance?sha256=H1,H2,...   AI-session writes of content with these digests
  * since/until take RFC 3339, Unix ns or an age ("2h", "7d").
  */
 #include <errno.h>
@@ -145,6 +146,35 @@ static enum MHD_Result revoke_agent(struct server *srv, struct MHD_Connection *c
 	return answer(srv, con, 0, o);
 }
 
+/* The provenance ledger: which AI sessions wrote content with these SHA-256 digests. */
+static enum MHD_Result provenance(struct server *srv, struct MHD_Connection *con)
+{
+	const char *v = arg(con, "sha256"), *list[STORE_PROV_MAX];
+	char buf[STORE_PROV_MAX * 65 + 1], *save = NULL, *t;
+	json_object *o = NULL;
+	size_t n = 0;
+	int err;
+
+	if (!v)
+		return reject(srv, con, true, MHD_HTTP_BAD_REQUEST, REJ_BAD_REQUEST,
+			      "sha256=H1,H2,...: at least one hex SHA-256 digest is required");
+	if (strlen(v) >= sizeof(buf))
+		return reject(srv, con, true, MHD_HTTP_BAD_REQUEST, REJ_BAD_REQUEST,
+			      "sha256: at most %d digests per request", STORE_PROV_MAX);
+	snprintf(buf, sizeof(buf), "%s", v);
+	for (t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (n == STORE_PROV_MAX)
+			return reject(srv, con, true, MHD_HTTP_BAD_REQUEST, REJ_BAD_REQUEST,
+				      "sha256: at most %d digests per request", STORE_PROV_MAX);
+		list[n++] = t;
+	}
+	err = store_query_provenance(srv->st, list, n, &o);
+	if (err == -EINVAL)
+		return reject(srv, con, true, MHD_HTTP_BAD_REQUEST, REJ_BAD_REQUEST,
+			      "sha256: expected 64 lowercase hex digits per digest");
+	return answer(srv, con, err, o);
+}
+
 enum MHD_Result handle_api(struct server *srv, struct MHD_Connection *con, const char *method,
 			   const char *url)
 {
@@ -170,6 +200,8 @@ enum MHD_Result handle_api(struct server *srv, struct MHD_Connection *con, const
 	}
 	if (!strncmp(url, "/v1/agents/", 11) && post)
 		return revoke_agent(srv, con, url + 11);
+	if (!strcmp(url, "/v1/provenance") && get)
+		return provenance(srv, con);
 	if (!strcmp(url, "/v1/stats") && get) {
 		/* on its own listener, the API's counters go under "api"; the agents' stay on top */
 		if (srv->peer) {

@@ -102,6 +102,21 @@ void event_detail(const Aitrail__V1__Event *ev, char *buf, size_t len)
 		sb_result(&b, f->result);
 		break;
 	}
+	case AITRAIL__V1__EVENT__BODY_FILE_WRITE: {
+		const Aitrail__V1__FileWrite *w = ev->file_write;
+
+		sb_add(&b, "%s %lld bytes", w->path, (long long)w->size);
+		if (w->renamed_from[0])
+			sb_add(&b, " (saved via %s)", w->renamed_from);
+		if (w->sha256[0])
+			sb_add(&b, " sha256:%.16s", w->sha256);
+		else
+			sb_add(&b, " not hashed: %s", w->not_hashed);
+		break;
+	}
+	case AITRAIL__V1__EVENT__BODY_FILE_READ:
+		sb_add(&b, "%s (sensitive: %s)", ev->file_read->path, ev->file_read->pattern);
+		break;
 	case AITRAIL__V1__EVENT__BODY_GAP:
 		sb_add(&b, "lost %llu events (seq %llu-%llu): %s",
 		       (unsigned long long)ev->gap->events, (unsigned long long)ev->gap->from_seq,

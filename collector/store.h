@@ -103,6 +103,16 @@ int store_query_agents(struct store *st, uint64_t now_ns, uint32_t silent_after,
 		       uint32_t default_interval_s, json_object **out);
 
 /*
+ * The provenance ledger: for each of the n hex SHA-256 digests, every write of an AI session
+ * that left exactly that content (file_write events with a hash). Answers
+ * {"results": [{"sha256", "matches": [{path, session, tool, host, user, ts, ...}]}]}, in the
+ * order asked. -EINVAL when a digest is not 64 hex digits.
+ */
+#define STORE_PROV_MAX 256 /* digests per query */
+int store_query_provenance(struct store *st, const char *const *sha256, size_t n,
+			   json_object **out);
+
+/*
  * Retention: deletes at most max_rows events older than before_ns, and sessions that ended (or
  * were last heard of) before it. Batch records stay, so dedup and the chain still work across
  * the cut. *deleted gets the number of events removed; call again while it equals max_rows.

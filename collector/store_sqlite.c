@@ -55,7 +55,14 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS gaps ("
 	" agent_id TEXT NOT NULL, boot_id TEXT NOT NULL, from_seq INTEGER NOT NULL,"
 	" to_seq INTEGER NOT NULL, events INTEGER NOT NULL, reason TEXT NOT NULL,"
-	" received_ns INTEGER NOT NULL, UNIQUE (agent_id, boot_id, from_seq, to_seq));";
+	" received_ns INTEGER NOT NULL, UNIQUE (agent_id, boot_id, from_seq, to_seq));"
+	/* the provenance ledger: every content hash a session wrote; kept by retention pruning */
+	"CREATE TABLE IF NOT EXISTS provenance ("
+	" sha256 TEXT NOT NULL, path TEXT NOT NULL, session_id TEXT NOT NULL DEFAULT '',"
+	" tool TEXT NOT NULL DEFAULT '', host TEXT NOT NULL DEFAULT '', user TEXT NOT NULL DEFAULT '',"
+	" ts INTEGER NOT NULL, agent_id TEXT NOT NULL, pid INTEGER, size INTEGER,"
+	" renamed_from TEXT, UNIQUE (sha256, session_id, path, ts));"
+	"CREATE INDEX IF NOT EXISTS provenance_sha ON provenance(sha256);";
 
 static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -98,6 +105,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 			   " WHERE id = ?1",
 	[ST_CHAIN_BREAK] = "INSERT INTO chain_breaks (agent_id, boot_id, seq, kind, detected_ns)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_PROV_ADD] = "INSERT OR IGNORE INTO provenance (sha256, path, session_id, tool, host, user,"
+			" ts, agent_id, pid, size, renamed_from) VALUES"
+			" (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[ST_GAP_ADD] = "INSERT OR IGNORE INTO gaps (agent_id, boot_id, from_seq, to_seq, events,"
 		       " reason, received_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 };
@@ -448,6 +458,35 @@ static int put_session(struct store *st, const struct store_batch *b, const Aitr
 	return 0;
 }
 
+/* A file_write with a content hash goes into the provenance ledger. */
+static int put_provenance(struct store *st, const struct store_batch *b,
+			  const Aitrail__V1__Event *ev)
+{
+	const Aitrail__V1__FileWrite *fw = ev->file_write;
+	const Aitrail__V1__Session *ss = ev->session;
+	sqlite3_stmt *s;
+
+	if (!fw->sha256 || strlen(fw->sha256) != 64 || !fw->path[0])
+		return 0; /* not hashed (too large, gone): nothing to match content against */
+	s = stmt_get(st, ST_PROV_ADD);
+	bind_text(s, 1, fw->sha256);
+	bind_text(s, 2, fw->path);
+	bind_text(s, 3, ss ? ss->id : "");
+	bind_text(s, 4, ss ? ss->tool : "");
+	bind_text(s, 5, ev->host);
+	bind_text(s, 6, ev->proc ? ev->proc->user : "");
+	sqlite3_bind_int64(s, 7, (int64_t)ev->ts);
+	bind_text(s, 8, b->agent_id);
+	if (ev->proc)
+		sqlite3_bind_int64(s, 9, ev->proc->pid);
+	sqlite3_bind_int64(s, 10, fw->size);
+	if (fw->renamed_from && fw->renamed_from[0])
+		bind_text(s, 11, fw->renamed_from);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return db_err(st, "store provenance");
+	return 0;
+}
+
 static int put_event(struct store *st, const struct store_batch *b, size_t i)
 {
 	const Aitrail__V1__Event *ev = b->events[i];
@@ -483,6 +522,8 @@ static int put_event(struct store *st, const struct store_batch *b, size_t i)
 	if (sqlite3_step(s) != SQLITE_DONE)
 		return db_err(st, "store event");
 	if (has_session && (rc = put_session(st, b, ev)))
+		return rc;
+	if (ev->body_case == AITRAIL__V1__EVENT__BODY_FILE_WRITE && (rc = put_provenance(st, b, ev)))
 		return rc;
 	if (ev->body_case == AITRAIL__V1__EVENT__BODY_GAP && (rc = put_gap(st, b, ev->gap)))
 		return rc;

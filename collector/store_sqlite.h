@@ -24,6 +24,7 @@ enum store_stmt {
 	ST_SESSION_END,
 	ST_CHAIN_BREAK,
 	ST_GAP_ADD,
+	ST_PROV_ADD,
 	ST__COUNT
 };
 
