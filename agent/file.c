@@ -220,6 +220,24 @@ static bool host_resolve(char *joined, bool follow_last, char *out, size_t outle
 	       outlen;
 }
 
+/* A pipe or socket as /proc/PID/fd shows it: "pipefs:[12]" from the kernel is "pipe:[12]". */
+static void pseudo_name(const char *name, char *out)
+{
+	static const struct {
+		const char *fs, *shown;
+	} names[] = { { "pipefs:[", "pipe:[" }, { "sockfs:[", "socket:[" } };
+	size_t i, n;
+
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
+		n = strlen(names[i].fs);
+		if (!strncmp(name, names[i].fs, n)) {
+			snprintf(out, FILE_TEXT_MAX, "%s%s", names[i].shown, name + n);
+			return;
+		}
+	}
+	snprintf(out, FILE_TEXT_MAX, "%s", name);
+}
+
 /*
  * Renders one path from its base and rel pieces into out. trunc is set when the kernel cut it
  * short or could not read it. shift picks the AT_FILE_F_* bits of path 1 (0) or 2 (4).
@@ -239,8 +257,12 @@ static void render_path(const struct at_file *r, const char *base, const char *r
 		 * Complete from the kernel; when the name itself was unreadable the base is only
 		 * its directory, not the path, so nothing is shown.
 		 */
-		if (base && !(f & AT_FILE_F_NOFILE1) &&
-		    !(r->fflags & (shift ? AT_FILE_F_REL_FAULT2 : AT_FILE_F_REL_FAULT1)))
+		if (!base || (f & AT_FILE_F_NOFILE1) ||
+		    (r->fflags & (shift ? AT_FILE_F_REL_FAULT2 : AT_FILE_F_REL_FAULT1)))
+			return;
+		if (!shift && (r->fflags & AT_FILE_F_PSEUDO1))
+			pseudo_name(base, out);
+		else
 			snprintf(out, FILE_TEXT_MAX, "%s%s", base,
 				 (f & AT_FILE_F_DELETED1) ? " (deleted)" : "");
 		return;

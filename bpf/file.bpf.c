@@ -345,6 +345,8 @@ static __always_inline void file_put_fd(struct at_file *r, __u32 *off, __s32 fd)
 	r->base1_len = n;
 	*off += n;
 	r->fflags |= pf & 0xf;
+	if (pf & AT_PATH_F_PSEUDO)
+		r->fflags |= AT_FILE_F_PSEUDO1;
 }
 
 /*

@@ -70,6 +70,7 @@ enum at_file_sys {
 #define AT_FILE_F_REL_TRUNC2 (1u << 11)
 #define AT_FILE_F_RAW2 (1u << 12)      /* path 2 is text, not a path (symlink target) */
 #define AT_FILE_F_FOREIGN_ROOT (1u << 13) /* task's root is not its mount namespace's root */
+#define AT_FILE_F_PSEUDO1 (1u << 14)   /* path 1 is a pipe, socket or memfd: a name, not a path */
 
 /*
  * AT_REC_FILE_OPEN and AT_REC_FILE_OP. Variable size: hdr.size = offsetof(data) + the four

@@ -33,6 +33,8 @@
 #define AT_PATH_F_DETACHED (1u << 2) /* hit a root that is not the task's: lazily unmounted, or
 				      * outside its chroot; the path is relative to that root */
 #define AT_PATH_F_NOFILE (1u << 3)   /* no such fd, or no fs struct: dst is "" */
+#define AT_PATH_F_PSEUDO (1u << 4)   /* not in any tree (pipe, socket, memfd): dst is its name,
+				      * or "<fstype>:[<inode>]" when it has none */
 
 /*
  * Twice the path size: a name of up to AT_NAME_MAX bytes is written at an offset masked to
@@ -122,6 +124,37 @@ static long at_walk_step(__u32 i, void *vctx)
 }
 
 /*
+ * A file that lives in no directory tree: a pipe, a socket, a memfd. d_path() asks the
+ * filesystem (d_dname); here its own name is used when it has one ("memfd:x"), else the
+ * filesystem and inode ("pipefs:[1234]"), which the agent renders as /proc does ("pipe:[1234]").
+ */
+static __always_inline __u32 at_pseudo_name(struct dentry *dentry, char *dst, __u32 *flags)
+{
+	static const char fmt[] = "%s:[%lu]";
+	__u32 len = BPF_CORE_READ(dentry, d_name.len);
+	__u64 args[2];
+	long n;
+
+	*flags |= AT_PATH_F_PSEUDO;
+	if (len) {
+		n = bpf_probe_read_kernel_str(dst, AT_NAME_MAX + 1, BPF_CORE_READ(dentry, d_name.name));
+	} else {
+		args[0] = (__u64)BPF_CORE_READ(dentry, d_sb, s_type, name);
+		args[1] = BPF_CORE_READ(dentry, d_inode, i_ino);
+		/* returns the length it wanted, which may exceed what it wrote */
+		n = bpf_snprintf(dst, 64, fmt, args, sizeof(args));
+		if (n > 64)
+			n = 64;
+	}
+	/* callers rely on a result the verifier knows is within [1, AT_PATH_MAX] */
+	if (n <= 0) {
+		dst[0] = '\0';
+		return 1;
+	}
+	return n & (AT_NAME_MAX * 2 + 1);
+}
+
+/*
  * Writes the absolute path of (dentry, vfsmnt) as seen by the current task into dst, which
  * must have AT_PATH_MAX bytes, NUL-terminated. Returns the length including the NUL (>= 2 for
  * a path, 1 for ""). On truncation dst holds the deepest components that fit, AT_PATH_F_TRUNC
@@ -161,6 +194,9 @@ static __always_inline __u32 at_d_path(struct dentry *dentry, struct vfsmount *v
 	      w.mnt + bpf_core_field_offset(struct mount, mnt) == w.root_mnt))
 		w.flags |= AT_PATH_F_TRUNC; /* ran out of iterations */
 
+	if (w.cur == AT_PATH_MAX - 1 && w.dentry == (__u64)dentry &&
+	    BPF_CORE_READ(dentry, d_parent) == dentry && dentry != BPF_CORE_READ(vfsmnt, mnt_root))
+		return at_pseudo_name(dentry, dst, flags);
 	if (w.cur == AT_PATH_MAX - 1) {
 		/* Nothing prepended: the root itself. */
 		w.cur = AT_PATH_MAX - 2;

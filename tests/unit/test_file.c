@@ -224,6 +224,17 @@ static void test_deleted_and_unreadable(void **state)
 	assert_string_equal(t.path, "");
 	assert_true(t.path_trunc);
 
+	/* a pipe opened through /proc/self/fd: named as /proc shows it */
+	len = mk(AT_FILE_OPEN, AT_FSYS_OPENAT, 5, "pipefs:[4242]", NULL, NULL, NULL);
+	rec.f.fflags = AT_FILE_F_PSEUDO1;
+	rec.f.open_flags = O_WRONLY;
+	assert_int_equal(file_op_text(&rec.f, len, &t), 0);
+	assert_string_equal(t.path, "pipe:[4242]");
+	len = mk(AT_FILE_OPEN, AT_FSYS_OPENAT, 5, "memfd:x", NULL, NULL, NULL);
+	rec.f.fflags = AT_FILE_F_PSEUDO1;
+	assert_int_equal(file_op_text(&rec.f, len, &t), 0);
+	assert_string_equal(t.path, "memfd:x");
+
 	len = mk(AT_FILE_UNLINK, AT_FSYS_UNLINK, 0, "ep/deep", "x", NULL, NULL);
 	rec.f.fflags = AT_FILE_F_TRUNC1;
 	assert_int_equal(file_op_text(&rec.f, len, &t), 0);
