@@ -72,6 +72,7 @@ void config_defaults(struct agent_config *c)
 	c->policy_self_protect = 1;
 	c->hash_max_bytes = 64ULL << 20;
 	c->sensitive_defaults = 1;
+	c->net_report_interval_s = 30;
 }
 
 /* --- parsing ------------------------------------------------------------------------------ */
@@ -825,6 +826,16 @@ static int k_files(struct cfg_parse *p, yaml_node_t *v, const char *key, void *a
 	return WALK(p, v, "files", files_keys, NULL);
 }
 
+static int k_vendor_file(struct cfg_parse *p, yaml_node_t *v, const char *key, void *arg)
+{
+	return k_pol_abs_path(p, v, "vendor_file", p->c->vendor_file, sizeof(p->c->vendor_file));
+}
+
+static int k_net_report(struct cfg_parse *p, yaml_node_t *v, const char *key, void *arg)
+{
+	return get_u32(p, v, key, 0, 86400, &p->c->net_report_interval_s);
+}
+
 static const struct key_handler top_keys[] = {
 	{ "files", k_files },
 	{ "output", k_output },
@@ -838,6 +849,8 @@ static const struct key_handler top_keys[] = {
 	{ "spool", k_spool },
 	{ "batch", k_batch },
 	{ "policy", k_policy },
+	{ "vendor_file", k_vendor_file },
+	{ "net_report_interval_s", k_net_report },
 };
 
 int config_load(struct agent_config *c, const char *path)

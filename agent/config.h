@@ -69,6 +69,9 @@ struct agent_config {
 	int sensitive_defaults;                            /* 1: the built-in sensitive paths */
 	char sensitive[CFG_MAX_SENSITIVE][CFG_SENSITIVE_LEN];
 	int n_sensitive;
+	/* destination classes (agent/vendor.c); "" = vendors.yaml beside the config, if any */
+	char vendor_file[PATH_MAX];
+	uint32_t net_report_interval_s;                    /* open connections' bytes; 0 = never */
 };
 
 void config_defaults(struct agent_config *c);

@@ -13,6 +13,7 @@
 #include "fileio_agent.h"
 #include "log.h"
 #include "net_decode.h"
+#include "netclose_decode.h"
 #include "pbjson.h"
 #include "policy_run.h"
 #include "../bpf/policy.h"
@@ -28,6 +29,7 @@ static const struct at_rec_type_info rec_types[] = {
 	{ AT_REC_NET_CONNECT, sizeof(struct at_net_connect), "net_connect", net_decode_connect },
 	{ AT_REC_NET_CONNECT_DATA, offsetof(struct at_net_connect_data, data), "net_connect",
 	  net_decode_connect_data },
+	{ AT_REC_NET_CLOSE, sizeof(struct at_net_close), "net_close", netclose_decode },
 	{ AT_REC_FILE_OPEN, sizeof(struct at_file), NULL, file_decode },
 	{ AT_REC_FILE_OP, sizeof(struct at_file), NULL, file_decode },
 	{ AT_REC_DNS_MSG, offsetof(struct at_dns_msg, data), NULL, dns_decode_msg },

@@ -15,11 +15,13 @@
 #include "core.h"
 #include "fileio_agent.h"
 #include "log.h"
+#include "netclose_decode.h"
 #include "netsweep.h"
 #include "pbjson.h"
 #include "ship_agent.h"
 #include "policy_run.h"
 #include "util.h"
+#include "vendor.h"
 
 #define EXIT_USAGE 2
 
@@ -142,6 +144,8 @@ int main(int argc, char **argv)
 	config_defaults(&cfg);
 	if (config_path && config_load(&cfg, config_path))
 		return EXIT_USAGE; /* config_load said FILE:LINE and what */
+	if (vendor_setup(&cfg))
+		return EXIT_USAGE; /* the vendor file said FILE:LINE and what */
 	if (output) {
 		if (!strcmp(output, "json")) {
 			cfg.output = OUTPUT_JSON;
@@ -190,7 +194,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 	if (loop_add_timer(&a, cfg.stats_interval_s * 1000, on_stats_timer, NULL) < 0)
 		goto cleanup;
-	if (net_start(&a))
+	if (net_start(&a) || netclose_start(&a))
 		goto cleanup;
 	err = policy_start(&a);
 	if (err)
@@ -208,6 +212,7 @@ int main(int argc, char **argv)
 	loader_drain(&a);
 	net_sweep(&a, true); /* connects the kernel still held: emitted, not dropped */
 	fileio_stop(&a); /* writes still waiting for a rename: reported, not dropped */
+	netclose_report_open(&a); /* bytes so far of connections still open */
 	sessions_flush_ended(&a);
 	stats_emit(&a, true);
 	if (a.json_out)

@@ -10,6 +10,7 @@
 #include "dns_decode.h"
 #include "log.h"
 #include "net_decode.h"
+#include "netclose_decode.h"
 #include "netname.h"
 
 _Static_assert(sizeof(struct at_net_connect) % 8 == 0, "ring buffer records are 8-byte aligned");
@@ -151,6 +152,7 @@ static int net_fill(const struct at_hdr *h, const struct at_net_connect *r, size
 				return -ENOMEM;
 		}
 	}
+	netclose_on_connect(h, r, nc); /* dst_class, vendor; the name for the close */
 	nc->result = r->result;
 	nc->nonblocking = !!(r->nflags & AT_NET_F_NONBLOCK);
 	ev->body_case = AITRAIL__V1__EVENT__BODY_NET_CONNECT;

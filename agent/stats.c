@@ -24,6 +24,7 @@ void stats_fill(struct agent *a, Aitrail__V1__AgentStats *st, Aitrail__V1__LossC
 	lost->env_scan_trunc = c[AT_CNT_ENV_SCAN_TRUNC];
 	lost->read_kern_fail = c[AT_CNT_READ_KERN_FAIL];
 	lost->pending_full = c[AT_CNT_PENDING_FULL];
+	lost->netclose_full = c[AT_CNT_NETCLOSE_FULL];
 	lost->decode_errors = a->decode_errors;
 	lost->spool_dropped = a->spool_dropped;
 

@@ -25,6 +25,7 @@ enum at_rec_type {
 	AT_REC_SESSION_START = 4,
 	AT_REC_NET_CONNECT = 20,
 	AT_REC_NET_CONNECT_DATA = 21,
+	AT_REC_NET_CLOSE = 22,
 	AT_REC_FILE_OPEN = 40,
 	AT_REC_FILE_OP = 41,
 	/* 50-54: write tracking, sensitive reads, renames (bpf/fileio.h) */
@@ -44,6 +45,7 @@ enum at_counter {
 	AT_CNT_ENV_SCAN_TRUNC = 6, /* environment longer than the scanned window */
 	AT_CNT_READ_KERN_FAIL = 7, /* bpf_probe_read_kernel* failed */
 	AT_CNT_PENDING_FULL = 8,   /* syscall enter/exit pairing map full: record lost */
+	AT_CNT_NETCLOSE_FULL = 9,  /* open-connection map full: that connection's net_close lost */
 	AT_CNT_MAX = 32,
 };
 

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+/* net_close records: payload bytes out of the kernel's sequence-space counters, text fields. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core.h"
+#include "netclose_decode.h"
+
+static struct arena ar;
+
+static void rec_v4(struct at_net_close *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->hdr.type = AT_REC_NET_CLOSE;
+	r->hdr.size = sizeof(*r);
+	r->hdr.ts = 5000000000ULL;
+	r->start_ts = 2000000000ULL;
+	r->family = AF_INET;
+	r->dport = 443;
+	r->sport = 40000;
+	inet_pton(AF_INET, "10.1.2.3", r->daddr);
+	inet_pton(AF_INET, "10.0.0.9", r->saddr);
+}
+
+static void test_closed(void **state)
+{
+	Aitrail__V1__NetClose nc = AITRAIL__V1__NET_CLOSE__INIT;
+	struct at_net_close r;
+
+	rec_v4(&r);
+	/* 1000 bytes out + SYN + our acked FIN; 70 in + the peer's FIN */
+	r.bytes_acked = 1002;
+	r.bytes_received = 71;
+	r.bytes_sent = 1400; /* a retransmission */
+	r.total_retrans = 1;
+	r.cflags = AT_NC_F_FINAL | AT_NC_F_FIN_OUT | AT_NC_F_FIN_IN;
+	assert_int_equal(netclose_fill(&r, sizeof(r), &nc, &ar), 0);
+	assert_string_equal(nc.family, "inet");
+	assert_string_equal(nc.proto, "tcp");
+	assert_string_equal(nc.daddr, "10.1.2.3");
+	assert_string_equal(nc.saddr, "10.0.0.9");
+	assert_int_equal(nc.dport, 443);
+	assert_int_equal(nc.sport, 40000);
+	assert_int_equal(nc.bytes_sent, 1000);
+	assert_int_equal(nc.bytes_received, 70);
+	assert_int_equal(nc.bytes_sent_total, 1400);
+	assert_int_equal(nc.segs_retrans, 1);
+	assert_int_equal(nc.duration_ns, 3000000000ULL);
+	assert_true(nc.final);
+}
+
+static void test_open_and_reset(void **state)
+{
+	Aitrail__V1__NetClose nc = AITRAIL__V1__NET_CLOSE__INIT;
+	struct at_net_close r;
+
+	/* still open: only the SYN is in bytes_acked */
+	rec_v4(&r);
+	r.bytes_acked = 11;
+	r.bytes_received = 20;
+	assert_int_equal(netclose_fill(&r, sizeof(r), &nc, &ar), 0);
+	assert_int_equal(nc.bytes_sent, 10);
+	assert_int_equal(nc.bytes_received, 20);
+	assert_false(nc.final);
+
+	/* reset before anything was acked: nothing goes negative */
+	rec_v4(&r);
+	r.family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db8::1", r.daddr);
+	r.cflags = AT_NC_F_FINAL | AT_NC_F_FIN_OUT | AT_NC_F_FIN_IN;
+	r.hdr.ts = r.start_ts - 1; /* clocks never go back, but a bad record must not wrap */
+	assert_int_equal(netclose_fill(&r, sizeof(r), &nc, &ar), 0);
+	assert_string_equal(nc.family, "inet6");
+	assert_string_equal(nc.daddr, "2001:db8::1");
+	assert_int_equal(nc.bytes_sent, 0);
+	assert_int_equal(nc.bytes_received, 0);
+	assert_int_equal(nc.duration_ns, 0);
+}
+
+static void test_bad(void **state)
+{
+	Aitrail__V1__NetClose nc = AITRAIL__V1__NET_CLOSE__INIT;
+	struct at_net_close r;
+
+	rec_v4(&r);
+	assert_int_equal(netclose_fill(&r, sizeof(r) - 8, &nc, &ar), -EINVAL);
+	r.family = AF_UNIX;
+	assert_int_equal(netclose_fill(&r, sizeof(r), &nc, &ar), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_closed),
+		cmocka_unit_test(test_open_and_reset),
+		cmocka_unit_test(test_bad),
+	};
+
+	int ret;
+
+	arena_init(&ar, 4096);
+	ret = cmocka_run_group_tests(tests, NULL, NULL);
+	arena_free(&ar);
+	return ret;
+}
