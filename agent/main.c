@@ -47,6 +47,12 @@ static int json_sink(struct agent *a, const at_event *ev, void *arg)
 {
 	int err = pbjson_write_line(a->json_out, &ev->base);
 
+	/* the loop's fflush may have failed (reader gone): retry it once to learn why */
+	if (!err && ferror(a->json_out)) {
+		clearerr(a->json_out);
+		if (fflush(a->json_out))
+			err = -EIO;
+	}
 	if (err == -EIO) {
 		log_error("failed to write events to stdout: %s; JSON output stopped",
 			  strerror(errno));
