@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -97,6 +100,53 @@ int pol_agent_protect_pid(struct pol_agent *pa, uint32_t pid)
 		return -errno;
 	}
 	return 0;
+}
+
+/*
+ * A session process killed for ptrace-attaching or SIGSTOPping the agent still got its way:
+ * the syscall completed before the kill, and the agent sits stopped. The keeper, a child that
+ * only reads the agent's state, sends SIGCONT when it finds it stopped ('T'; a debugger's
+ * tracing stop 't' is left alone). It dies with the agent (PR_SET_PDEATHSIG).
+ */
+static void keeper_main(pid_t agent)
+{
+	char path[64], buf[512], *p;
+
+	prctl(PR_SET_NAME, "aitrail-keeper");
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != agent)
+		_exit(0);
+	snprintf(path, sizeof(path), "/proc/%d/stat", agent);
+	for (;;) {
+		FILE *f = fopen(path, "r");
+		size_t n;
+
+		if (!f)
+			_exit(0);
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		p = strrchr(buf, ')');
+		if (p && p[1] == ' ' && p[2] == 'T') {
+			log_warn("agent %d was stopped (SIGSTOP or a ptrace attach): resuming it", agent);
+			kill(agent, SIGCONT);
+		}
+		usleep(100 * 1000);
+	}
+}
+
+static void start_keeper(struct pol_agent *pa)
+{
+	pid_t agent = getpid(), pid = fork();
+
+	if (pid == 0)
+		keeper_main(agent);
+	if (pid < 0) {
+		log_warn("failed to start the agent's keeper: %s; a SIGSTOP would stop the agent",
+			 strerror(errno));
+		return;
+	}
+	pa->keeper_pid = pid;
+	pol_agent_protect_pid(pa, pid);
 }
 
 static int protect_self(struct pol_agent *pa)
@@ -244,6 +294,8 @@ int pol_agent_new(const struct pol_maps *maps, const struct pol_agent_opts *o,
 	log_info("policy enforcement: network by cgroup_sock_addr, files and exec by %s (%s)",
 		 pa->file_mech, pa->mech_why);
 	ret = protect_self(pa);
+	if (!ret && pa->self_protect && pa->maps.cfg >= 0)
+		start_keeper(pa);
 	if (!ret)
 		ret = set_cfg(pa, false);
 	if (!ret && pa->path[0])
@@ -260,6 +312,10 @@ void pol_agent_free(struct pol_agent *pa)
 {
 	if (!pa)
 		return;
+	if (pa->keeper_pid > 0) {
+		kill(pa->keeper_pid, SIGKILL); /* our own child, by pid */
+		waitpid(pa->keeper_pid, NULL, 0);
+	}
 	pol_compiled_free(&pa->compiled);
 	policy_free(pa->policy);
 	free(pa->dns);

@@ -36,6 +36,7 @@ struct pol_agent {
 	struct pol_dns_addr *dns;
 	size_t n_dns, dns_next;
 	uint64_t dns_installed, dns_overwritten;
+	int keeper_pid;              /* resumes the agent after a SIGSTOP; 0 = none */
 };
 
 /* Before a reload swaps policies: remembers the entries the old policy's host rules made. */

@@ -157,6 +157,10 @@ rules:
     action: deny
     mode: monitor
     match: {{cidr: 127.0.0.1/32, port: {c}}}
+  - id: kill-port-d
+    category: network
+    action: kill
+    match: {{cidr: 127.0.0.1, port: {d}}}
   - id: protect-dir
     category: file_write
     action: kill
@@ -357,8 +361,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="aitrail-policy-")
     cg = os.path.join(cgroup2_root(), "aitrail-test-policy-%d" % os.getpid())
     os.mkdir(cg)
-    la, lb, lc = listener(), listener(), listener()
-    pa, pb, pc = (s.getsockname()[1] for s in (la, lb, lc))
+    la, lb, lc, ld = listener(), listener(), listener(), listener()
+    pa, pb, pc, pd = (s.getsockname()[1] for s in (la, lb, lc, ld))
     os.mkdir(os.path.join(tmp, "protected"))
     os.mkdir(os.path.join(tmp, "bin"))
     marker = os.path.join(tmp, "forbidden-ran")
@@ -368,7 +372,7 @@ def main():
             f.write("#!/bin/sh\ntouch %s\n" % marker)
         os.chmod(p, 0o755)
     policy = os.path.join(tmp, "policy.yaml")
-    fmt = dict(a=pa, b=pb, c=pc, tmp=tmp)
+    fmt = dict(a=pa, b=pb, c=pc, d=pd, tmp=tmp)
     write_policy(policy, POLICY_V1.format(**fmt))
 
     h = None
@@ -432,6 +436,21 @@ def main():
                r == "connectn 500" and last == "connect -%d" % EPERM and len(recs) < 200 and
                total == 501, "reply %r, %d records, %d decisions counted" %
                (r, len(recs), total))
+
+        k = actor()
+        n = len(h.events())
+        r = k.do("connect 127.0.0.1 %d" % pd)
+        rc = k.wait_dead()
+        time.sleep(0.1)
+        try:
+            e = decision(h, n, k.pid, rule_id="kill-port-d")
+            report("network kill: the connect is refused and the process killed",
+                   r is None and rc == -signal.SIGKILL and accepted(ld) == 0 and
+                   e["outcome"] == "killed" and e["mechanism"] == "cgroup_sock_addr",
+                   "reply=%r rc=%r event=%s" % (r, rc, json.dumps(e)))
+        except RuntimeError as ex:
+            report("network kill: the connect is refused and the process killed", False,
+                   str(ex))
 
         r = a.do("udp 127.0.0.1 %d" % pb)
         report("denied UDP sendto gets EPERM", r == "udp -%d" % EPERM, "got %r" % r)
@@ -576,6 +595,19 @@ def main():
         # the signal itself is delivered (kill(2) completes before SIGKILL acts): recorded
         print("INFO self-protection: signal reached the agent: %s" % bool(got), flush=True)
         report("agent still running after the signal", h.proc.poll() is None, "agent exited")
+        t = actor()
+        n = len(h.events())
+        r = t.do("ptrace %d" % h.proc.pid)
+        rc = t.wait_dead()
+        try:
+            e = decision(h, n, t.pid, category="self_protect")
+            report("session process ptracing the agent is killed and recorded",
+                   rc == -signal.SIGKILL and "ptrace" in e["detail"],
+                   "rc=%r event=%s" % (rc, json.dumps(e)))
+        except RuntimeError as ex:
+            report("session process ptracing the agent is killed and recorded", False, str(ex))
+        report("agent still running after the ptrace attempt", h.proc.poll() is None,
+               "agent exited")
 
         # --- host allowlist following the session's DNS answers
         h.stop()
@@ -590,7 +622,7 @@ def main():
             a.stop()
         if h:
             h.stop()
-        for s in (la, lb, lc):
+        for s in (la, lb, lc, ld):
             s.close()
         try:
             os.rmdir(cg)
