@@ -85,6 +85,21 @@ void event_detail(const Aitrail__V1__Event *ev, char *buf, size_t len)
 		else
 			sb_add(&b, "%s %s:%u", n->proto, n->daddr, n->dport);
 		sb_result(&b, n->result);
+		if (n->dst_name[0])
+			sb_add(&b, " %s", n->dst_name);
+		if (n->vendor[0])
+			sb_add(&b, " [%s %s]", n->dst_class, n->vendor);
+		break;
+	}
+	case AITRAIL__V1__EVENT__BODY_NET_CLOSE: {
+		const Aitrail__V1__NetClose *c = ev->net_close;
+
+		sb_add(&b, "%s %s:%u sent %llu received %llu in %.1f s%s", c->proto,
+		       c->dst_name[0] ? c->dst_name : c->daddr, c->dport,
+		       (unsigned long long)c->bytes_sent, (unsigned long long)c->bytes_received,
+		       c->duration_ns / 1e9, c->final ? "" : " (open)");
+		if (c->vendor[0])
+			sb_add(&b, " [%s %s]", c->dst_class, c->vendor);
 		break;
 	}
 	case AITRAIL__V1__EVENT__BODY_FILE: {
