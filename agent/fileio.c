@@ -434,7 +434,9 @@ int fileio_start(struct agent *a)
 		goto fail;
 	log_debug("file reads: %d kernel filter keys, writes hashed up to %llu bytes", n,
 		  (unsigned long long)c->hash_max_bytes);
-	return loop_add_timer(a, 500, on_pending_timer, NULL) < 0 ? -EIO : 0;
+	if (loop_add_timer(a, 500, on_pending_timer, NULL) < 0)
+		return -EIO;
+	return fileio_rdir_start(a);
 fail:
 	err = -errno;
 	log_error("failed to configure the file write/read filter: %s", strerror(-err));
@@ -443,6 +445,7 @@ fail:
 
 void fileio_stop(struct agent *a)
 {
+	fileio_rdir_stop(a);
 	flush_pending(a, 0);
 	for (unsigned int i = 0; i < FIO_RECENT; i++)
 		recent_free(&recent[i]);
@@ -461,4 +464,167 @@ void fileio_stop(struct agent *a)
 	if (fio_arena_ready)
 		arena_free(&fio_arena);
 	fio_arena_ready = false;
+}
+
+/* ---- read-only opens per directory (AT_REC_FIO_RDIR + the fio_rdirs counters) */
+
+#define FIO_RDIR_REPORT_MS 10000
+
+struct fio_rdir {
+	struct fio_rdir *next;
+	struct at_fio_rdir_key key;
+	struct at_hdr hdr;      /* of the first read in the directory */
+	char *path;
+	uint64_t reported;
+	bool grouped;           /* scratch: already put in this round's event */
+};
+
+static struct fio_rdir *rdirs;
+
+int fileio_decode_rdir(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+		       at_event *ev, struct arena *ar)
+{
+	const struct at_fio_open *r = rec;
+	struct fio_rdir *d;
+	const char *path;
+
+	if (r->path_len > len - offsetof(struct at_fio_open, path))
+		return -EINVAL;
+	path = rec_path(r->path, AT_FIO_PATH_MAX, r->path_len);
+	if (!path)
+		return -EINVAL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->key.root_pid = h->root_pid;
+	d->key.dir = r->ino;
+	d->hdr = *h;
+	d->path = strdup(path);
+	if (!d->path) {
+		free(d);
+		return -ENOMEM;
+	}
+	d->next = rdirs;
+	rdirs = d;
+	return 1;
+}
+
+static bool under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (n == 1 && dir[0] == '/')
+		return true;
+	return !strncmp(path, dir, n) && (path[n] == '\0' || path[n] == '/');
+}
+
+/* One file_read_dirs event for the session of first, from every directory of that session. */
+static void rdir_report_session(struct agent *a, struct fio_rdir *first, int map_fd)
+{
+	at_event ev = AITRAIL__V1__EVENT__INIT;
+	Aitrail__V1__FileReadDirs *fr;
+	struct proc_info *root = proctable_get(a, first->hdr.root_pid);
+	const char *cwd = root && root->cwd ? root->cwd : "";
+	struct at_hdr h = first->hdr;
+	size_t n = 0, cap = 0;
+	uint64_t inside = 0;
+	struct fio_rdir *d;
+
+	if (!fio_arena_ready) {
+		arena_init(&fio_arena, 0);
+		fio_arena_ready = true;
+	}
+	for (d = first; d; d = d->next)
+		if (d->key.root_pid == first->key.root_pid && d->hdr.root_start == h.root_start)
+			cap++;
+	fr = arena_alloc(&fio_arena, sizeof(*fr));
+	if (!fr)
+		return;
+	aitrail__v1__file_read_dirs__init(fr);
+	fr->cwd = (char *)cwd;
+	fr->dirs = arena_alloc(&fio_arena, cap * sizeof(*fr->dirs));
+	for (d = first; d && fr->dirs; d = d->next) {
+		struct at_fio_rdir_val v;
+		Aitrail__V1__DirReads *dr;
+
+		if (d->grouped || d->key.root_pid != first->key.root_pid ||
+		    d->hdr.root_start != h.root_start)
+			continue;
+		d->grouped = true;
+		if (bpf_map_lookup_elem(map_fd, &d->key, &v) || v.count <= d->reported)
+			continue;
+		if (cwd[0] && under(d->path, cwd)) {
+			inside += v.count - d->reported;
+		} else {
+			dr = arena_alloc(&fio_arena, sizeof(*dr));
+			if (!dr)
+				continue;
+			aitrail__v1__dir_reads__init(dr);
+			dr->dir = d->path;
+			dr->reads = v.count - d->reported;
+			fr->dirs[n++] = dr;
+		}
+		d->reported = v.count;
+	}
+	if (n || inside) {
+		fr->n_dirs = n;
+		fr->inside_cwd = inside;
+		h.ts = now_boottime_ns();
+		h.pid = h.root_pid;
+		agent_fill_event(a, &ev, &h, &fio_arena);
+		ev.type = "file_read_dirs";
+		ev.body_case = AITRAIL__V1__EVENT__BODY_FILE_READ_DIRS;
+		ev.file_read_dirs = fr;
+		agent_emit(a, &ev);
+	}
+	arena_reset(&fio_arena);
+}
+
+/* Reports new counts; drops the directories of sessions whose root is gone (after reporting). */
+static void rdir_report(struct agent *a)
+{
+	int map_fd = a->skel ? bpf_map__fd(a->skel->maps.fio_rdirs) : -1;
+	struct fio_rdir **pp, *d;
+
+	if (map_fd < 0)
+		return;
+	for (d = rdirs; d; d = d->next)
+		d->grouped = false;
+	for (d = rdirs; d; d = d->next)
+		if (!d->grouped)
+			rdir_report_session(a, d, map_fd);
+	for (pp = &rdirs; (d = *pp);) {
+		struct proc_info *root = proctable_get(a, d->hdr.root_pid);
+
+		if (!root || root->exited_ns) {
+			bpf_map_delete_elem(map_fd, &d->key);
+			*pp = d->next;
+			free(d->path);
+			free(d);
+		} else {
+			pp = &d->next;
+		}
+	}
+}
+
+static void on_rdir_timer(struct agent *a, void *arg)
+{
+	rdir_report(a);
+}
+
+int fileio_rdir_start(struct agent *a)
+{
+	return loop_add_timer(a, FIO_RDIR_REPORT_MS, on_rdir_timer, NULL) < 0 ? -EIO : 0;
+}
+
+void fileio_rdir_stop(struct agent *a)
+{
+	rdir_report(a);
+	while (rdirs) {
+		struct fio_rdir *d = rdirs;
+
+		rdirs = d->next;
+		free(d->path);
+		free(d);
+	}
 }

@@ -51,11 +51,16 @@ int fileio_decode_close(struct agent *a, const struct at_hdr *h, const void *rec
 			at_event *ev, struct arena *ar);
 int fileio_decode_read(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
 		       at_event *ev, struct arena *ar);
+int fileio_decode_rdir(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+		       at_event *ev, struct arena *ar);
 int fileio_decode_rename(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
 			 at_event *ev, struct arena *ar);
 
 /* After loader_start: fills the kernel's sensitive-name maps, starts the pending timer. */
 int fileio_start(struct agent *a);
+/* The per-directory read counts: a report timer; the final report. */
+int fileio_rdir_start(struct agent *a);
+void fileio_rdir_stop(struct agent *a);
 /* Emits what still waits for a rename (shutdown). */
 void fileio_stop(struct agent *a);
 

@@ -77,6 +77,14 @@ struct {
 	__type(value, struct at_session_ref);
 } fio_procs SEC(".maps");
 
+/* Read-only opens per session and directory; the agent reports them periodically. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct at_fio_rdir_key);
+	__type(value, struct at_fio_rdir_val);
+} fio_rdirs SEC(".maps");
+
 /* Syscall enter -> exit, by thread. */
 struct fio_open_args {
 	__u64 flags;
@@ -264,6 +272,56 @@ static __always_inline void fio_enter_open(__u64 flags)
 		at_count(AT_CNT_PENDING_FULL);
 }
 
+/*
+ * Counts a read-only open against its directory; the first one of a session in a directory sends
+ * the directory's path, later ones only count. node reading 10,000 module files costs one record
+ * per directory.
+ */
+static __always_inline void fio_count_dir(struct file *f, const struct at_session_ref *sref)
+{
+	struct dentry *parent = BPF_CORE_READ(f, f_path.dentry, d_parent);
+	struct at_fio_rdir_key k = { .root_pid = sref->root_pid, .dir = (__u64)parent };
+	struct at_fio_rdir_val nv = { .root_start = sref->root_start, .count = 1 }, *v;
+	struct at_fio_open *r;
+	__u32 pflags = 0, n;
+
+	v = bpf_map_lookup_elem(&fio_rdirs, &k);
+	if (v) {
+		__sync_fetch_and_add(&v->count, 1);
+		return;
+	}
+	if (bpf_map_update_elem(&fio_rdirs, &k, &nv, BPF_NOEXIST)) {
+		v = bpf_map_lookup_elem(&fio_rdirs, &k);
+		if (v)
+			__sync_fetch_and_add(&v->count, 1); /* another thread added it first */
+		else
+			at_count(AT_CNT_PENDING_FULL);
+		return;
+	}
+	r = at_heap();
+	if (!r)
+		return;
+	at_fill_hdr(&r->hdr, AT_REC_FIO_RDIR, 0, sref);
+	r->fd = -1;
+	r->open_flags = 0;
+	r->oflags = 0;
+	r->ino = (__u64)parent;
+	r->dev = 0;
+	r->_pad = 0;
+	r->size = 0;
+	n = at_d_path(parent, BPF_CORE_READ(f, f_path.mnt), r->path, &pflags);
+	r->pflags = pflags;
+	n &= AT_FIO_PATH_MAX * 2 - 1;
+	if (n > AT_FIO_PATH_MAX)
+		n = AT_FIO_PATH_MAX;
+	r->path_len = n;
+	n = (offsetof(struct at_fio_open, path) + n + 7) & ~7u;
+	if (n > sizeof(*r))
+		n = sizeof(*r);
+	r->hdr.size = n;
+	at_output(&rb_file, r, n, AT_CNT_RB_FILE_FULL);
+}
+
 static __always_inline void fio_exit_open(long ret)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -289,6 +347,9 @@ static __always_inline void fio_exit_open(long ret)
 	if (!f)
 		return;
 	fmode = BPF_CORE_READ(f, f_mode);
+	if (!(fmode & FMODE_WRITE) && (fmode & FMODE_READ) &&
+	    (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) == S_IFREG)
+		fio_count_dir(f, &sref);
 	if (fmode & FMODE_WRITE) {
 		type = AT_REC_FIO_WOPEN;
 	} else if ((fmode & FMODE_READ) && (fio_cfg_get(FIO_CFG_FLAGS) & FIO_CFG_F_READS) &&

@@ -23,6 +23,8 @@
 #define AT_REC_FIO_EXIT 52   /* at_fio_close with fd = -1: the process exited, fds still open */
 #define AT_REC_FIO_READ 53   /* at_fio_open: a sensitive-path candidate opened for reading */
 #define AT_REC_FIO_RENAME 54 /* at_fio_rename */
+#define AT_REC_FIO_RDIR 55   /* at_fio_open: first read-only open in a directory by a session;
+			      * ino = the fio_rdirs key's dir, path = the directory */
 
 /* at_fio_open.oflags: what the open did */
 #define AT_FIO_O_CREATED (1u << 0)   /* the open created the file */
@@ -86,6 +88,18 @@ struct at_fio_rename {
 struct at_fio_fd {
 	__u32 tgid;
 	__s32 fd;
+};
+
+/* Key and value of fio_rdirs: read-only opens per session and directory (dentry pointer). */
+struct at_fio_rdir_key {
+	__u32 root_pid;
+	__u32 _pad;
+	__u64 dir;
+};
+
+struct at_fio_rdir_val {
+	__u64 root_start;
+	__u64 count;
 };
 
 /* Value of fio_open. */

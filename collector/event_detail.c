@@ -129,6 +129,14 @@ void event_detail(const Aitrail__V1__Event *ev, char *buf, size_t len)
 			sb_add(&b, " not hashed: %s", w->not_hashed);
 		break;
 	}
+	case AITRAIL__V1__EVENT__BODY_FILE_READ_DIRS: {
+		const Aitrail__V1__FileReadDirs *d = ev->file_read_dirs;
+
+		sb_add(&b, "reads in %zu directories outside %s, %llu inside", d->n_dirs,
+		       d->cwd[0] ? d->cwd : "the working directory",
+		       (unsigned long long)d->inside_cwd);
+		break;
+	}
 	case AITRAIL__V1__EVENT__BODY_FILE_READ:
 		sb_add(&b, "%s (sensitive: %s)", ev->file_read->path, ev->file_read->pattern);
 		break;

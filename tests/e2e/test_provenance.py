@@ -92,7 +92,7 @@ try:
                      "read-file", os.path.join(home, ".myorg", "token"),
                      "read-file", os.path.join(home, "notes.txt"),
                      "write-open", os.path.join(repo, "ai_open.txt"), open_text],
-                    env=dict(os.environ, HOME=home))
+                    env=dict(os.environ, HOME=home), cwd=repo)
         t.check("fixture ran", r.rc == 0, "rc=%s stderr=%s" % (r.rc, r.err[-500:]))
         # shipped: the collector's ledger knows the in-place file
         inplace = os.path.join(repo, "ai_inplace.py")
@@ -124,6 +124,19 @@ try:
             os.path.join(home, ".myorg", "token") in reads, "reads: %r" % sorted(reads))
     t.check("ordinary file read: no file_read",
             os.path.join(home, "notes.txt") not in reads, "reads: %r" % sorted(reads))
+
+    # reads outside the session's working directory (the repo), counted per directory
+    dirs = {}
+    for e in mine:
+        if e["type"] == "file_read_dirs":
+            for d in e.get("dirs", []):
+                dirs[d["dir"]] = dirs.get(d["dir"], 0) + d["reads"]
+    t.check("reads outside the working directory counted per directory",
+            dirs.get(os.path.join(home, ".aws")) == 1 and dirs.get(home) == 1
+            and dirs.get(os.path.join(home, ".myorg")) == 1,
+            "dirs=%r" % dirs)
+    t.check("no directory inside the working directory itemised",
+            not any(d == repo or d.startswith(repo + "/") for d in dirs), "dirs=%r" % dirs)
 
     # a person rewrites edited.txt after the session: no longer AI content
     with open(os.path.join(repo, "edited.txt"), "w") as f:
