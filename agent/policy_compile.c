@@ -164,6 +164,8 @@ static const char *net_why_not(const struct pol_rule *r)
 
 	if (r->user.n || r->cwd.n || r->repo.n)
 		return "user, cwd and repo are session attributes the kernel does not have";
+	if (r->dst_class.n)
+		return "destination classes are known to the agent only after the fact";
 	if (r->host.n || r->vendor.n)
 		return "host names: the kernel knows only the addresses the session's DNS answers gave";
 	for (int i = 0; i < r->n_port; i++)

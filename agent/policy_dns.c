@@ -52,7 +52,7 @@ static int host_rule(const struct policy *p, const char *tool, const char *name)
 		const struct pol_rule *r = &p->rules[i];
 
 		if (r->cat != POL_CAT_NETWORK || (!r->host.n && !r->vendor.n) || r->user.n ||
-		    r->cwd.n || r->repo.n || r->n_cidr)
+		    r->cwd.n || r->repo.n || r->n_cidr || r->dst_class.n)
 			continue;
 		if (tool_listed(r, tool) && name_listed(r, name))
 			return i;

@@ -389,11 +389,15 @@ static bool network_matches(const struct pol_rule *r, const struct pol_target *t
 	if (r->vendor.n) {
 		bool hit = false;
 
-		for (int i = 0; i < r->vendor.n && !hit && t->host; i++)
-			hit = policy_vendor_matches(r->vendor.v[i], t->host);
+		/* the agent's own vendor table (agent/vendor.c) or this file's host globs */
+		for (int i = 0; i < r->vendor.n && !hit; i++)
+			hit = (t->vendor && !strcmp(r->vendor.v[i], t->vendor)) ||
+			      (t->host && policy_vendor_matches(r->vendor.v[i], t->host));
 		if (!hit)
 			return false;
 	}
+	if (r->dst_class.n && !any_equal(&r->dst_class, t->dst_class))
+		return false;
 	return true;
 }
 
@@ -491,6 +495,10 @@ int policy_target_from_event(const Aitrail__V1__Event *ev, struct pol_target *t)
 		t->port = n->dport;
 		if (n->dst_name && *n->dst_name)
 			t->host = n->dst_name;
+		if (n->vendor && *n->vendor)
+			t->vendor = n->vendor;
+		if (n->dst_class && *n->dst_class)
+			t->dst_class = n->dst_class;
 		if (inet_pton(AF_INET, n->daddr, t->addr) == 1)
 			t->family = AF_INET;
 		else if (inet_pton(AF_INET6, n->daddr, t->addr) == 1)

@@ -8,7 +8,7 @@
  * top-level version (1), mode (enforce|monitor, the rules' default), defaults (category ->
  * action) and rules (id, category, action, mode, match). Every match key given must match; a
  * list matches when any element does. Keys: tool, user, cwd, repo (any category); host,
- * vendor, cidr, port (network); path (file_write, file_read); program, argv (exec).
+ * vendor, class, cidr, port (network); path (file_write, file_read); program, argv (exec).
  *
  * Globs: `*` any run of characters except '/', `**` any run including '/', `?` one character
  * except '/', `[a-z]`, `[!a-z]` classes. In host and argv globs '/' is not special.
@@ -59,7 +59,7 @@ struct pol_rule {
 	enum pol_mode mode;
 
 	struct pol_strv tool, user, cwd, repo;
-	struct pol_strv host, vendor;
+	struct pol_strv host, vendor, dst_class;
 	struct pol_cidr *cidr;
 	int n_cidr;
 	struct pol_ports *port;
@@ -90,6 +90,8 @@ struct pol_errors {
 struct pol_target {
 	enum pol_category cat;
 	const char *host;  /* destination name when known */
+	const char *vendor;    /* the agent's vendor for host ("" / NULL: unknown) */
+	const char *dst_class; /* model_vendor, telemetry, package_registry, git_host, other */
 	int family;        /* AF_INET/AF_INET6, 0 = no address */
 	uint8_t addr[16];
 	uint16_t port;

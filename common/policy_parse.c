@@ -134,7 +134,7 @@ static int for_each_item(struct pctx *c, const yaml_node_t *n, const char *key,
 	return bad;
 }
 
-enum str_kind { STR_PLAIN, STR_GLOB, STR_PATH_GLOB, STR_VENDOR };
+enum str_kind { STR_PLAIN, STR_GLOB, STR_PATH_GLOB, STR_VENDOR, STR_CLASS };
 
 struct str_arg {
 	struct pol_strv *v;
@@ -165,10 +165,22 @@ static int item_str(struct pctx *c, const yaml_node_t *n, const char *key, void 
 		}
 		break;
 	case STR_VENDOR:
-		if (!policy_vendor_hosts(s)) {
+		/* the agent's vendor table (deploy/vendors.yaml) names more: any lowercase word */
+		if (!policy_vendor_hosts(s) && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
+						       strlen(s)) {
 			perr(c, n,
-			     "unknown vendor '%s' (expected anthropic, openai, google, github, "
-			     "package_registry, paste_site)",
+			     "bad vendor '%s' (a vendor name as in deploy/vendors.yaml, e.g. "
+			     "anthropic, openai, github, paste_site)",
+			     s);
+			return -EINVAL;
+		}
+		break;
+	case STR_CLASS:
+		if (strcmp(s, "model_vendor") && strcmp(s, "telemetry") &&
+		    strcmp(s, "package_registry") && strcmp(s, "git_host") && strcmp(s, "other")) {
+			perr(c, n,
+			     "unknown class '%s' (expected model_vendor, telemetry, package_registry, "
+			     "git_host, other)",
 			     s);
 			return -EINVAL;
 		}
@@ -237,7 +249,8 @@ static const struct match_key {
 	unsigned cats;
 } match_keys[] = {
 	{ "tool", K_ANY }, { "user", K_ANY }, { "cwd", K_ANY },      { "repo", K_ANY },
-	{ "host", K_NET }, { "vendor", K_NET }, { "cidr", K_NET },   { "port", K_NET },
+	{ "host", K_NET }, { "vendor", K_NET }, { "class", K_NET }, { "cidr", K_NET },
+	{ "port", K_NET },
 	{ "path", K_FILE }, { "program", K_EXEC }, { "argv", K_EXEC },
 };
 
@@ -261,6 +274,8 @@ static int parse_match_key(struct pctx *c, struct pol_rule *r, const char *k, ya
 		a = (struct str_arg){ &r->host, STR_GLOB };
 	else if (!strcmp(k, "vendor"))
 		a = (struct str_arg){ &r->vendor, STR_VENDOR };
+	else if (!strcmp(k, "class"))
+		a = (struct str_arg){ &r->dst_class, STR_CLASS };
 	else if (!strcmp(k, "path"))
 		a = (struct str_arg){ &r->path, STR_PATH_GLOB };
 	else if (!strcmp(k, "program"))
@@ -293,7 +308,7 @@ static int parse_match(struct pctx *c, struct pol_rule *r, yaml_node_t *m)
 		if (!k || i == ARRAY_SIZE(match_keys)) {
 			perr(c, kn,
 			     "unknown match key '%s' (expected tool, user, cwd, repo, host, vendor, "
-			     "cidr, port, path, program, argv)",
+			     "class, cidr, port, path, program, argv)",
 			     k ? k : "?");
 			bad = -EINVAL;
 			continue;
@@ -546,6 +561,7 @@ void policy_free(struct policy *p)
 		free_strv(&r->repo);
 		free_strv(&r->host);
 		free_strv(&r->vendor);
+		free_strv(&r->dst_class);
 		free_strv(&r->path);
 		free_strv(&r->program);
 		free_strv(&r->argv);

@@ -147,8 +147,11 @@ static void test_parse_errors(void **state)
 		  "    match:\n      path: /etc/passwd\n",
 		  "t.yaml:7: match key 'path' does not apply to category network");
 	parse_bad("version: 1\nrules:\n  - id: a\n    category: network\n    action: deny\n"
-		  "    match:\n      vendor: acme\n",
-		  "t.yaml:7: unknown vendor 'acme'");
+		  "    match:\n      vendor: Acme Corp\n",
+		  "t.yaml:7: bad vendor 'Acme Corp'");
+	parse_bad("version: 1\nrules:\n  - id: a\n    category: network\n    action: deny\n"
+		  "    match:\n      class: llm\n",
+		  "t.yaml:7: unknown class 'llm'");
 	parse_bad("version: 1\nrules:\n  - id: a\n    category: network\n    action: deny\n"
 		  "    colour: red\n",
 		  "t.yaml:6: unknown rule key 'colour'");
@@ -403,6 +406,26 @@ static void test_eval_event(void **state)
 	n.dport = 10;
 	assert_int_equal(policy_eval_event(p, &ev, NULL, &d), 0);
 	assert_string_equal(d.rule_id, "default:network");
+	/* class and vendor as the agent's vendor table reported them */
+	{
+		const char *t2 = "version: 1\nrules:\n"
+				 "  - {id: tel, category: network, action: deny, match: {class: telemetry}}\n"
+				 "  - {id: mis, category: network, action: alert, match: {vendor: mistral}}\n";
+		struct policy *p2 = parse_ok(t2);
+
+		n.dport = 443;
+		n.dst_class = "telemetry";
+		assert_int_equal(policy_eval_event(p2, &ev, NULL, &d), 0);
+		assert_string_equal(d.rule_id, "tel");
+		n.dst_class = "model_vendor";
+		n.vendor = "mistral";
+		assert_int_equal(policy_eval_event(p2, &ev, NULL, &d), 0);
+		assert_string_equal(d.rule_id, "mis");
+		n.vendor = "";
+		assert_int_equal(policy_eval_event(p2, &ev, NULL, &d), 0);
+		assert_string_equal(d.rule_id, "default:network");
+		policy_free(p2);
+	}
 	n.family = "unix";
 	n.daddr = "/run/x.sock";
 	assert_int_equal(policy_eval_event(p, &ev, NULL, &d), -ENOENT);
