@@ -22,13 +22,13 @@ import lib  # noqa: E402
 class Server:
     """Per connection: read `want` bytes, send `reply` bytes, read to EOF; records what it saw."""
 
-    def __init__(self, addr, want, reply):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    def __init__(self, addr, want, reply, family=socket.AF_INET, close_first=False):
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.bind(addr)
         self.sock.listen(16)
         self.sock.settimeout(0.2)
         self.addr = self.sock.getsockname()
-        self.want, self.reply = want, reply
+        self.want, self.reply, self.close_first = want, reply, close_first
         self.seen = {}  # peer port -> (bytes read, bytes written)
         self.stop = False
         self.threads = []
@@ -48,7 +48,7 @@ class Server:
                 sent = c.send(b"y" * self.reply) if self.reply else 0
                 while sent < self.reply:
                     sent += c.send(b"y" * (self.reply - sent))
-            while True:
+            while not self.close_first:
                 b = c.recv(65536)
                 if not b:
                     break
@@ -141,28 +141,38 @@ def main():
                             random.randint(1, 254))
     srv3 = Server((vip, 0), 10, 10)
     dns = FakeDns(vip)
+    try:
+        srv6 = Server(("::1", 0), 3000, 4000, socket.AF_INET6)
+    except OSError as e:
+        srv6 = None
+        t.skip("ipv6 net_close", "cannot listen on ::1: %s" % e)
+    srv4 = Server(("127.0.0.1", 0), 50, 60, close_first=True)
+    v6 = ["tcp-xfer", "::1", str(srv6.addr[1]), "3000", "4000", "0"] if srv6 else []
     agent = lib.Agent(t.build, config=cfg)
     try:
         agent.start()
         r = lib.run([codex, "tcp-xfer", "127.0.0.1", str(srv1.addr[1]), str(n1), str(m1), "0",
                      "tcp-xfer", "127.0.0.1", str(srv2.addr[1]), str(n2), str(m2), "2600",
                      "dns", dns.addr, "api.anthropic.com",
-                     "tcp-xfer", vip, str(srv3.addr[1]), "10", "10", "0"])
+                     "tcp-xfer", vip, str(srv3.addr[1]), "10", "10", "0",
+                     "tcp-xfer", "127.0.0.1", str(srv4.addr[1]), "50", "60", "200"] + v6)
         ctl = lib.run([worker, "tcp-xfer", "127.0.0.1", str(srv1.addr[1]), str(n1), str(m1),
                        "0"])
-        lib.wait_for(lambda: len(srv1.seen) >= 2 and len(srv2.seen) >= 1 and srv3.seen,
-                     timeout=10)
+        lib.wait_for(lambda: len(srv1.seen) >= 2 and len(srv2.seen) >= 1 and srv3.seen and srv4.seen and
+                     (srv6 is None or srv6.seen), timeout=10)
         # the client's side reaches TCP_CLOSE when our FIN arrives: give the agent a moment
         lib.wait_for(lambda: False, timeout=0.5)
     finally:
         agent.stop()
-        for s in (srv1, srv2, srv3, dns):
-            s.close()
+        for s in (srv1, srv2, srv3, srv4, srv6, dns):
+            if s:
+                s.close()
 
     if not t.check("fixture ran", r.rc == 0 and ctl.rc == 0,
                    "rc %s/%s: %s %s" % (r.rc, ctl.rc, r.err, ctl.err)):
         t.finish()
-    p1, p2, p3 = sports(r.out)
+    ports = sports(r.out)
+    p1, p2, p3 = ports[:3]
     closes = of_type(agent.events, "net_close", r.pid)
     final = {e["sport"]: e for e in closes if e.get("final")}
 
@@ -205,6 +215,19 @@ def main():
             e.get("dst_class") == "model_vendor" and e.get("vendor") == "anthropic" and
             int(e.get("bytes_sent", 0)) == 10 and int(e.get("bytes_received", 0)) == 10,
             "event %s" % e)
+    e = final.get(ports[3])
+    got, sent = srv4.seen.get(ports[3], (None, None))
+    t.check("net_close when the server closes first: exact bytes",
+            e is not None and got == 50 and sent == 60 and int(e.get("bytes_sent", 0)) == 50 and
+            int(e.get("bytes_received", 0)) == 60, "server %s/%s; event %s" % (got, sent, e))
+    if srv6:
+        e = final.get(ports[4]) if len(ports) > 4 else None
+        got, sent = srv6.seen.get(ports[4], (None, None)) if e else (None, None)
+        t.check("net_close over IPv6: addresses and exact bytes",
+                e is not None and e.get("family") == "inet6" and e.get("daddr") == "::1" and
+                e.get("saddr") == "::1" and e.get("dport") == srv6.addr[1] and
+                got == 3000 and sent == 4000 and int(e.get("bytes_sent", 0)) == 3000 and
+                int(e.get("bytes_received", 0)) == 4000, "server %s/%s; event %s" % (got, sent, e))
     other = [x for x in of_type(agent.events, "net_connect", r.pid)
              if x.get("sport") in (p1, p2)]
     t.check("connect without a name has no class", len(other) == 2 and
