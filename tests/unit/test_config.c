@@ -73,6 +73,35 @@ static const struct cfg_tool *find_tool(const struct agent_config *c, const char
 	return NULL;
 }
 
+/* files: (agent/fileio.c): sizes, the defaults switch, patterns checked with FILE:LINE */
+static void test_files_section(void **state)
+{
+	struct agent_config c;
+	char log[2048];
+
+	config_defaults(&c);
+	assert_int_equal(c.hash_max_bytes, 64ULL << 20);
+	assert_int_equal(c.sensitive_defaults, 1);
+	assert_int_equal(load_capture(&c, "files:\n  hash_max_bytes: 1M\n"
+				      "  sensitive_defaults: false\n"
+				      "  sensitive_paths: [\"~/.myorg/**\", \"*.p12\"]\n",
+				      log, sizeof(log)), 0);
+	assert_int_equal(c.hash_max_bytes, 1ULL << 20);
+	assert_int_equal(c.sensitive_defaults, 0);
+	assert_int_equal(c.n_sensitive, 2);
+	assert_string_equal(c.sensitive[1], "*.p12");
+
+	config_defaults(&c);
+	assert_int_equal(load_capture(&c, "files:\n  sensitive_paths:\n    - \"*.pem\"\n"
+				      "    - \"~x/y\"\n", log, sizeof(log)), -EINVAL);
+	assert_non_null(strstr(log, ":4: files.sensitive_paths: '~x/y': ~ must be followed by /"));
+	assert_int_equal(load_capture(&c, "files:\n  sensitive_defaults: maybe\n", log,
+				      sizeof(log)), -EINVAL);
+	assert_non_null(strstr(log, ":2: files.sensitive_defaults: expected true or false"));
+	assert_int_equal(load_capture(&c, "files:\n  hash_bytes: 1\n", log, sizeof(log)),
+			 -EINVAL);
+}
+
 static void test_defaults(void **state)
 {
 	struct agent_config c;
@@ -285,6 +314,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_files_section),
 		cmocka_unit_test(test_good_file),
 		cmocka_unit_test(test_replace),
 		cmocka_unit_test(test_empty_file),
