@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "core.h"
+#include "net.h"
 #include "netclose_decode.h"
 
 static struct arena ar;
@@ -86,6 +87,41 @@ static void test_open_and_reset(void **state)
 	assert_int_equal(nc.duration_ns, 0);
 }
 
+/* A named connect classifies and leaves its name for the close of the same connection only. */
+static void test_join(void **state)
+{
+	Aitrail__V1__NetConnect nc = AITRAIL__V1__NET_CONNECT__INIT;
+	struct at_net_connect c = { 0 };
+	struct at_net_close r;
+	const char *src = NULL, *name;
+
+	rec_v4(&r);
+	r.hdr.root_pid = 77;
+	c.hdr.root_pid = 77;
+	c.family = AF_INET;
+	c.dport = r.dport;
+	c.sport = r.sport;
+	memcpy(c.daddr, r.daddr, 16);
+	nc.dst_name = "api.anthropic.com";
+	nc.name_source = "tls_sni";
+	netclose_on_connect(&c.hdr, &c, &nc);
+	assert_string_equal(nc.dst_class, "model_vendor");
+	assert_string_equal(nc.vendor, "anthropic");
+	name = netclass_name(77, AF_INET, r.dport, r.sport, r.daddr, &src);
+	assert_non_null(name);
+	assert_string_equal(name, "api.anthropic.com");
+	assert_string_equal(src, "tls_sni");
+	/* another session, or another local port, is another connection */
+	assert_null(netclass_name(78, AF_INET, r.dport, r.sport, r.daddr, &src));
+	assert_null(netclass_name(77, AF_INET, r.dport, r.sport + 1, r.daddr, &src));
+
+	/* an unnamed connect gets no class */
+	nc = (Aitrail__V1__NetConnect)AITRAIL__V1__NET_CONNECT__INIT;
+	netclose_on_connect(&c.hdr, &c, &nc);
+	assert_string_equal(nc.dst_class, "");
+	assert_string_equal(nc.vendor, "");
+}
+
 static void test_bad(void **state)
 {
 	Aitrail__V1__NetClose nc = AITRAIL__V1__NET_CLOSE__INIT;
@@ -102,6 +138,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_closed),
 		cmocka_unit_test(test_open_and_reset),
+		cmocka_unit_test(test_join),
 		cmocka_unit_test(test_bad),
 	};
 
