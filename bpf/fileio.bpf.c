@@ -322,6 +322,10 @@ static __always_inline void fio_count_dir(struct file *f, const struct at_sessio
 	at_output(&rb_file, r, n, AT_CNT_RB_FILE_FULL);
 }
 
+static __always_inline void fio_emit_close(__u32 type, const struct at_session_ref *ref,
+					   __u32 tgid, __s32 fd, const struct at_fio_state *st,
+					   struct file *f);
+
 static __always_inline void fio_exit_open(long ret)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -387,8 +391,15 @@ static __always_inline void fio_exit_open(long ret)
 	r->size = BPF_CORE_READ(inode, i_size);
 	if (type == AT_REC_FIO_WOPEN) {
 		struct at_fio_fd key = { .tgid = id >> 32, .fd = (__s32)ret };
-		struct at_fio_state st = {};
+		struct at_fio_state st = {}, *old;
 
+		/* the number was freed without close(2) (exec of O_CLOEXEC, dup2): report it first */
+		old = bpf_map_lookup_elem(&fio_open, &key);
+		if (old) {
+			struct at_fio_state o = *old;
+
+			fio_emit_close(AT_REC_FIO_CLOSE, &sref, key.tgid, key.fd, &o, NULL);
+		}
 		if (bpf_map_update_elem(&fio_open, &key, &st, BPF_ANY) ||
 		    bpf_map_update_elem(&fio_procs, &key.tgid, &sref, BPF_ANY)) {
 			bpf_map_delete_elem(&fio_open, &key);
