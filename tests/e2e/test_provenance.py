@@ -65,6 +65,13 @@ atomic_text = "print('atomic save %s')\n" % stamp
 open_text = "left open %s\n" % stamp
 edited_text = "AI draft %s\n" % stamp
 
+# a package tree read file by file, as node does with node_modules
+mods = t.path("node_modules", "pkg")
+os.makedirs(mods)
+for i in range(1000):
+    with open(os.path.join(mods, "m%d.js" % i), "w") as f:
+        f.write("module.exports = %d;\n" % i)
+
 port = free_port()
 url = "http://127.0.0.1:%d" % port
 with open(t.path("enroll.token"), "w") as f:
@@ -91,7 +98,9 @@ try:
                      "read-file", os.path.join(home, ".aws", "credentials"),
                      "read-file", os.path.join(home, ".myorg", "token"),
                      "read-file", os.path.join(home, "notes.txt"),
-                     "write-open", os.path.join(repo, "ai_open.txt"), open_text],
+                     "write-open", os.path.join(repo, "ai_open.txt"), open_text]
+                    + [a for i in range(1000) for a in ("read-file",
+                                                        os.path.join(mods, "m%d.js" % i))],
                     env=dict(os.environ, HOME=home), cwd=repo)
         t.check("fixture ran", r.rc == 0, "rc=%s stderr=%s" % (r.rc, r.err[-500:]))
         # shipped: the collector's ledger knows the in-place file
@@ -135,6 +144,9 @@ try:
             dirs.get(os.path.join(home, ".aws")) == 1 and dirs.get(home) == 1
             and dirs.get(os.path.join(home, ".myorg")) == 1,
             "dirs=%r" % dirs)
+    t.check("1,000 module reads: one directory line counting 1,000, no file_read",
+            dirs.get(mods) == 1000 and not any(p.startswith(mods) for p in reads),
+            "count=%r" % dirs.get(mods))
     t.check("no directory inside the working directory itemised",
             not any(d == repo or d.startswith(repo + "/") for d in dirs), "dirs=%r" % dirs)
 
