@@ -381,11 +381,11 @@ def render(res):
             w("Not measured: %s" % _why(bpf))
         else:
             phases = list(bpf["phases"].keys())
+            w("Programs that never ran during the bench are left out.")
+            w("")
             w("| program | " + " | ".join("%s: runs, ns/run" % p for p in phases) + " |")
             w("|---|" + "---|" * len(phases))
             progs = sorted({p for ph in bpf["phases"].values() for p in ph if ph[p]["runs"]})
-            w("Programs that never ran during the bench are left out.")
-            w("")
             for prog in progs:
                 cells = []
                 for ph in phases:
