@@ -25,6 +25,7 @@ void stats_fill(struct agent *a, Aitrail__V1__AgentStats *st, Aitrail__V1__LossC
 	lost->read_kern_fail = c[AT_CNT_READ_KERN_FAIL];
 	lost->pending_full = c[AT_CNT_PENDING_FULL];
 	lost->netclose_full = c[AT_CNT_NETCLOSE_FULL];
+	lost->rb_fileio_full = c[AT_CNT_RB_FILEIO_FULL];
 	lost->decode_errors = a->decode_errors;
 	lost->spool_dropped = a->spool_dropped;
 
@@ -49,13 +50,15 @@ int stats_emit(struct agent *a, bool final)
 	ev.host = a->hostname;
 	ev.body_case = AITRAIL__V1__EVENT__BODY_AGENT_STATS;
 	ev.agent_stats = &st;
-	if (final || lost.rb_core_full || lost.rb_file_full || lost.decode_errors)
+	if (final || lost.rb_core_full || lost.rb_file_full || lost.rb_fileio_full ||
+	    lost.decode_errors)
 		log_info("stats: %llu events, %llu records, %llu sessions active, lost: core ring %llu, "
-			 "file ring %llu, decode %llu, tracked-map full %llu",
+			 "file ring %llu (+%llu write/read tracking), decode %llu, "
+			 "tracked-map full %llu",
 			 (unsigned long long)st.events_emitted, (unsigned long long)st.records_read,
 			 (unsigned long long)st.sessions_active,
 			 (unsigned long long)lost.rb_core_full, (unsigned long long)lost.rb_file_full,
-			 (unsigned long long)lost.decode_errors,
+			 (unsigned long long)lost.rb_fileio_full, (unsigned long long)lost.decode_errors,
 			 (unsigned long long)lost.tracked_full);
 	return agent_emit(a, &ev);
 }

@@ -37,7 +37,7 @@ enum at_rec_type {
 /* Loss and truncation counters, one slot each in the per-CPU `counters` map. Append only. */
 enum at_counter {
 	AT_CNT_RB_CORE_FULL = 0,   /* core ring buffer full: exec/exit/session/net record lost */
-	AT_CNT_RB_FILE_FULL = 1,   /* file ring buffer full: file record lost */
+	AT_CNT_RB_FILE_FULL = 1,   /* file ring buffer full: file change record (file_*) lost */
 	AT_CNT_READ_USER_FAIL = 2, /* bpf_probe_read_user* failed: field left empty */
 	AT_CNT_PATH_TRUNC = 3,     /* path longer than the buffer or deeper than the walk */
 	AT_CNT_ARGV_TRUNC = 4,     /* argv longer than AT_ARGV_MAX */
@@ -46,6 +46,8 @@ enum at_counter {
 	AT_CNT_READ_KERN_FAIL = 7, /* bpf_probe_read_kernel* failed */
 	AT_CNT_PENDING_FULL = 8,   /* syscall enter/exit pairing map full: record lost */
 	AT_CNT_NETCLOSE_FULL = 9,  /* open-connection map full: that connection's net_close lost */
+	AT_CNT_RB_FILEIO_FULL = 10, /* file ring full: a write/read tracking record lost, so a
+				     * file_write or file_read is missing or incomplete */
 	AT_CNT_MAX = 32,
 };
 
