@@ -12,6 +12,7 @@
 #define DNS_HDR_LEN 12
 #define DNS_MAX_JUMPS 32     /* compression pointers followed per name: stops loops */
 #define DNS_NAME_SLOTS 4096  /* name cache: direct-mapped, a collision forgets the older name */
+#define DNS_PAIR_SLOTS 16384 /* (name, address) answers seen: fingerprints, direct-mapped */
 
 static uint16_t rd16(const uint8_t *p)
 {
@@ -200,6 +201,12 @@ struct name_slot {
 };
 
 static struct name_slot *name_slots;
+/*
+ * Every (session, address, name) an answer gave, as a 64-bit fingerprint: the name cache keeps
+ * only the last name per address, while a CDN address answers for many names, and a mismatch
+ * must not be claimed for a name the session did resolve to that address.
+ */
+static uint64_t *pair_slots;
 
 static size_t name_hash(uint32_t root_pid, uint64_t root_start, uint16_t family,
 			const uint8_t *addr)
@@ -216,10 +223,43 @@ static size_t name_hash(uint32_t root_pid, uint64_t root_start, uint16_t family,
 	return h % DNS_NAME_SLOTS;
 }
 
+static uint64_t pair_hash(uint32_t root_pid, uint64_t root_start, uint16_t family,
+			  const uint8_t *addr, const char *name)
+{
+	uint64_t h = name_hash(root_pid, root_start, family, addr) * 1099511628211ULL;
+
+	/* DNS names compare without case */
+	for (const char *c = name; *c; c++) {
+		char l = (*c >= 'A' && *c <= 'Z') ? (char)(*c + 32) : *c;
+
+		h = (h ^ (uint8_t)l) * 1099511628211ULL;
+	}
+	return h | 1; /* 0 marks an empty slot */
+}
+
+bool dns_names_answered(uint32_t root_pid, uint64_t root_start, uint16_t family,
+			const uint8_t *addr, const char *name)
+{
+	uint64_t h;
+
+	if (!pair_slots)
+		return false;
+	h = pair_hash(root_pid, root_start, family, addr, name);
+	return pair_slots[h % DNS_PAIR_SLOTS] == h;
+}
+
 void dns_names_learn(uint32_t root_pid, uint64_t root_start, const struct dns_addr *a,
 		     const char *name)
 {
 	struct name_slot *s;
+	uint64_t h;
+
+	if (!pair_slots)
+		pair_slots = calloc(DNS_PAIR_SLOTS, sizeof(*pair_slots));
+	if (pair_slots) {
+		h = pair_hash(root_pid, root_start, a->family, a->addr, name);
+		pair_slots[h % DNS_PAIR_SLOTS] = h;
+	}
 
 	if (!name_slots) {
 		name_slots = calloc(DNS_NAME_SLOTS, sizeof(*name_slots));
@@ -253,6 +293,8 @@ void dns_names_free(void)
 {
 	free(name_slots);
 	name_slots = NULL;
+	free(pair_slots);
+	pair_slots = NULL;
 }
 
 /* ---- records */

@@ -49,6 +49,9 @@ void dns_names_learn(uint32_t root_pid, uint64_t root_start, const struct dns_ad
 /* The name this session last resolved to addr, or NULL. */
 const char *dns_names_lookup(uint32_t root_pid, uint64_t root_start, uint16_t family,
 			     const uint8_t *addr);
+/* Whether an answer of this session gave addr for name (case-insensitive); may forget old ones. */
+bool dns_names_answered(uint32_t root_pid, uint64_t root_start, uint16_t family,
+			const uint8_t *addr, const char *name);
 void dns_names_free(void);
 
 /* Ring-buffer handler for AT_REC_DNS_MSG (agent/dispatch.c): dns_query or dns_answer. */

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "dns_decode.h"
@@ -112,12 +113,32 @@ int net_connect_text(const struct at_net_connect *r, size_t len, struct net_conn
 	return 0;
 }
 
+/*
+ * Keeps the DNS name beside the name the connection's bytes gave, and flags a host the session
+ * never resolved to this address: an SNI or Host header aimed past what the resolver was asked
+ * (domain fronting, a hard-coded address). A proxy's CONNECT names a host other than the proxy
+ * by design, so it is never a mismatch.
+ */
+static int net_name_check(const struct at_hdr *h, const struct at_net_connect *r,
+			  const char *name, const char *source, const char *dns,
+			  Aitrail__V1__NetConnect *nc, struct arena *ar)
+{
+	nc->dns_name = arena_strndup(ar, dns, DNS_NAME_MAX);
+	if (!nc->dns_name)
+		return -ENOMEM;
+	if (strcmp(source, "http_connect") && strcasecmp(name, dns) &&
+	    !dns_names_answered(h->root_pid, h->root_start, r->family, r->daddr, name))
+		nc->name_mismatch = true;
+	return 0;
+}
+
 /* Fills ev from a connect record; name/source: what the connection's first bytes named. */
 static int net_fill(const struct at_hdr *h, const struct at_net_connect *r, size_t len,
 		    const char *name, const char *source, at_event *ev, struct arena *ar)
 {
 	struct net_connect_text t;
 	Aitrail__V1__NetConnect *nc;
+	const char *dns;
 	int err;
 
 	err = net_connect_text(r, len, &t);
@@ -141,9 +162,14 @@ static int net_fill(const struct at_hdr *h, const struct at_net_connect *r, size
 		nc->dport = r->dport;
 		nc->sport = r->sport;
 		/* what the client itself asked for beats what a resolver said about the address */
+		dns = dns_names_lookup(h->root_pid, h->root_start, r->family, r->daddr);
 		if (!name) {
-			name = dns_names_lookup(h->root_pid, h->root_start, r->family, r->daddr);
+			name = dns;
 			source = "dns";
+		} else if (dns) {
+			err = net_name_check(h, r, name, source, dns, nc, ar);
+			if (err)
+				return err;
 		}
 		if (name) {
 			nc->dst_name = arena_strndup(ar, name, DNS_NAME_MAX);

@@ -89,6 +89,8 @@ void event_detail(const Aitrail__V1__Event *ev, char *buf, size_t len)
 			sb_add(&b, " %s", n->dst_name);
 		if (n->vendor[0])
 			sb_add(&b, " [%s %s]", n->dst_class, n->vendor);
+		if (n->name_mismatch)
+			sb_add(&b, " NAME MISMATCH (DNS: %s)", n->dns_name);
 		break;
 	}
 	case AITRAIL__V1__EVENT__BODY_NET_CLOSE: {

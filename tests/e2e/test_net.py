@@ -164,6 +164,8 @@ def main():
         "tls-hello", "127.0.0.1", p4, "api.anthropic.test",
         "dns", dns.addr, "api.example.test",
         "tcp", "127.0.0.1", p4,
+        "tls-hello", "127.0.0.1", p4, "API.Example.test",
+        "tls-hello", "127.0.0.1", p4, "api.fronted.test",
     ]
     if tcp6:
         actions += ["tcp", "::1", str(tcp6.addr[1])]
@@ -321,7 +323,26 @@ def main():
                 ev[0]["dport"] == tcp6.addr[1] and ev[0]["result"] == 0 and
                 sport in tcp6.peers, "sport %s, peers %s: %s" % (sport, tcp6.peers, show(ev)))
 
-    expected = 14 + (1 if tcp6 else 0)  # the dns action connects its UDP socket too
+    f = line_fields("tls-hello", 1)
+    ev = by_sport(int(f.get("sport", -1)))
+    t.check("SNI naming the address the session resolved: both names kept, no mismatch",
+            len(ev) == 1 and ev[0].get("dst_name") == "API.Example.test" and
+            ev[0].get("name_source") == "tls_sni" and
+            ev[0].get("dns_name") == "api.example.test" and not ev[0].get("name_mismatch"),
+            "%s %s" % (show(ev), ev))
+    f = line_fields("tls-hello", 2)
+    ev = by_sport(int(f.get("sport", -1)))
+    t.check("SNI naming a host the session never resolved to the address: name_mismatch",
+            len(ev) == 1 and ev[0].get("dst_name") == "api.fronted.test" and
+            ev[0].get("name_source") == "tls_sni" and
+            ev[0].get("dns_name") == "api.example.test" and ev[0].get("name_mismatch") is True,
+            "%s %s" % (show(ev), ev))
+    ev = by_sport(int(line_fields("tcp-send", 0).get("sport", -1)))
+    t.check("before any DNS answer: no dns_name, no mismatch",
+            len(ev) == 1 and "dns_name" not in ev[0] and not ev[0].get("name_mismatch"),
+            str(ev))
+
+    expected = 16 + (1 if tcp6 else 0)  # the dns action connects its UDP socket too
     t.check("exactly the expected net_connect events, no duplicates",
             len(conns) == expected, "%d events, expected %d: %s" % (len(conns), expected,
                                                                      show(conns)))

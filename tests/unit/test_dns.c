@@ -210,7 +210,13 @@ static void test_names_per_session(void **state)
 	/* a later answer wins */
 	dns_names_learn(100, 5000, &a, "two.example");
 	assert_string_equal(dns_names_lookup(100, 5000, AF_INET, a.addr), "two.example");
+	/* a CDN address answers for several names: each one stays known as answered */
+	assert_true(dns_names_answered(100, 5000, AF_INET, a.addr, "One.Example"));
+	assert_true(dns_names_answered(100, 5000, AF_INET, a.addr, "two.example"));
+	assert_false(dns_names_answered(100, 5000, AF_INET, a.addr, "three.example"));
+	assert_false(dns_names_answered(101, 5000, AF_INET, a.addr, "one.example"));
 	dns_names_free();
+	assert_false(dns_names_answered(100, 5000, AF_INET, a.addr, "one.example"));
 	assert_null(dns_names_lookup(100, 5000, AF_INET, a.addr));
 }
 
