@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,7 @@ struct shipper {
 	uint64_t heartbeat_at;
 	uint64_t sync_at;
 	int reissued;               /* the in-flight batch was re-stamped after a 403 */
+	int revoked;                /* the collector said this agent's key was revoked */
 	int flushing;
 	int warned_no_key;
 	uint64_t down_since_fail;   /* failures when the collector went away */
@@ -412,21 +414,25 @@ static void backoff(struct shipper *sh, uint32_t at_least_ms)
 }
 
 /* The collector's ErrorReply message, or a short excerpt of whatever it sent. */
-static void reply_reason(struct shipper *sh, char *buf, size_t len)
+/* The collector's message into buf; returns whether its reason says this agent was revoked. */
+static bool reply_reason(struct shipper *sh, char *buf, size_t len)
 {
 	ProtobufCMessage *m;
+	bool revoked = false;
 
 	buf[0] = '\0';
 	if (!sh->reply_len)
-		return;
+		return false;
 	if (!wire_unpack(&aitrail__v1__error_reply__descriptor, sh->reply, sh->reply_len, 0, NULL,
 			 &m, NULL, 0)) {
 		snprintf(buf, len, "%s", ((Aitrail__V1__ErrorReply *)m)->message);
+		revoked = !strcmp(((Aitrail__V1__ErrorReply *)m)->reason, "revoked");
 		wire_free(m);
 	}
 	if (!buf[0])
 		snprintf(buf, len, "%.*s", (int)(sh->reply_len < 120 ? sh->reply_len : 120),
 			 (const char *)sh->reply);
+	return revoked;
 }
 
 static void on_enrolled(struct shipper *sh)
@@ -512,6 +518,7 @@ static void on_done(struct shipper *sh, CURLcode cc)
 	enum req_kind kind = sh->busy;
 	long code = 0;
 	char why[200];
+	bool revoked;
 
 	curl_multi_remove_handle(sh->multi, sh->easy);
 	sh->busy = REQ_NONE;
@@ -550,9 +557,21 @@ static void on_done(struct shipper *sh, CURLcode cc)
 		}
 		return;
 	}
-	reply_reason(sh, why, sizeof(why));
+	revoked = reply_reason(sh, why, sizeof(why));
 	if (code == 401 && kind != REQ_ENROLL) {
-		if (sh->cfg->enroll_token[0]) {
+		if (revoked) {
+			/*
+			 * A revoked host (a lost laptop) must not let itself back in with the
+			 * enroll token it holds; readmitting it is an operator's decision.
+			 */
+			if (!sh->revoked)
+				log_error("the collector revoked this agent (%s): not enrolling again; "
+					  "events stay in the spool. To readmit this host, delete "
+					  "%s/agent.key and restart the agent", why,
+					  sh->cfg->state_dir);
+			sh->revoked = 1;
+			backoff(sh, BACKOFF_MAX_MS);
+		} else if (sh->cfg->enroll_token[0]) {
 			log_warn("collector refused agent key of %s (%s): enrolling again",
 				 sh->agent_id, why);
 			forget_key(sh);

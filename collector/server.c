@@ -140,6 +140,7 @@ enum MHD_Result reject(struct server *srv, struct MHD_Connection *con, bool json
 	}
 	er.code = status;
 	er.message = msg;
+	er.reason = (char *)reject_names[reason];
 	return reply_pb(con, status, &er.base);
 }
 

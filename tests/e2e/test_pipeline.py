@@ -104,9 +104,11 @@ class Collector:
         o = self.cli("events", "--session", sid, "--limit", "100000")
         return o.get("events", []) if o else None
 
+    def agents(self):
+        return (self.cli("agents") or {}).get("agents", [])
+
     def agent(self, agent_id):
-        o = self.cli("agents")
-        for a in (o or {}).get("agents", []):
+        for a in self.agents():
             if a.get("id") == agent_id:
                 return a
         return None
@@ -327,19 +329,33 @@ def run(build, tmp, fixture, coll, agents):
     a = wait_for(chain_ok, 10)
     check("collector_sees_whole_chain", a, f"agent {coll.agent(agent_id)}")
 
-    # the key is revoked: with a token configured the agent enrolls again as a new agent,
-    # whose batches start a new chain at 1
+    # the key is revoked (a lost laptop): the agent must not let itself back in with the enroll
+    # token it holds; its events wait in the spool until an operator readmits the host
+    enrolled = {a.get("id") for a in coll.agents()}
     coll.cli("agents", "revoke", agent_id)
     pid = run_session(fixture, "exec-shell", os.path.join(work, "d.txt"), "exit", "0")
     s5 = session_of(agent, pid)
+    logged = wait_for(lambda: "the collector revoked this agent" in agent.logtext(), 20)
+    check("revoked_not_reenrolled", logged and agent.agent_id() == agent_id and
+          {a.get("id") for a in coll.agents()} == enrolled, f"agent id {agent.agent_id()!r}, "
+          f"collector agents {[a.get('id') for a in coll.agents()]}")
+    if s5:
+        check("revoked_events_not_stored", not coll.session_events(s5[0]),
+              "a revoked agent's events were stored")
+    # readmitting: the operator deletes the key and restarts; the spooled session arrives
+    agent.stop()
+    os.unlink(os.path.join(agent.state, "agent.key"))
+    agent.start()
     new_id = wait_for(lambda: agent.agent_id() not in ("", agent_id) and agent.agent_id(), 20)
-    if check("revoked_reenrolls", new_id and s5, f"agent id {agent.agent_id()!r}"):
-        sid5, want5 = s5
-        check("revoked_session_delivered", wait_for(lambda: matches(coll, sid5, want5), 20),
+    if check("readmitted_reenrolls", new_id and s5, f"agent id {agent.agent_id()!r}"):
+        sid5 = s5[0]
+        # all the agent printed for the session, the summaries it flushed at its stop included
+        want5 = [e for e in agent.snapshot() if (e.get("session") or {}).get("id") == sid5]
+        check("readmitted_spool_delivered", wait_for(lambda: matches(coll, sid5, want5), 20),
               describe(coll, sid5, want5))
         a = wait_for(lambda: (coll.agent(new_id) or {}).get("batches_received") and
                      coll.agent(new_id), 10) or {}
-        check("revoked_new_chain_clean", a.get("batches_missing") == [] and
+        check("readmitted_new_chain_clean", a.get("batches_missing") == [] and
               a.get("chain_breaks") == [], f"agent {a}")
     agent.stop()
 
