@@ -92,6 +92,10 @@ struct session {
 	char signal[16];
 	uint64_t end_ns;
 	uint64_t processes, execs, net_connect, file_ops;
+	/* the root process as session_start saw it: session_end's proc, after the root is gone */
+	uint32_t root_ppid, root_uid;
+	char root_comm[16];
+	char *root_exe;     /* malloc'd, NULL until session_start */
 };
 
 /* id = hex of the first 16 bytes of sha256(machine-id, boot-id, root pid, root start in ticks) */

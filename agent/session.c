@@ -195,6 +195,11 @@ int session_emit_start(struct agent *a, struct session *s, const struct proc_inf
 	ev.session_start = &st;
 	s->start_ns = ts_boot;
 	s->started = true;
+	s->root_ppid = p->ppid;
+	s->root_uid = p->uid;
+	snprintf(s->root_comm, sizeof(s->root_comm), "%s", p->comm);
+	free(s->root_exe);
+	s->root_exe = strdup(proc.exe); /* NULL on ENOMEM: session_end then names no exe */
 	log_info("session %s started: %s pid %u (%s, matched by %s)", s->id, tool_name(a, s->tool),
 		 s->root_pid, p->exe ? p->exe : p->comm, matched_by);
 	return agent_emit(a, &ev);
@@ -206,11 +211,19 @@ static int emit_end(struct agent *a, struct session *s)
 	Aitrail__V1__Session sess = AITRAIL__V1__SESSION__INIT;
 	Aitrail__V1__SessionEnd end = AITRAIL__V1__SESSION_END__INIT;
 	Aitrail__V1__SessionCounts counts = AITRAIL__V1__SESSION_COUNTS__INIT;
+	Aitrail__V1__Proc proc = AITRAIL__V1__PROC__INIT;
 
 	ev.type = "session_end";
 	ev.ts = boot_to_unix_ns(a, s->end_ns);
 	ev.host = a->hostname;
 	ev.session = &sess;
+	ev.proc = &proc;
+	proc.pid = s->root_pid;
+	proc.ppid = s->root_ppid;
+	proc.uid = s->root_uid;
+	proc.user = (char *)user_name(a, s->root_uid);
+	proc.comm = s->root_comm;
+	proc.exe = s->root_exe ? s->root_exe : "";
 	session_fill_event(a, &ev, s->root_pid, s->root_start, s->tool);
 	end.exit_code = s->exit_code;
 	end.signal = s->signal;
@@ -303,6 +316,7 @@ void sessions_flush_ended(struct agent *a)
 	while ((s = *pp)) {
 		if (++n > 1024 && s->ended) {
 			*pp = s->next;
+			free(s->root_exe);
 			free(s);
 		} else {
 			pp = &s->next;
@@ -354,6 +368,7 @@ void sessions_free(struct agent *a)
 	while (s) {
 		struct session *next = s->next;
 
+		free(s->root_exe);
 		free(s);
 		s = next;
 	}

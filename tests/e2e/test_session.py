@@ -118,6 +118,11 @@ def main():
     t.check("claude: session_end with exit code and counts",
             end and end["exit_code"] == 3 and end["counts"]["execs"] >= 3
             and end["counts"]["processes"] >= 4, str(end))
+    t.check("claude: session_end names the root process like session_start",
+            end and st and end.get("proc", {}).get("pid") == pid and
+            all(end["proc"].get(k) == st["proc"].get(k) for k in ("ppid", "uid", "user", "comm",
+                                                                    "exe")),
+            "end %s, start %s" % (end and end.get("proc"), st and st.get("proc")))
     gpid = rc_claude.field("double-fork", "grandchild")
     cpid = rc_claude.field("double-fork", "child")
     g = [e for e in s if e["type"] == "exec" and e["proc"]["pid"] == gpid]
