@@ -383,11 +383,12 @@ static int agent_missing(struct store *st, const char *id, json_object *o, int64
 		" (SELECT DISTINCT seq FROM batches WHERE agent_id = ?1)) WHERE nxt > seq + 1"
 		" UNION ALL SELECT 0, min(seq) FROM batches WHERE agent_id = ?1 HAVING min(seq) > 1"
 		" ORDER BY 1 LIMIT 100");
-	json_object *arr = json_object_new_array();
+	json_object *arr;
 	int rc;
 
 	if (!s)
 		return -EIO;
+	arr = json_object_new_array();
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		json_object_array_add(arr, range(sqlite3_column_int64(s, 0) + 1,
@@ -417,11 +418,12 @@ static int agent_gaps(struct store *st, const char *id, json_object *o)
 {
 	sqlite3_stmt *s = prepare(st, "SELECT from_seq, to_seq, events, reason, boot_id FROM gaps"
 				  " WHERE agent_id = ?1 ORDER BY from_seq LIMIT 100");
-	json_object *arr = json_object_new_array();
+	json_object *arr;
 	int rc;
 
 	if (!s)
 		return -EIO;
+	arr = json_object_new_array();
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		json_object *g = json_object_new_object();
@@ -451,11 +453,12 @@ static int agent_breaks(struct store *st, const char *id, json_object *o)
 {
 	sqlite3_stmt *s = prepare(st, "SELECT seq, kind, detected_ns, boot_id FROM chain_breaks"
 				  " WHERE agent_id = ?1 ORDER BY seq, detected_ns LIMIT 100");
-	json_object *arr = json_object_new_array();
+	json_object *arr;
 	int rc;
 
 	if (!s)
 		return -EIO;
+	arr = json_object_new_array();
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		json_object *b = json_object_new_object();
