@@ -145,9 +145,11 @@ int store_open(const char *spec, struct store **out)
 	/*
 	 * 32 MiB of page cache rather than SQLite's 2 MiB: the events table's four indexes are
 	 * touched by every batch; with less, each commit reads its pages back from the WAL.
+	 * Checkpoints every 8192 pages (32 MiB of WAL) rather than 1000: the hot index pages are
+	 * copied into the database, and synced, eight times less often.
 	 */
 	if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-			 "PRAGMA cache_size=-32768; PRAGMA foreign_keys=ON;", NULL, NULL,
+			 "PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=8192; PRAGMA foreign_keys=ON;", NULL, NULL,
 			 &err) != SQLITE_OK ||
 	    sqlite3_exec(st->db, schema, NULL, NULL, &err) != SQLITE_OK) {
 		log_error("failed to set up database %s: %s", spec, err ? err : "unknown error");
