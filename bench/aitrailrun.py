@@ -311,8 +311,9 @@ def pipeline(stack, session_bin, tmp):
         if lossless:
             why.append("the store falls behind: %.0f events/s end to end for %.0f/s offered; "
                        "the backlog waits in the agent's spool (drained %.1f s after the "
-                       "session stopped, nothing lost)" % (s["e2e_per_s"], s["achieved_per_s"],
-                                                            s["lag_s"]))
+                       "session stopped, nothing lost); agent %.0f%% of a core, collector "
+                       "%.0f%%" % (s["e2e_per_s"], s["achieved_per_s"], s["lag_s"],
+                                   s["agent_cpu_pct"], s["collector_cpu_pct"]))
         breaks = "What breaks first at %d/s: %s" % (rate, "; ".join(why))
         break
     return {"steps": steps,
