@@ -14,6 +14,7 @@
 #include "config.h"
 #include "fileio_agent.h"
 #include "log.h"
+#include "policy.h"
 #include "util.h"
 
 struct builtin_tool {
@@ -758,7 +759,24 @@ static int k_pol_fetch(struct cfg_parse *p, yaml_node_t *v, const char *key, voi
 	return get_u32(p, v, "policy.fetch_interval_s", 0, 86400, &p->c->policy_fetch_s);
 }
 
+static int k_pol_group(struct cfg_parse *p, yaml_node_t *v, const char *key, void *arg)
+{
+	const char *s;
+	int err = want_scalar(p, v, "policy.host_group", &s);
+
+	if (err)
+		return err;
+	if (*s && !policy_group_valid(s)) {
+		cfg_err(p, v, "policy.host_group: '%s' is not \"\" or 1-64 of A-Z a-z 0-9 . _ -",
+			s);
+		return -EINVAL;
+	}
+	snprintf(p->c->policy_host_group, sizeof(p->c->policy_host_group), "%s", s);
+	return 0;
+}
+
 static const struct key_handler policy_keys[] = {
+	{ "host_group", k_pol_group },
 	{ "file", k_pol_file },
 	{ "cgroup", k_pol_cgroup },
 	{ "self_protect", k_pol_self },

@@ -63,6 +63,7 @@ struct agent_config {
 	char policy_cgroup[PATH_MAX];                      /* "" = the cgroup v2 root */
 	int policy_self_protect;                           /* 1: stop processes aiming at us */
 	uint32_t policy_fetch_s;                           /* poll the collector; 0 = never */
+	char policy_host_group[65];                        /* "" = the fleet policy */
 
 	/* file_write / file_read (agent/fileio.c) */
 	uint64_t hash_max_bytes;                           /* larger files: not hashed */

@@ -81,7 +81,12 @@ int pol_fetch_new(const struct pol_fetch_opts *o, struct pol_fetch **out)
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
-	snprintf(f->url, sizeof(f->url), "%s/v1/policy", o->collector_url);
+	/* the collector answers with the group's policy, or the fleet's when the group has none */
+	if (o->host_group && o->host_group[0])
+		snprintf(f->url, sizeof(f->url), "%s/v1/policy?group=%s", o->collector_url,
+			 o->host_group);
+	else
+		snprintf(f->url, sizeof(f->url), "%s/v1/policy", o->collector_url);
 	snprintf(f->key_path, sizeof(f->key_path), "%s/agent.key", o->state_dir);
 	snprintf(f->dest, sizeof(f->dest), "%s", o->dest);
 	snprintf(f->ca, sizeof(f->ca), "%s", o->ca_file ? o->ca_file : "");

@@ -13,6 +13,7 @@ struct pol_fetch_opts {
 	const char *dest;          /* the policy file the agent watches */
 	const char *ca_file, *cert_file, *key_file;
 	uint32_t interval_s;
+	const char *host_group;    /* "" or NULL: the fleet policy */
 };
 
 /* -ENOENT when there is no collector or no interval: nothing to fetch. */

@@ -270,7 +270,7 @@ int policy_start(struct agent *a)
 		struct pol_fetch_opts fo = {
 			.collector_url = c->collector_url, .state_dir = c->state_dir, .dest = path,
 			.ca_file = c->ca_file, .cert_file = c->cert_file, .key_file = c->key_file,
-			.interval_s = c->policy_fetch_s,
+			.interval_s = c->policy_fetch_s, .host_group = c->policy_host_group,
 		};
 
 		err = pol_fetch_new(&fo, &P.fetch);

@@ -2,13 +2,16 @@
 /*
  * aitrail policy check FILE
  * aitrail policy test FILE [--since TIME] [--until TIME] [--limit N]
- * aitrail policy push FILE
- * aitrail policy show
+ * aitrail policy push FILE [--group G]
+ * aitrail policy show [--group G]
+ * aitrail policy rm --group G
  *
  * check validates locally (the agents' parser, every FILE:LINE problem). test validates the
  * same way, then has the collector replay the stored events of the window through the policy
  * (POST /v1/policy/test) and shows what it would have decided. push validates and makes the
- * file the policy agents fetch (POST /v1/policy); show prints the current one.
+ * file the policy agents fetch (POST /v1/policy), for the fleet or one host group (agents with
+ * policy.host_group: G); show prints what an agent of the group (or any) gets; rm hands a group
+ * back to the fleet policy.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -150,8 +153,9 @@ static int add_time(CURL *curl, char *q, size_t len, const char *flag, const cha
  * One request to the collector. body NULL = GET. Answers the HTTP status (0 when the collector
  * could not be reached, after saying so) and the body in *ans; hdr gets the ETag when asked.
  */
+/* GET, or POST with body; DELETE when del. Returns the HTTP status, 0 when unreachable. */
 static long request(struct cli *c, const char *url, const struct body *body, struct body *ans,
-		    char *etag, size_t etag_len)
+		    char *etag, size_t etag_len, bool del)
 {
 	struct curl_slist *h = NULL;
 	struct curl_header *eh;
@@ -170,6 +174,8 @@ static long request(struct cli *c, const char *url, const struct body *body, str
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body->p ? body->p : "");
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)body->len);
 	}
+	if (del)
+		curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, "DELETE");
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, ans);
 	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, cerr);
@@ -221,7 +227,7 @@ static int policy_test(struct cli *c, const char *path, const char *since, const
 	}
 	if (limit)
 		snprintf(url + strlen(url), sizeof(url) - strlen(url), "&limit=%s", limit);
-	status = request(c, url, &file, &ans, NULL, 0);
+	status = request(c, url, &file, &ans, NULL, 0, false);
 	free(file.p);
 	o = status == 200 && ans.p ? json_tokener_parse(ans.p) : NULL;
 	if (!o) {
@@ -240,20 +246,37 @@ out:
 	return ret;
 }
 
-static int policy_push(struct cli *c, const char *path)
+/* "&group=G" or "" into q; false after a message when G is no group name */
+static bool group_query(const char *group, char *q, size_t len)
+{
+	q[0] = '\0';
+	if (!group)
+		return true;
+	if (!policy_group_valid(group)) {
+		fprintf(stderr, "aitrail policy: --group %s: expected 1-64 of A-Z a-z 0-9 . _ -\n",
+			group);
+		return false;
+	}
+	snprintf(q, len, "&group=%s", group);
+	return true;
+}
+
+static int policy_push(struct cli *c, const char *path, const char *group)
 {
 	struct body file = { 0 }, ans = { 0 };
-	char url[4096], *name;
+	char url[4096], q[80], *name;
 	json_object *o = NULL;
 	long status;
 	int ret = 1;
 
+	if (!group_query(group, q, sizeof(q)))
+		return 2;
 	if (validate(path, true) || read_file(path, &file))
 		return 2;
 	name = curl_easy_escape(c->curl, path, 0);
-	snprintf(url, sizeof(url), "%s/v1/policy?name=%s", c->server, name ? name : "");
+	snprintf(url, sizeof(url), "%s/v1/policy?name=%s%s", c->server, name ? name : "", q);
 	curl_free(name);
-	status = request(c, url, &file, &ans, NULL, 0);
+	status = request(c, url, &file, &ans, NULL, 0, false);
 	free(file.p);
 	o = status == 200 && ans.p ? json_tokener_parse(ans.p) : NULL;
 	if (!o) {
@@ -263,8 +286,9 @@ static int policy_push(struct cli *c, const char *path)
 	if (c->json)
 		printf("%s\n", json_object_to_json_string(o));
 	else
-		printf("pushed %s: %" PRId64 " rules, etag %s; agents pick it up on their next "
-		       "poll\n", path, jnum(o, "rules"), jstr(o, "etag"));
+		printf("pushed %s for %s%s: %" PRId64 " rules, etag %s; agents pick it up on their "
+		       "next poll\n", path, group ? "host group " : "", group ? group : "the fleet",
+		       jnum(o, "rules"), jstr(o, "etag"));
 	ret = 0;
 out:
 	json_object_put(o);
@@ -272,21 +296,63 @@ out:
 	return ret;
 }
 
-static int policy_show(struct cli *c)
+static int policy_show(struct cli *c, const char *group)
 {
 	struct body ans = { 0 };
-	char url[4096], etag[128] = "";
+	char url[4096], etag[128] = "", q[80];
+	struct curl_header *h;
+	const char *served = "?";
 	long status;
 
-	snprintf(url, sizeof(url), "%s/v1/policy", c->server);
-	status = request(c, url, NULL, &ans, etag, sizeof(etag));
+	if (!group_query(group, q, sizeof(q)))
+		return 2;
+	/* the query string starts with '?' here: there is no name */
+	snprintf(url, sizeof(url), "%s/v1/policy%s%s", c->server, q[0] ? "?" : "", q[0] ? q + 1 : "");
+	status = request(c, url, NULL, &ans, etag, sizeof(etag), false);
 	if (status != 200) {
 		print_error("show", status, &ans);
 		free(ans.p);
 		return 1;
 	}
-	fprintf(stderr, "# current policy, etag %s\n", etag);
+	if (curl_easy_header(c->curl, "X-Aitrail-Policy-Group", 0, CURLH_HEADER, -1, &h) ==
+	    CURLHE_OK)
+		served = h->value;
+	if (group && strcmp(served, group))
+		fprintf(stderr, "# host group %s has no policy of its own: its agents get the %s "
+			"policy, etag %s\n", group, served, etag);
+	else
+		fprintf(stderr, "# current policy of %s%s, etag %s\n",
+			strcmp(served, "fleet") ? "host group " : "the ", served, etag);
 	fwrite(ans.p ? ans.p : "", 1, ans.len, stdout);
+	free(ans.p);
+	return 0;
+}
+
+static int policy_rm(struct cli *c, const char *group)
+{
+	struct body ans = { 0 };
+	char url[4096], q[80];
+	long status;
+
+	if (!group) {
+		fprintf(stderr, "aitrail policy rm: expected --group G (the fleet policy can only be "
+			"replaced, with push)\n");
+		return 2;
+	}
+	if (!group_query(group, q, sizeof(q)))
+		return 2;
+	snprintf(url, sizeof(url), "%s/v1/policy?%s", c->server, q + 1);
+	status = request(c, url, NULL, &ans, NULL, 0, true);
+	if (status != 200) {
+		print_error("rm", status, &ans);
+		free(ans.p);
+		return 1;
+	}
+	if (c->json)
+		printf("%s", ans.p ? ans.p : "{}\n");
+	else
+		printf("host group %s follows the fleet policy again; its agents pick it up on "
+		       "their next poll\n", group);
 	free(ans.p);
 	return 0;
 }
@@ -297,10 +363,11 @@ int cmd_policy(struct cli *c, int argc, char **argv)
 		{ "since", required_argument, NULL, 's' },
 		{ "until", required_argument, NULL, 'u' },
 		{ "limit", required_argument, NULL, 'l' },
+		{ "group", required_argument, NULL, 'g' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *since = NULL, *until = NULL, *limit = NULL;
+	const char *since = NULL, *until = NULL, *limit = NULL, *group = NULL;
 	uint64_t n;
 	int ch;
 
@@ -310,6 +377,7 @@ int cmd_policy(struct cli *c, int argc, char **argv)
 		case 's': since = optarg; break;
 		case 'u': until = optarg; break;
 		case 'l': limit = optarg; break;
+		case 'g': group = optarg; break;
 		case 'j': c->json = true; break;
 		default:
 			fprintf(stderr, "aitrail: see aitrail --help\n");
@@ -321,16 +389,23 @@ int cmd_policy(struct cli *c, int argc, char **argv)
 		return 2;
 	}
 	if (optind + 1 == argc && !strcmp(argv[optind], "show"))
-		return policy_show(c);
+		return policy_show(c, group);
+	if (optind + 1 == argc && !strcmp(argv[optind], "rm"))
+		return policy_rm(c, group);
 	if (optind + 2 != argc || (strcmp(argv[optind], "check") && strcmp(argv[optind], "test") &&
 				   strcmp(argv[optind], "push"))) {
 		fprintf(stderr, "aitrail policy: expected check FILE, test FILE [--since T], "
-			"push FILE or show\n");
+			"push FILE [--group G], show [--group G] or rm --group G\n");
+		return 2;
+	}
+	if (group && strcmp(argv[optind], "push")) {
+		fprintf(stderr, "aitrail policy %s: --group applies to push, show and rm\n",
+			argv[optind]);
 		return 2;
 	}
 	if (!strcmp(argv[optind], "check"))
 		return validate(argv[optind + 1], false) ? 2 : 0;
 	if (!strcmp(argv[optind], "push"))
-		return policy_push(c, argv[optind + 1]);
+		return policy_push(c, argv[optind + 1], group);
 	return policy_test(c, argv[optind + 1], since, until, limit);
 }

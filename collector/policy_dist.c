@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Policy distribution:
- *   POST /v1/policy?name=FILE   admin token; body: the policy. Validated with the agents' own
- *                               parser (400 with every FILE:LINE), then it becomes current.
- *   GET  /v1/policy             admin token or an agent key. The current policy as YAML with
- *                               an ETag; If-None-Match with that ETag answers 304, so agents
- *                               poll cheaply. 404 until a policy was pushed.
- * Every pushed version is kept (policy_versions); the newest is current.
+ *   POST /v1/policy?name=FILE[&group=G]  admin token; body: the policy. Validated with the
+ *                               agents' own parser (400 with every FILE:LINE), then it becomes
+ *                               current for the fleet, or for host group G.
+ *   GET  /v1/policy[?group=G]   admin token or an agent key. The current policy of group G, or
+ *                               the fleet's when G has none, as YAML with an ETag and
+ *                               X-Aitrail-Policy-Group (G, or "fleet"); If-None-Match with that
+ *                               ETag answers 304, so agents poll cheaply. 404 until a policy
+ *                               was pushed.
+ *   DELETE /v1/policy?group=G   admin token: group G goes back to the fleet policy.
+ * Every pushed version is kept (policy_versions); the newest of a group is current, and a row
+ * with an empty policy marks a group's override removed.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -25,7 +30,10 @@
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS policy_versions ("
 	" id INTEGER PRIMARY KEY, name TEXT NOT NULL, yaml TEXT NOT NULL, etag TEXT NOT NULL,"
-	" pushed_ns INTEGER NOT NULL);";
+	" pushed_ns INTEGER NOT NULL, grp TEXT NOT NULL DEFAULT '');";
+/* databases from before host groups: their policies were the fleet's */
+static const char add_group[] =
+	"ALTER TABLE policy_versions ADD COLUMN grp TEXT NOT NULL DEFAULT ''";
 
 static void sha256_hex(const void *data, size_t len, char out[65])
 {
@@ -46,7 +54,31 @@ static int ensure_schema(struct store *st)
 		sqlite3_free(msg);
 		return -EIO;
 	}
+	if (sqlite3_exec(st->db, add_group, NULL, NULL, &msg) != SQLITE_OK) {
+		bool had = msg && strstr(msg, "duplicate column");
+
+		if (!had)
+			log_error("failed to add the group column to policy_versions: %s",
+				  msg ? msg : "?");
+		sqlite3_free(msg);
+		if (!had)
+			return -EIO;
+	}
 	return 0;
+}
+
+/* ?group=G: "" for none (the fleet); false after replying 400 to a bad name. */
+static bool group_arg(struct server *srv, struct MHD_Connection *con, const char **group,
+		      enum MHD_Result *ret)
+{
+	*group = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND, "group");
+	if (!*group)
+		*group = "";
+	if (!**group || policy_group_valid(*group))
+		return true;
+	*ret = reject(srv, con, true, MHD_HTTP_BAD_REQUEST, REJ_BAD_REQUEST,
+		      "group '%.80s': expected 1-64 of A-Z a-z 0-9 . _ -", *group);
+	return false;
 }
 
 /* The agent key or the admin token; replies 401 itself when neither holds. */
@@ -66,12 +98,13 @@ static bool authorized(struct server *srv, struct MHD_Connection *con, bool admi
 	}
 	*ret = reject(srv, con, true, MHD_HTTP_UNAUTHORIZED, REJ_UNAUTHORIZED, "%s",
 		      !tok ? "missing Authorization: Bearer <token>"
-		      : admin_only ? "pushing a policy takes the admin token"
+		      : admin_only ? "changing a policy takes the admin token"
 				   : "neither the admin token nor a valid agent key");
 	return false;
 }
 
-static enum MHD_Result push(struct server *srv, struct MHD_Connection *con, struct request *r)
+static enum MHD_Result push(struct server *srv, struct MHD_Connection *con, struct request *r,
+			    const char *group)
 {
 	const char *name = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND, "name");
 	struct pol_errors err;
@@ -99,19 +132,22 @@ static enum MHD_Result push(struct server *srv, struct MHD_Connection *con, stru
 	snprintf(etag, sizeof(etag), "\"%.32s\"", hash);
 	if (ensure_schema(srv->st) ||
 	    sqlite3_prepare_v2(srv->st->db,
-			       "INSERT INTO policy_versions (name, yaml, etag, pushed_ns)"
-			       " VALUES (?1, ?2, ?3, ?4)", -1, &s, NULL) != SQLITE_OK)
+			       "INSERT INTO policy_versions (name, yaml, etag, pushed_ns, grp)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5)", -1, &s, NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, r->body, (int)r->len, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, etag, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, (int64_t)now_realtime_ns());
+	sqlite3_bind_text(s, 5, group, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		goto fail;
 	sqlite3_finalize(s);
-	log_info("policy %s pushed: %d rules, etag %s", name, n_rules, etag);
+	log_info("policy %s pushed for %s%s: %d rules, etag %s", name, *group ? "host group " : "",
+		 *group ? group : "the fleet", n_rules, etag);
 	o = json_object_new_object();
 	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "group", json_object_new_string(*group ? group : "fleet"));
 	json_object_object_add(o, "etag", json_object_new_string(etag));
 	json_object_object_add(o, "rules", json_object_new_int(n_rules));
 	COUNT(srv, queries);
@@ -123,30 +159,57 @@ fail:
 		      "could not store the policy; see the collector log");
 }
 
-static enum MHD_Result fetch(struct server *srv, struct MHD_Connection *con)
+/*
+ * The newest row of group ("" = the fleet), stepped onto it, in *out. -ENOENT when the group
+ * has none or its override was removed; -EIO on a store error.
+ */
+static int current(struct store *st, const char *group, sqlite3_stmt **out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	*out = NULL;
+	if (ensure_schema(st) ||
+	    sqlite3_prepare_v2(st->db,
+			       "SELECT yaml, etag, name FROM policy_versions WHERE grp = ?1"
+			       " ORDER BY id DESC LIMIT 1", -1, &s, NULL) != SQLITE_OK) {
+		log_error("failed to read the current policy: %s", sqlite3_errmsg(st->db));
+		return -EIO;
+	}
+	sqlite3_bind_text(s, 1, group, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) > 0) {
+		*out = s;
+		return 0;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		log_error("failed to read the current policy: %s", sqlite3_errmsg(st->db));
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? -ENOENT : -EIO;
+}
+
+static enum MHD_Result fetch(struct server *srv, struct MHD_Connection *con, const char *group)
 {
 	const char *inm = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
 						      MHD_HTTP_HEADER_IF_NONE_MATCH);
 	struct MHD_Response *resp;
 	sqlite3_stmt *s = NULL;
 	enum MHD_Result ret;
-	const char *etag;
-	int rc;
+	const char *etag, *served = group;
+	int err = -ENOENT;
 
-	if (ensure_schema(srv->st) ||
-	    sqlite3_prepare_v2(srv->st->db,
-			       "SELECT yaml, etag, name FROM policy_versions ORDER BY id DESC LIMIT 1",
-			       -1, &s, NULL) != SQLITE_OK) {
-		log_error("failed to read the current policy: %s", sqlite3_errmsg(srv->st->db));
-		return reject(srv, con, true, MHD_HTTP_INTERNAL_SERVER_ERROR, REJ_STORE_ERROR,
-			      "could not read the policy; see the collector log");
+	if (*group)
+		err = current(srv->st, group, &s);
+	if (err == -ENOENT) {
+		served = "fleet";
+		err = current(srv->st, "", &s);
 	}
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_ROW) {
-		sqlite3_finalize(s);
+	if (err == -ENOENT)
 		return reject(srv, con, true, MHD_HTTP_NOT_FOUND, REJ_NOT_FOUND,
 			      "no policy has been pushed (aitrail policy push FILE)");
-	}
+	if (err)
+		return reject(srv, con, true, MHD_HTTP_INTERNAL_SERVER_ERROR, REJ_STORE_ERROR,
+			      "could not read the policy; see the collector log");
 	etag = (const char *)sqlite3_column_text(s, 1);
 	if (inm && etag && !strcmp(inm, etag)) {
 		resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
@@ -164,6 +227,7 @@ static enum MHD_Result fetch(struct server *srv, struct MHD_Connection *con)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag ? etag : "");
 	MHD_add_response_header(resp, "X-Aitrail-Policy-Name",
 				(const char *)sqlite3_column_text(s, 2));
+	MHD_add_response_header(resp, "X-Aitrail-Policy-Group", served);
 	sqlite3_finalize(s);
 	COUNT(srv, queries);
 	ret = MHD_queue_response(con, MHD_HTTP_OK, resp);
@@ -171,16 +235,60 @@ static enum MHD_Result fetch(struct server *srv, struct MHD_Connection *con)
 	return ret;
 }
 
+/* A group's override goes: its agents fetch the fleet policy again. */
+static enum MHD_Result remove_group(struct server *srv, struct MHD_Connection *con,
+				    const char *group)
+{
+	sqlite3_stmt *s = NULL;
+	json_object *o;
+	int err;
+
+	if (!*group)
+		return reject(srv, con, true, MHD_HTTP_BAD_REQUEST, REJ_BAD_REQUEST,
+			      "DELETE takes ?group=NAME: the fleet policy can only be replaced");
+	err = current(srv->st, group, &s);
+	sqlite3_finalize(s);
+	if (err == -ENOENT)
+		return reject(srv, con, true, MHD_HTTP_NOT_FOUND, REJ_NOT_FOUND,
+			      "host group %s has no policy of its own", group);
+	if (err ||
+	    sqlite3_prepare_v2(srv->st->db,
+			       "INSERT INTO policy_versions (name, yaml, etag, pushed_ns, grp)"
+			       " VALUES ('', '', '', ?1, ?2)", -1, &s, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(s, 1, (int64_t)now_realtime_ns());
+	sqlite3_bind_text(s, 2, group, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(s);
+	log_info("policy of host group %s removed: its agents follow the fleet policy", group);
+	o = json_object_new_object();
+	json_object_object_add(o, "group", json_object_new_string(group));
+	json_object_object_add(o, "removed", json_object_new_boolean(1));
+	COUNT(srv, queries);
+	return reply_json(con, MHD_HTTP_OK, o);
+fail:
+	log_error("failed to remove the policy of host group %s: %s", group,
+		  sqlite3_errmsg(srv->st->db));
+	sqlite3_finalize(s);
+	return reject(srv, con, true, MHD_HTTP_INTERNAL_SERVER_ERROR, REJ_STORE_ERROR,
+		      "could not remove the group's policy; see the collector log");
+}
+
 enum MHD_Result handle_policy(struct server *srv, struct MHD_Connection *con, const char *method,
 			      struct request *r)
 {
 	bool post = !strcmp(method, "POST"), get = !strcmp(method, MHD_HTTP_METHOD_GET);
+	bool del = !strcmp(method, MHD_HTTP_METHOD_DELETE);
 	enum MHD_Result ret;
+	const char *group;
 
-	if (!post && !get)
+	if (!post && !get && !del)
 		return reject(srv, con, true, MHD_HTTP_METHOD_NOT_ALLOWED, REJ_METHOD,
-			      "/v1/policy takes GET or POST, not %s", method);
-	if (!authorized(srv, con, post, &ret))
+			      "/v1/policy takes GET, POST or DELETE, not %s", method);
+	if (!authorized(srv, con, !get, &ret) || !group_arg(srv, con, &group, &ret))
 		return ret;
-	return post ? push(srv, con, r) : fetch(srv, con);
+	if (del)
+		return remove_group(srv, con, group);
+	return post ? push(srv, con, r, group) : fetch(srv, con, group);
 }

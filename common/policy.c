@@ -560,3 +560,12 @@ int policy_eval_event(const struct policy *p, const Aitrail__V1__Event *ev,
 	policy_eval(p, &merged, &t, d);
 	return 0;
 }
+
+bool policy_group_valid(const char *g)
+{
+	size_t n = strlen(g);
+
+	/* the name travels in a URL query and a table: no escaping is ever needed */
+	return n >= 1 && n <= 64 && strspn(g, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					       "0123456789._-") == n;
+}

@@ -125,6 +125,9 @@ int policy_parse(const char *source, const char *text, size_t len, struct policy
 int policy_load_file(const char *path, struct policy **out, struct pol_errors *err);
 void policy_free(struct policy *p);
 
+/* A host group name (policy overrides per group): 1-64 of A-Z a-z 0-9 . _ - */
+bool policy_group_valid(const char *g);
+
 /* First match wins; the category's default otherwise. */
 void policy_eval(const struct policy *p, const struct pol_session *s, const struct pol_target *t,
 		 struct pol_decision *d);

@@ -317,8 +317,9 @@ def fleet(build, harness_exe, actor_exe, cg, tmp, fmt, actors, pa, pb):
             f.write(tc.decode(body)[2][0].decode() + "\n")
         local = os.path.join(tmp, "fleet-policy.yaml")
         write_policy(local, POLICY_V1.format(**fmt))
+        # the agent is in a host group that has no policy of its own yet: it follows the fleet
         h = Harness(harness_exe, local, cg, ["--collector", coll.url, "--state-dir", state,
-                                             "--fetch-interval", "1"])
+                                             "--fetch-interval", "1", "--host-group", "ci"])
         a = Actor(actor_exe, cg)
         actors.append(a)
         h.track(a.pid)
@@ -341,6 +342,18 @@ def fleet(build, harness_exe, actor_exe, cg, tmp, fmt, actors, pa, pb):
         again = [x for x in h.events()[n:] if x.get("type") == "policy_reload"]
         report("unchanged fleet policy is not reloaded again (ETag)", len(again) == 1,
                "%d reloads" % len(again))
+        # the group gets its own policy (V1 again): this agent takes it, without a restart
+        grp = os.path.join(tmp, "group.yaml")
+        write_policy(grp, POLICY_V1.format(**fmt))
+        n = len(h.events())
+        rc, out, err = tc.cli(build, coll.url, "policy", "push", grp, "--group", "ci")
+        e = h.wait_for(lambda e: e.get("type") == "policy_reload", 10, "group reload", n)
+        r1 = a.do("connect 127.0.0.1 %d" % pa)
+        r2 = a.do("connect 127.0.0.1 %d" % pb)
+        report("the host group's own policy overrides the fleet's on the agent",
+               rc == 0 and e["ok"] and e["generation"] == 3 and r1 == "connect 0" and
+               r2 == "connect -%d" % EPERM,
+               "push rc=%d %s reload=%s a=%r b=%r" % (rc, err, e, r1, r2))
     finally:
         if h:
             h.stop()

@@ -70,8 +70,8 @@ rules:
 """
 
 
-def get_policy(coll, token, etag=None):
-    req = urllib.request.Request(coll.url + "/v1/policy")
+def get_policy(coll, token, etag=None, group=None):
+    req = urllib.request.Request(coll.url + "/v1/policy" + ("?group=" + group if group else ""))
     if token:
         req.add_header("Authorization", "Bearer " + token)
     if etag:
@@ -81,6 +81,52 @@ def get_policy(coll, token, etag=None):
             return r.status, r.headers.get("ETag"), r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.headers.get("ETag"), e.read().decode()
+
+
+def groups(build, coll, tmp, agent_key):
+    """Per-host-group overrides: a group's own policy, the fleet's for the others, removal."""
+    _, fleet_etag, fleet = get_policy(coll, agent_key)
+    ci = os.path.join(tmp, "ci.yaml")
+    with open(ci, "w") as f:
+        f.write(POLICY.replace("no-ten", "ci-no-ten"))
+    rc, out, err = tc.cli(build, coll.url, "policy", "push", ci, "--group", "ci-runners")
+    check("policy push --group", rc == 0 and "for host group ci-runners" in out,
+          f"rc {rc} out {out!r} err {err!r}")
+    st, etag, body = get_policy(coll, agent_key, group="ci-runners")
+    check("an agent of the group gets the group's policy", st == 200 and "ci-no-ten" in body and
+          etag != fleet_etag, f"status {st} {body[:80]!r}")
+    st, etag2, body = get_policy(coll, agent_key, etag, group="ci-runners")
+    check("the group's policy answers 304 to its ETag", st == 304, f"status {st}")
+    st, _, body = get_policy(coll, agent_key, group="laptops")
+    check("a group without a policy of its own gets the fleet's", st == 200 and body == fleet,
+          f"status {st} {body[:80]!r}")
+    st, _, body = get_policy(coll, agent_key)
+    check("agents without a group still get the fleet's", st == 200 and body == fleet,
+          f"status {st}")
+    rc, out, err = tc.cli(build, coll.url, "policy", "show", "--group", "laptops")
+    check("policy show --group says when the fleet policy applies", rc == 0 and out == fleet and
+          "host group laptops has no policy of its own" in err, f"rc {rc} err {err!r}")
+    rc, out, err = tc.cli(build, coll.url, "policy", "show", "--group", "ci-runners")
+    check("policy show --group prints the group's policy", rc == 0 and "ci-no-ten" in out and
+          "host group ci-runners" in err, f"rc {rc} err {err!r}")
+    st, _, body = get_policy(coll, agent_key, group="bad/name")
+    check("a bad group name is refused with 400",
+          st == 400 and "group 'bad/name'" in json.loads(body).get("error", ""),
+          f"status {st} {body!r}")
+    rc, out, err = tc.cli(build, coll.url, "policy", "push", ci, "--group", "no spaces")
+    check("policy push refuses a bad group name", rc == 2 and "--group no spaces" in err,
+          f"rc {rc} err {err!r}")
+    rc, out, err = tc.cli(build, coll.url, "policy", "rm", "--group", "ci-runners")
+    st, etag3, body = get_policy(coll, agent_key, etag, group="ci-runners")
+    check("policy rm --group: the group's agents get the fleet's policy again",
+          rc == 0 and st == 200 and body == fleet and etag3 == fleet_etag,
+          f"rc {rc} {out!r} {err!r} status {st}")
+    rc, out, err = tc.cli(build, coll.url, "policy", "rm", "--group", "ci-runners")
+    check("policy rm of a group without a policy: 404, said clearly",
+          rc == 1 and "has no policy of its own" in err, f"rc {rc} err {err!r}")
+    rc, out, err = tc.cli(build, coll.url, "policy", "rm")
+    check("policy rm without --group is refused", rc == 2 and "--group" in err,
+          f"rc {rc} err {err!r}")
 
 
 def distribution(build, coll, tmp, agent_key):
@@ -135,6 +181,7 @@ def distribution(build, coll, tmp, agent_key):
     st, etag4, body = get_policy(coll, agent_key, etag)
     check("a new push changes the ETag and agents get the new policy",
           rc == 0 and st == 200 and etag4 != etag and "no-ten-v2" in body, f"status {st}")
+    groups(build, coll, tmp, agent_key)
 
 
 def feed(coll, tag):

@@ -14,7 +14,8 @@
  * (agent/policy_fetch.c) every --fetch-interval seconds and installs it into --policy FILE.
  *
  * usage: policy_harness --policy FILE --cgroup DIR [--tool NAME]
- *                       [--collector URL --state-dir DIR [--fetch-interval S]]
+ *                       [--collector URL --state-dir DIR [--fetch-interval S]
+ *                        [--host-group G]]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -109,9 +110,11 @@ int main(int argc, char **argv)
 		{ "collector", required_argument, NULL, 'u' },
 		{ "state-dir", required_argument, NULL, 's' },
 		{ "fetch-interval", required_argument, NULL, 'i' },
+		{ "host-group", required_argument, NULL, 'g' },
 		{},
 	};
 	const char *policy = NULL, *cgroup = NULL, *tool = "claude", *coll = NULL, *state = NULL;
+	const char *group = NULL;
 	struct pol_fetch *fetch = NULL;
 	uint32_t fetch_s = 1;
 	struct bpf_link *links[64] = {};
@@ -132,6 +135,8 @@ int main(int argc, char **argv)
 			tool = optarg;
 		else if (opt == 'u')
 			coll = optarg;
+		else if (opt == 'g')
+			group = optarg;
 		else if (opt == 's')
 			state = optarg;
 		else if (opt == 'i')
@@ -226,7 +231,8 @@ int main(int argc, char **argv)
 	epoll_ctl(ep, EPOLL_CTL_ADD, ring_buffer__epoll_fd(rb), &ev);
 	if (coll && state) {
 		struct pol_fetch_opts fo = { .collector_url = coll, .state_dir = state,
-					     .dest = policy, .interval_s = fetch_s };
+					     .dest = policy, .interval_s = fetch_s,
+					     .host_group = group };
 
 		if (pol_fetch_new(&fo, &fetch))
 			goto cleanup;

@@ -253,6 +253,8 @@ static const struct bad_case bad_cases[] = {
 	{ "signatures:\n  tools:\n    - {tool: x, names: [a,b,c,d,e,f,g,h,i]}\n", 3,
 	  "too many entries" },
 	{ "output: json\noutput: none\n", 2, "given twice" },
+	{ "policy:\n  fetch_interval_s: 5\n  host_group: ci/runners\n", 3,
+	  "policy.host_group: 'ci/runners'" },
 	{ "spool: {max_bytes: 1G\n", 2, "" },
 	{ "- a\n- b\n", 1, "expected a mapping, got a list" },
 };
