@@ -43,6 +43,8 @@ int loop_del_fd(struct agent *a, int fd);
 int loop_add_timer(struct agent *a, uint32_t interval_ms, loop_timer_cb cb, void *arg);
 /* Calls cb from the loop on SIGHUP (e.g. reload a policy file). */
 int loop_on_reload(struct agent *a, loop_timer_cb cb, void *arg);
+/* cb runs at the end of every loop iteration, after the events it brought were emitted */
+int loop_on_idle(struct agent *a, loop_timer_cb cb, void *arg);
 int loop_run(struct agent *a);
 void loop_stop(struct agent *a);
 void loop_free(struct agent *a);

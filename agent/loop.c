@@ -27,6 +27,7 @@ struct loop_entry {
 };
 
 #define LOOP_MAX_RELOAD 8
+#define LOOP_MAX_IDLE 4
 
 struct loop;
 static struct loop *get_loop(struct agent *a);
@@ -40,6 +41,11 @@ struct loop {
 		void *arg;
 	} reload[LOOP_MAX_RELOAD];
 	int n_reload;
+	struct {
+		loop_timer_cb cb;
+		void *arg;
+	} idle[LOOP_MAX_IDLE];
+	int n_idle;
 };
 
 int loop_on_reload(struct agent *a, loop_timer_cb cb, void *arg)
@@ -53,6 +59,20 @@ int loop_on_reload(struct agent *a, loop_timer_cb cb, void *arg)
 	l->reload[l->n_reload].cb = cb;
 	l->reload[l->n_reload].arg = arg;
 	l->n_reload++;
+	return 0;
+}
+
+int loop_on_idle(struct agent *a, loop_timer_cb cb, void *arg)
+{
+	struct loop *l = get_loop(a);
+
+	if (!l)
+		return -ENOMEM;
+	if (l->n_idle >= LOOP_MAX_IDLE)
+		return -ENOSPC;
+	l->idle[l->n_idle].cb = cb;
+	l->idle[l->n_idle].arg = arg;
+	l->n_idle++;
 	return 0;
 }
 
@@ -238,6 +258,8 @@ int loop_run(struct agent *a)
 			}
 		}
 		sessions_flush_ended(a);
+		for (i = 0; i < l->n_idle; i++)
+			l->idle[i].cb(a, l->idle[i].arg);
 		if (a->json_out)
 			fflush(a->json_out);
 	}

@@ -666,6 +666,16 @@ int ship_append(struct shipper *sh, const at_event *ev)
 	return err;
 }
 
+void ship_buffer_appends(struct shipper *sh)
+{
+	spool_buffer_appends(sh->spool);
+}
+
+void ship_flush_appends(struct shipper *sh)
+{
+	spool_flush_appends(sh->spool);
+}
+
 int ship_flush(struct shipper *sh, int timeout_ms)
 {
 	uint64_t end = mono_ns() + (uint64_t)timeout_ms * 1000000ULL, failures = sh->st.failures;

@@ -42,6 +42,9 @@ int ship_fd(struct shipper *sh);
 void ship_dispatch(struct shipper *sh);
 /* The event sink: spools ev. Never blocks on the network. */
 int ship_append(struct shipper *sh, const at_event *ev);
+/* Appends gather in memory until ship_flush_appends (see spool_buffer_appends). */
+void ship_buffer_appends(struct shipper *sh);
+void ship_flush_appends(struct shipper *sh);
 /*
  * At shutdown: sends what is pending, waiting at most timeout_ms. Whatever is not acknowledged
  * by then stays in the spool for the next start. Returns 0 when everything was delivered.

@@ -32,6 +32,12 @@ static void on_ship_fd(struct agent *a, int fd, uint32_t events, void *arg)
 	ship_dispatch(shipper);
 }
 
+/* One write(2) per loop iteration for all the events it emitted, not one per event. */
+static void on_idle(struct agent *a, void *arg)
+{
+	ship_flush_appends(shipper);
+}
+
 static void fill_stats(void *arg, Aitrail__V1__AgentStats *st)
 {
 	stats_fill(arg, st, st->lost);
@@ -57,6 +63,10 @@ int agent_ship_start(struct agent *a)
 	err = agent_add_sink(a, spool_sink, NULL);
 	if (!err)
 		err = loop_add_fd(a, ship_fd(shipper), EPOLLIN, on_ship_fd, NULL);
+	if (!err)
+		err = loop_on_idle(a, on_idle, NULL);
+	if (!err)
+		ship_buffer_appends(shipper);
 	if (err) {
 		log_error("failed to hook the shipper into the agent: %s", strerror(-err));
 		ship_close(shipper);

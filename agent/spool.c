@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #define SEG_MIN (4u << 10)
 #define SEG_MAX (8u << 20)
 #define READ_CHUNK (256u << 10)
+#define WBUF_MAX (256u << 10)
 
 struct segment {
 	uint64_t first_seq;
@@ -74,6 +76,11 @@ struct spool {
 	uint64_t unacked_events;
 	uint64_t dropped, corrupt_bytes;
 	int state_dirty, data_dirty, opened;
+	/* appends not yet written, all for the last segment (spool_buffer_appends) */
+	int buffering;
+	uint8_t *wbuf;
+	size_t wlen, wcap;
+	uint64_t w_first, w_last, w_prev_last, w_events;
 	uint8_t *rbuf;          /* read-ahead of one segment file */
 	size_t rbuf_cap, rb_len;
 	uint64_t rb_off;
@@ -673,6 +680,10 @@ static void seg_delete(struct spool *s, size_t i)
 {
 	char path[PATH_MAX + 32];
 
+	/* buffered appends belong to the last segment: they go with it, already counted by the
+	 * caller (acknowledged, or dropped as a gap) */
+	if (i == s->n_segs - 1)
+		s->wlen = s->w_events = 0;
 	if (i == s->n_segs - 1 && s->wfd >= 0) {
 		close(s->wfd);
 		s->wfd = -1;
@@ -723,6 +734,7 @@ static int open_write_segment(struct spool *s, uint64_t seq)
 
 	if (s->wfd >= 0 && last && last->bytes < s->seg_max)
 		return 0;
+	spool_flush_appends(s);
 	if (s->wfd >= 0) {
 		close(s->wfd);
 		s->wfd = -1;
@@ -742,6 +754,77 @@ static int open_write_segment(struct spool *s, uint64_t seq)
 		return err;
 	}
 	return 0;
+}
+
+void spool_buffer_appends(struct spool *s)
+{
+	s->buffering = 1;
+}
+
+int spool_flush_appends(struct spool *s)
+{
+	struct segment *sg;
+	size_t off = 0;
+	ssize_t w;
+	int err = 0;
+
+	if (!s->wlen)
+		return 0;
+	sg = &s->segs[s->n_segs - 1];
+	while (off < s->wlen) {
+		w = write(s->wfd, s->wbuf + off, s->wlen - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			err = w < 0 ? -errno : -EIO;
+			break;
+		}
+		off += w;
+	}
+	if (err) {
+		log_error("failed to append %" PRIu64 " events to the spool: %s", s->w_events,
+			  strerror(-err));
+		/* a short write leaves torn frames: cut them so later frames stay readable */
+		if (off && ftruncate(s->wfd, sg->bytes - s->wlen))
+			log_error("failed to repair the spool segment: %s", strerror(errno));
+		sg->bytes -= s->wlen;
+		sg->events -= s->w_events;
+		sg->last_seq = s->w_prev_last;
+		s->total_bytes -= s->wlen;
+		s->pending_events -= s->w_events;
+		s->pending_bytes -= s->wlen;
+		s->unacked_events -= s->w_events;
+		add_gap(s, s->w_first, s->w_last, s->w_events, "spool_write_error");
+		s->dropped += s->w_events;
+	}
+	s->wlen = 0;
+	s->w_events = 0;
+	return err;
+}
+
+/* Room for total more bytes in the append buffer; false when it cannot hold them. */
+static bool wbuf_room(struct spool *s, size_t total)
+{
+	uint8_t *nb;
+	size_t cap;
+
+	if (s->wlen + total > WBUF_MAX)
+		spool_flush_appends(s);
+	if (total > WBUF_MAX)
+		return false;
+	if (s->wlen + total <= s->wcap)
+		return true;
+	cap = s->wcap ? s->wcap * 2 : 64u << 10;
+	while (cap < s->wlen + total)
+		cap *= 2;
+	if (cap > WBUF_MAX)
+		cap = WBUF_MAX;
+	nb = realloc(s->wbuf, cap);
+	if (!nb)
+		return false;
+	s->wbuf = nb;
+	s->wcap = cap;
+	return true;
 }
 
 int spool_append(struct spool *s, const at_event *ev)
@@ -768,6 +851,20 @@ int spool_append(struct spool *s, const at_event *ev)
 	err = open_write_segment(s, ev->seq);
 	if (err)
 		goto lost;
+	if (s->buffering && wbuf_room(s, total)) {
+		sg = &s->segs[s->n_segs - 1];
+		if (!s->wlen) {
+			s->w_first = ev->seq;
+			s->w_prev_last = sg->last_seq;
+		}
+		payload = s->wbuf + s->wlen + WIRE_FRAME_HDR;
+		aitrail__v1__event__pack(ev, payload);
+		wire_frame_put(s->wbuf + s->wlen, payload, n);
+		s->wlen += total;
+		s->w_last = ev->seq;
+		s->w_events++;
+		goto stored;
+	}
 	buf = total <= sizeof(stack) ? stack : malloc(total);
 	if (!buf) {
 		err = -ENOMEM;
@@ -788,6 +885,7 @@ int spool_append(struct spool *s, const at_event *ev)
 			log_error("failed to repair the spool segment: %s", strerror(errno));
 		goto lost;
 	}
+stored:
 	sg = &s->segs[s->n_segs - 1];
 	sg->last_seq = ev->seq;
 	sg->events++;
@@ -808,7 +906,7 @@ lost:
 
 int spool_sync(struct spool *s)
 {
-	int err = 0;
+	int err = spool_flush_appends(s);
 
 	if (s->data_dirty && s->wfd >= 0) {
 		if (fdatasync(s->wfd))
@@ -851,6 +949,7 @@ static int cut_batch(struct spool *s, const Aitrail__V1__AgentInfo *agent, uint3
 	int fd = -1, err, i;
 	char path[PATH_MAX + 32];
 
+	spool_flush_appends(s);
 	cap = 64 + (size_t)max_bytes + WIRE_FRAME_MAX / 64;
 	body = malloc(cap);
 	if (!body)
@@ -1021,6 +1120,7 @@ static void reposition(struct spool *s)
 	int fd, found = 0;
 	size_t i;
 
+	spool_flush_appends(s);
 	s->pending_events = s->pending_bytes = 0;
 	s->rd_seg = s->n_segs;
 	s->rd_off = 0;
@@ -1179,6 +1279,7 @@ void spool_close(struct spool *s)
 {
 	if (!s)
 		return;
+	spool_flush_appends(s);
 	if (s->wfd >= 0) {
 		fdatasync(s->wfd);
 		close(s->wfd);
@@ -1191,5 +1292,6 @@ void spool_close(struct spool *s)
 	free(s->segs);
 	free(s->batch.body);
 	free(s->rbuf);
+	free(s->wbuf);
 	free(s);
 }

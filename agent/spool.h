@@ -48,6 +48,15 @@ int spool_open(struct spool **sp, const char *dir, uint64_t max_bytes,
 	       enum cfg_spool_policy policy, uint64_t *next_event_seq);
 /* Appends ev (whose seq was assigned by agent_emit). Drops by policy when full: returns 0. */
 int spool_append(struct spool *s, const at_event *ev);
+/*
+ * From now on appends gather in memory until spool_flush_appends(), which writes them to the
+ * segment in one write(2). Whoever turns it on flushes at the end of each burst of events (the
+ * agent: each loop iteration), so an agent killed loses no more than the burst it was handling.
+ * Everything that reads or syncs the spool flushes first.
+ */
+void spool_buffer_appends(struct spool *s);
+/* Writes the gathered appends; events a failed write lost become a spool_write_error gap. */
+int spool_flush_appends(struct spool *s);
 /* Flushes segment data and, when changed, the state to disk. Cheap when nothing changed. */
 int spool_sync(struct spool *s);
 /*

@@ -138,6 +138,37 @@ static void test_batches_in_order(void **state)
 	spool_close(s);
 }
 
+/* Buffered appends (the agent's mode): the same batches, in order, across segment rotations. */
+static void test_buffered_appends(void **state)
+{
+	const struct spool_batch *sb;
+	Aitrail__V1__Batch *b;
+	struct spool *s;
+	uint64_t next, want = 1;
+
+	/* 64 KiB bound: 4 KiB segments, so a burst spans several */
+	assert_int_equal(spool_open(&s, dir, 1 << 16, SPOOL_DROP_OLDEST, &next), 0);
+	spool_buffer_appends(s);
+	for (uint64_t i = 1; i <= 40; i++)
+		append(s, i, 1000);
+	assert_int_equal(spool_next_batch(s, &agent_info, 100, 1 << 20, &sb), 0);
+	b = open_batch(sb, NULL);
+	assert_int_equal(b->n_events, 40);
+	for (size_t i = 0; i < b->n_events; i++)
+		assert_int_equal(b->events[i]->seq, want++);
+	wire_free(&b->base);
+	assert_int_equal(spool_ack(s, 1), 0);
+	for (uint64_t i = 41; i <= 45; i++)
+		append(s, i, 100);
+	assert_int_equal(spool_flush_appends(s), 0);
+	spool_close(s);
+	assert_int_equal(spool_open(&s, dir, 1 << 16, SPOOL_DROP_OLDEST, &next), 0);
+	assert_int_equal(next, 46);
+	assert_int_equal(spool_next_batch(s, &agent_info, 100, 1 << 20, &sb), 0);
+	assert_int_equal(sb->n_events, 5);
+	spool_close(s);
+}
+
 static void test_byte_bound(void **state)
 {
 	const struct spool_batch *sb;
@@ -445,6 +476,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_acked_segments_deleted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_resends_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_killed_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_buffered_appends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_drop_oldest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_drop_newest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_chain, setup, teardown),
