@@ -70,6 +70,8 @@ void config_defaults(struct agent_config *c)
 	c->batch_max_events = 1000;
 	c->batch_max_bytes = 1U << 20;
 	c->batch_max_ms = 1000;
+	c->batch_drain_max_events = 10000;
+	c->batch_drain_max_bytes = 8U << 20;
 	c->policy_self_protect = 1;
 	c->hash_max_bytes = 64ULL << 20;
 	c->sensitive_defaults = 1;
@@ -702,10 +704,28 @@ static int k_batch_ms(struct cfg_parse *p, yaml_node_t *v, const char *key, void
 	return get_u32(p, v, "batch.max_ms", 1, 600000, &p->c->batch_max_ms);
 }
 
+static int k_batch_drain_events(struct cfg_parse *p, yaml_node_t *v, const char *key, void *arg)
+{
+	/* the collector refuses batches over its max_batch_events, 100000 by default */
+	return get_u32(p, v, "batch.drain_max_events", 1, 100000, &p->c->batch_drain_max_events);
+}
+
+static int k_batch_drain_bytes(struct cfg_parse *p, yaml_node_t *v, const char *key, void *arg)
+{
+	uint64_t b;
+	int err = get_size(p, v, "batch.drain_max_bytes", 4096, 64ULL << 20, &b);
+
+	if (!err)
+		p->c->batch_drain_max_bytes = b;
+	return err;
+}
+
 static const struct key_handler batch_keys[] = {
 	{ "max_events", k_batch_events },
 	{ "max_bytes", k_batch_bytes },
 	{ "max_ms", k_batch_ms },
+	{ "drain_max_events", k_batch_drain_events },
+	{ "drain_max_bytes", k_batch_drain_bytes },
 };
 
 static int k_batch(struct cfg_parse *p, yaml_node_t *v, const char *key, void *arg)

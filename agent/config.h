@@ -57,6 +57,8 @@ struct agent_config {
 	uint32_t batch_max_events;
 	uint32_t batch_max_bytes;
 	uint32_t batch_max_ms;
+	uint32_t batch_drain_max_events;
+	uint32_t batch_drain_max_bytes;
 
 	/* policy enforcement (agent/policy*.c); policy_file "" = none */
 	char policy_file[PATH_MAX];

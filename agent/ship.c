@@ -350,14 +350,24 @@ static int start_heartbeat(struct shipper *sh)
 	return err;
 }
 
+/*
+ * max_events and max_bytes say when a batch is due; what piled up while the previous one was in
+ * flight goes out whole, up to the drain limits. One batch in flight costs a round trip and a few
+ * fsyncs on each side whatever its size, so a backlog drains in few large batches.
+ */
 static int start_batch(struct shipper *sh)
 {
+	const struct agent_config *c = sh->cfg;
+	uint32_t max_events = c->batch_max_events, max_bytes = c->batch_max_bytes;
 	const struct spool_batch *b;
 	int err;
 
+	if (c->batch_drain_max_events > max_events)
+		max_events = c->batch_drain_max_events;
+	if (c->batch_drain_max_bytes > max_bytes)
+		max_bytes = c->batch_drain_max_bytes;
 	refresh_agent_info(sh);
-	err = spool_next_batch(sh->spool, &sh->ai, sh->cfg->batch_max_events,
-			       sh->cfg->batch_max_bytes, &b);
+	err = spool_next_batch(sh->spool, &sh->ai, max_events, max_bytes, &b);
 	if (err)
 		return err;
 	sh->busy_batch = b->seq;

@@ -127,6 +127,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c.batch_max_events, 1000);
 	assert_int_equal(c.batch_max_bytes, 1 << 20);
 	assert_int_equal(c.batch_max_ms, 1000);
+	assert_int_equal(c.batch_drain_max_events, 10000);
+	assert_int_equal(c.batch_drain_max_bytes, 8 << 20);
 }
 
 static void test_good_file(void **state)
@@ -155,7 +157,8 @@ static void test_good_file(void **state)
 		"  enroll_token: s3cret\n"
 		"  ca_file: /etc/aitrail/ca.pem\n"
 		"spool: {max_bytes: 512M, when_full: drop_newest}\n"
-		"batch: {max_events: 500, max_bytes: 262144, max_ms: 250}\n",
+		"batch: {max_events: 500, max_bytes: 262144, max_ms: 250, drain_max_events: 5000,"
+		" drain_max_bytes: 2M}\n",
 		log, sizeof(log)), 0);
 	assert_string_equal(log, "");
 	assert_int_equal(c.output, OUTPUT_NONE);
@@ -180,6 +183,8 @@ static void test_good_file(void **state)
 	assert_int_equal(c.batch_max_events, 500);
 	assert_int_equal(c.batch_max_bytes, 262144);
 	assert_int_equal(c.batch_max_ms, 250);
+	assert_int_equal(c.batch_drain_max_events, 5000);
+	assert_int_equal(c.batch_drain_max_bytes, 2 << 20);
 	assert_string_equal(c.path, cfg_path);
 }
 
@@ -234,6 +239,8 @@ static const struct bad_case bad_cases[] = {
 	{ "output: json\n\nstats_interval_s: 999999\n", 3, "out of range" },
 	{ "batch:\n  max_events: 0\n", 2, "out of range" },
 	{ "batch: {max_events: -5}\n", 1, "batch.max_events" },
+	{ "batch:\n  max_ms: 5\n  drain_max_events: 200000\n", 3, "batch.drain_max_events" },
+	{ "batch:\n  drain_max_bytes: 100M\n", 2, "out of range" },
 	{ "ring_buffers:\n  core_kb: 3000\n", 2, "not a power of two" },
 	{ "spool:\n  max_bytes: 12 parsecs\n", 2, "not a size" },
 	{ "spool:\n  max_bytes: 1K\n", 2, "out of range" },

@@ -35,6 +35,7 @@ struct fake {
 	uint8_t seen[MAX_SEQ + 1];
 	uint64_t events, dups, batches, batch_dups, heartbeats, enrolls, bad_hash, gaps;
 	uint64_t last_batch_seq;
+	uint64_t largest_batch;
 	uint8_t last_hash[WIRE_HASH_LEN];
 	int have_hash;
 	char last_agent_id[64];
@@ -169,6 +170,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			fk.have_hash = 1;
 			fk.last_batch_seq = bt->seq;
 			fk.batches++;
+			if (bt->n_events > fk.largest_batch)
+				fk.largest_batch = bt->n_events;
 			for (size_t i = 0; i < bt->n_events; i++) {
 				uint64_t s = bt->events[i]->seq;
 
@@ -319,12 +322,14 @@ static void test_enroll_and_deliver(void **state)
 	FILE *f;
 
 	config(&c);
+	c.batch_drain_max_events = 0; /* max_events alone bounds a batch */
 	assert_int_equal(ship_open(&sh, &c, "test", &seq), 0);
 	assert_int_equal(seq, 1);
 	emit(sh, &seq, 2500);
 	assert_int_equal(pump_until(sh, &fk.events, 2500, 10000), 0);
 	assert_all_once(2500);
 	assert_true(fk_get(&fk.batches) >= 3); /* at most 1000 per batch */
+	assert_true(fk_get(&fk.largest_batch) <= 1000);
 	assert_int_equal(fk_get(&fk.enrolls), 1);
 	assert_int_equal(pump_until(sh, &fk.heartbeats, 1, 3000), 0);
 	ship_get_stats(sh, &st);
@@ -347,6 +352,26 @@ static void test_enroll_and_deliver(void **state)
 	assert_int_equal(pump_until(sh, &fk.events, 2510, 5000), 0);
 	assert_int_equal(fk_get(&fk.enrolls), 1);
 	assert_all_once(2510);
+	ship_close(sh);
+}
+
+/* A backlog goes out in batches up to the drain limit, in order, each acknowledged once. */
+static void test_drain_backlog(void **state)
+{
+	struct agent_config c;
+	struct shipper *sh;
+	uint64_t seq;
+
+	config(&c);
+	c.batch_drain_max_events = 2000;
+	assert_int_equal(ship_open(&sh, &c, "test", &seq), 0);
+	/* all of it waits while the agent enrolls */
+	emit(sh, &seq, 4500);
+	assert_int_equal(pump_until(sh, &fk.events, 4500, 10000), 0);
+	assert_all_once(4500);
+	assert_int_equal(fk_get(&fk.largest_batch), 2000);
+	assert_int_equal(fk_get(&fk.batches), 3);
+	assert_int_equal(fk_get(&fk.bad_hash), 0);
 	ship_close(sh);
 }
 
@@ -483,6 +508,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_enroll_and_deliver, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drain_backlog, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outage_and_drain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revoked_key, setup, teardown),
