@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,9 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/timerfd.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -280,12 +283,82 @@ static int on_record(void *ctx, void *data, size_t size)
 	return dispatch_record(ctx, data, size);
 }
 
-static void on_ring(struct agent *a, int fd, uint32_t events, void *arg)
+/*
+ * While records flow, the agent reads the rings every RING_POLL_MS on a timer and tells the
+ * kernel so (file_poll): file records then do not wake it one by one. Once a poll finds
+ * nothing, records wake it again; a last sweep RING_SWEEP_MS later collects any record that
+ * raced with the switch.
+ */
+#define RING_POLL_MS 10
+#define RING_SWEEP_MS 1000
+
+static int poll_tfd = -1;
+static bool sweeping;
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void set_poll(struct agent *a, uint64_t until_ns, uint64_t timer_ns)
+{
+	struct itimerspec its = {
+		.it_value = { timer_ns / 1000000000ULL, timer_ns % 1000000000ULL },
+	};
+	uint32_t zero = 0;
+
+	if (bpf_map_update_elem(bpf_map__fd(a->skel->maps.file_poll), &zero, &until_ns, BPF_ANY))
+		log_debug("failed to update file_poll: %s", strerror(errno));
+	if (timerfd_settime(poll_tfd, TFD_TIMER_ABSTIME, &its, NULL))
+		log_warn("failed to arm the ring poll timer: %s", strerror(errno));
+}
+
+static int consume(struct agent *a)
 {
 	int n = ring_buffer__consume(a->rb);
 
 	if (n < 0)
 		log_warn("failed to read the ring buffers: %s", strerror(-n));
+	return n;
+}
+
+static void poll_next(struct agent *a)
+{
+	uint64_t next = mono_ns() + RING_POLL_MS * 1000000ULL;
+
+	sweeping = false;
+	set_poll(a, next, next);
+}
+
+static void on_ring(struct agent *a, int fd, uint32_t events, void *arg)
+{
+	if (consume(a) > 0 && poll_tfd >= 0)
+		poll_next(a);
+}
+
+static void on_poll(struct agent *a, int fd, uint32_t events, void *arg)
+{
+	uint64_t ticks;
+
+	if (read(fd, &ticks, sizeof(ticks)) < 0)
+		return;
+	if (consume(a) > 0) {
+		poll_next(a);
+		return;
+	}
+	if (sweeping) {
+		sweeping = false;
+		set_poll(a, 0, 0);
+		return;
+	}
+	/* quiet: records wake the agent again from now on */
+	sweeping = true;
+	set_poll(a, 0, mono_ns() + RING_SWEEP_MS * 1000000ULL);
+	if (consume(a) > 0)
+		poll_next(a);
 }
 
 int loader_start(struct agent *a)
@@ -322,6 +395,14 @@ int loader_start(struct agent *a)
 	err = loop_add_fd(a, ring_buffer__epoll_fd(a->rb), EPOLLIN, on_ring, NULL);
 	if (err)
 		goto cleanup;
+	/* without the poll timer every record wakes the agent: slower, nothing lost */
+	poll_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (poll_tfd < 0 || loop_add_fd(a, poll_tfd, EPOLLIN, on_poll, NULL)) {
+		log_warn("failed to set up the ring poll timer: %s", strerror(errno));
+		if (poll_tfd >= 0)
+			close(poll_tfd);
+		poll_tfd = -1;
+	}
 	return 0;
 cleanup:
 	loader_stop(a);
@@ -339,6 +420,12 @@ void loader_drain(struct agent *a)
 
 void loader_stop(struct agent *a)
 {
+	if (poll_tfd >= 0) {
+		if (a->loop)
+			loop_del_fd(a, poll_tfd);
+		close(poll_tfd);
+		poll_tfd = -1;
+	}
 	if (a->rb) {
 		if (a->loop)
 			loop_del_fd(a, ring_buffer__epoll_fd(a->rb));

@@ -67,4 +67,28 @@ static __always_inline int at_output(void *rb, void *data, __u64 size, __u32 cnt
 	return 0;
 }
 
+/*
+ * at_output to rb_file, without waking the agent while it polls that ring on its own timer: a
+ * busy session's file events then cost the agent one wakeup per poll, not one each. A ring a
+ * quarter full wakes it regardless.
+ */
+static __always_inline int at_output_file(void *data, __u64 size, __u32 cnt)
+{
+	__u32 zero = 0;
+	__u64 *until = bpf_map_lookup_elem(&file_poll, &zero);
+	__u64 flags = 0;
+	long err;
+
+	if (until && bpf_ktime_get_ns() < *until &&
+	    bpf_ringbuf_query(&rb_file, BPF_RB_AVAIL_DATA) <
+		    bpf_ringbuf_query(&rb_file, BPF_RB_RING_SIZE) / 4)
+		flags = BPF_RB_NO_WAKEUP;
+	err = bpf_ringbuf_output(&rb_file, data, size, flags);
+	if (err) {
+		at_count(cnt);
+		return (int)err;
+	}
+	return 0;
+}
+
 #endif

@@ -424,7 +424,7 @@ static __noinline int file_exit(long ret)
 		r->hdr.flags |= AT_F_TRUNC_PATH2;
 	if (r->fflags & (AT_FILE_F_REL_FAULT1 | AT_FILE_F_REL_FAULT2))
 		r->hdr.flags |= AT_F_READ_FAIL;
-	return at_output(&rb_file, r, size, AT_CNT_RB_FILE_FULL);
+	return at_output_file(r, size, AT_CNT_RB_FILE_FULL);
 }
 
 #define EXIT(sysname) \

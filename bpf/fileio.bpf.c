@@ -319,7 +319,7 @@ static __always_inline void fio_count_dir(struct file *f, const struct at_sessio
 	if (n > sizeof(*r))
 		n = sizeof(*r);
 	r->hdr.size = n;
-	at_output(&rb_file, r, n, AT_CNT_RB_FILEIO_FULL);
+	at_output_file(r, n, AT_CNT_RB_FILEIO_FULL);
 }
 
 static __always_inline void fio_emit_close(__u32 type, const struct at_session_ref *ref,
@@ -419,7 +419,7 @@ static __always_inline void fio_exit_open(long ret)
 	if (n > sizeof(*r))
 		n = sizeof(*r);
 	r->hdr.size = n;
-	at_output(&rb_file, r, n, AT_CNT_RB_FILEIO_FULL);
+	at_output_file(r, n, AT_CNT_RB_FILEIO_FULL);
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat")
@@ -557,7 +557,7 @@ static __always_inline void fio_emit_close(__u32 type, const struct at_session_r
 		r.ino = BPF_CORE_READ(inode, i_ino);
 		r.dev = BPF_CORE_READ(inode, i_sb, s_dev);
 	}
-	at_output(&rb_file, &r, sizeof(r), AT_CNT_RB_FILEIO_FULL);
+	at_output_file(&r, sizeof(r), AT_CNT_RB_FILEIO_FULL);
 }
 
 SEC("tracepoint/syscalls/sys_enter_close")
@@ -690,7 +690,7 @@ static __always_inline void fio_exit_rename_common(long ret)
 	r->base1_len = fio_read_base(r->base1, a.olddfd, r->rel1, &pflags);
 	r->base2_len = fio_read_base(r->base2, a.newdfd, r->rel2, &pflags);
 	r->pflags = pflags;
-	at_output(&rb_file, r, sizeof(*r), AT_CNT_RB_FILEIO_FULL);
+	at_output_file(r, sizeof(*r), AT_CNT_RB_FILEIO_FULL);
 }
 
 SEC("tracepoint/syscalls/sys_enter_rename")

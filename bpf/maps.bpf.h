@@ -32,6 +32,14 @@ struct {
 	__uint(max_entries, 8 * 1024 * 1024);
 } rb_file SEC(".maps") __weak;
 
+/* [0]: until when (CLOCK_MONOTONIC ns) the agent reads rb_file on its own; see at_output_file */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} file_poll SEC(".maps") __weak;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, AT_CNT_MAX);
