@@ -184,6 +184,7 @@ struct agent {
 	uint64_t records_read;
 	uint64_t decode_errors;
 	uint64_t spool_dropped;  /* filled by the spool when it drops events */
+	uint64_t unclean_stops;  /* the spool's count of earlier runs killed or crashed */
 	uint64_t sink_errors;
 };
 

@@ -336,6 +336,7 @@ static int start_heartbeat(struct shipper *sh)
 	if (sh->stats_fn)
 		sh->stats_fn(sh->stats_arg, &as);
 	lost.spool_dropped = ss.dropped;
+	lost.unclean_stops = ss.unclean_stops;
 	hb.agent = &sh->ai;
 	hb.stats = &as;
 	hb.spool_bytes = ss.bytes;

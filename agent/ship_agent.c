@@ -24,6 +24,7 @@ static int spool_sink(struct agent *a, const at_event *ev, void *arg)
 
 	ship_get_stats(shipper, &st);
 	a->spool_dropped = st.spool.dropped;
+	a->unclean_stops = st.spool.unclean_stops;
 	return err;
 }
 
@@ -45,6 +46,7 @@ static void fill_stats(void *arg, Aitrail__V1__AgentStats *st)
 
 int agent_ship_start(struct agent *a)
 {
+	struct ship_stats st;
 	uint64_t next_seq;
 	int err;
 
@@ -59,6 +61,8 @@ int agent_ship_start(struct agent *a)
 	/* event seqs continue across restarts: the collector sees one gapless sequence */
 	if (next_seq > a->seq + 1)
 		a->seq = next_seq - 1;
+	ship_get_stats(shipper, &st);
+	a->unclean_stops = st.spool.unclean_stops;
 	ship_set_stats_cb(shipper, fill_stats, a);
 	err = agent_add_sink(a, spool_sink, NULL);
 	if (!err)

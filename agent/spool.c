@@ -76,6 +76,10 @@ struct spool {
 	uint64_t unacked_events;
 	uint64_t dropped, corrupt_bytes;
 	int state_dirty, data_dirty, opened;
+	/* "running 1" stays in the state while an agent has the spool open: finding it at open
+	 * means the last one was killed or crashed, losing what it had read but not spooled */
+	int running;
+	uint64_t unclean_stops;
 	/* appends not yet written, all for the last segment (spool_buffer_appends) */
 	int buffering;
 	uint8_t *wbuf;
@@ -192,9 +196,10 @@ static int state_write(struct spool *s)
 	n = snprintf(buf, sizeof(buf),
 		     "# aitrail agent spool state; replaced atomically, do not edit\n"
 		     "next_seq %" PRIu64 "\nnext_batch_seq %" PRIu64 "\nlast_hash %s\n"
-		     "sent_seq %" PRIu64 "\nacked_seq %" PRIu64 "\n",
+		     "sent_seq %" PRIu64 "\nacked_seq %" PRIu64 "\nrunning %d\n"
+		     "unclean_stops %" PRIu64 "\n",
 		     s->next_seq, s->next_batch_seq, s->have_hash ? hx : "-", s->sent_seq,
-		     s->acked_seq);
+		     s->acked_seq, s->running, s->unclean_stops);
 	if (s->inflight)
 		n += snprintf(buf + n, sizeof(buf) - n, "inflight %" PRIu64 " %" PRIu64 " %u %u\n",
 			      s->batch.seq, s->batch.to_seq, s->batch.n_events, s->batch.n_gaps);
@@ -264,6 +269,10 @@ static int state_read(struct spool *s, uint64_t *inflight_seq, uint64_t *infligh
 				s->sent_seq = x;
 			else if (!strcmp(key, "acked_seq"))
 				s->acked_seq = x;
+			else if (!strcmp(key, "running"))
+				s->running = !!x;
+			else if (!strcmp(key, "unclean_stops"))
+				s->unclean_stops = x;
 			else
 				goto bad;
 		}
@@ -667,6 +676,17 @@ int spool_open(struct spool **sp, const char *dir, uint64_t max_bytes,
 			 "%s; next event seq %" PRIu64 ", next batch %" PRIu64,
 			 s->total_bytes, s->unacked_events, s->n_gaps,
 			 s->inflight ? ", one batch in flight" : "", s->next_seq, s->next_batch_seq);
+	if (s->running) {
+		s->unclean_stops++;
+		log_warn("spool: the previous agent did not stop cleanly (killed, crashed or power "
+			 "lost): the events it had read but not yet spooled, and the records still in "
+			 "the kernel buffers, are lost, their number unknown (unclean stop %" PRIu64
+			 " of this agent)", s->unclean_stops);
+	}
+	s->running = 1;
+	err = state_write(s);
+	if (err)
+		goto fail;
 	*next_event_seq = s->next_seq;
 	s->opened = 1;
 	*sp = s;
@@ -1263,6 +1283,7 @@ void spool_get_stats(struct spool *s, struct spool_stats *st)
 	st->next_batch_seq = s->next_batch_seq;
 	st->acked_seq = s->acked_seq;
 	st->pending_gaps = s->n_gaps;
+	st->unclean_stops = s->unclean_stops;
 }
 
 int spool_inflight(struct spool *s)
@@ -1287,8 +1308,10 @@ void spool_close(struct spool *s)
 	if (s->lockfd >= 0)
 		close(s->lockfd);
 	/* only a spool that opened cleanly may overwrite the state it read */
-	if (s->opened)
+	if (s->opened) {
+		s->running = 0;
 		state_write(s);
+	}
 	free(s->segs);
 	free(s->batch.body);
 	free(s->rbuf);

@@ -38,6 +38,7 @@ struct spool_stats {
 	uint64_t next_batch_seq;
 	uint64_t acked_seq;       /* last acknowledged event seq */
 	uint64_t pending_gaps;
+	uint64_t unclean_stops;   /* earlier runs that ended without spool_close (all runs) */
 };
 
 /*

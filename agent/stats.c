@@ -28,6 +28,7 @@ void stats_fill(struct agent *a, Aitrail__V1__AgentStats *st, Aitrail__V1__LossC
 	lost->rb_fileio_full = c[AT_CNT_RB_FILEIO_FULL];
 	lost->decode_errors = a->decode_errors;
 	lost->spool_dropped = a->spool_dropped;
+	lost->unclean_stops = a->unclean_stops;
 
 	st->events_emitted = a->events_emitted;
 	st->records_read = a->records_read;

@@ -322,6 +322,12 @@ def run(build, tmp, fixture, coll, agents):
           f"last before {before[-1:]} first after {after[:1]}")
     check("sigkill_same_agent", agent.agent_id() == agent_id, f"{agent.agent_id()} vs {agent_id}")
 
+    def unclean():
+        st = [e for e in agent.snapshot() if e.get("type") == "agent_stats"]
+        return st and st[-1].get("lost", {}).get("unclean_stops")
+    check("sigkill_counted_as_unclean_stop", wait_for(unclean, 10) == 1 and
+          "did not stop cleanly" in agent.logtext(), f"unclean_stops {unclean()}")
+
     def chain_ok():
         a = coll.agent(agent_id)
         return a and a.get("batches_missing") == [] and a.get("chain_breaks") == [] and \

@@ -307,6 +307,8 @@ static void test_killed_writer(void **state)
 		spool_get_stats(s, &st);
 		assert_int_equal(st.corrupt_bytes, 6);
 		assert_int_equal(st.events, 600);
+		/* the killed run is counted: its unspooled events are lost, number unknown */
+		assert_int_equal(st.unclean_stops, 1);
 	}
 	want = 101;
 	while (spool_next_batch(s, &agent_info, 64, 1 << 20, &sb) == 0) {
@@ -324,6 +326,15 @@ static void test_killed_writer(void **state)
 	b = open_batch(sb, NULL);
 	assert_int_equal(b->events[0]->seq, 701);
 	wire_free(&b->base);
+	spool_close(s);
+	/* a clean stop adds nothing; the count stays */
+	assert_int_equal(spool_open(&s, dir, 1 << 20, SPOOL_DROP_OLDEST, &next), 0);
+	{
+		struct spool_stats st;
+
+		spool_get_stats(s, &st);
+		assert_int_equal(st.unclean_stops, 1);
+	}
 	spool_close(s);
 }
 
