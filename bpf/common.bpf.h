@@ -56,15 +56,21 @@ static __always_inline void at_fill_hdr(struct at_hdr *h, __u32 type, __u32 size
  * Sends size bytes of data to ring buffer rb, counting a full buffer under cnt. size must be
  * provably bounded by the caller (mask it).
  */
-static __always_inline int at_output(void *rb, void *data, __u64 size, __u32 cnt)
+static __always_inline int at_output_flags(void *rb, void *data, __u64 size, __u32 cnt,
+					   __u64 flags)
 {
-	long err = bpf_ringbuf_output(rb, data, size, 0);
+	long err = bpf_ringbuf_output(rb, data, size, flags);
 
 	if (err) {
 		at_count(cnt);
 		return (int)err;
 	}
 	return 0;
+}
+
+static __always_inline int at_output(void *rb, void *data, __u64 size, __u32 cnt)
+{
+	return at_output_flags(rb, data, size, cnt, 0);
 }
 
 /*
@@ -77,18 +83,12 @@ static __always_inline int at_output_file(void *data, __u64 size, __u32 cnt)
 	__u32 zero = 0;
 	__u64 *until = bpf_map_lookup_elem(&file_poll, &zero);
 	__u64 flags = 0;
-	long err;
 
 	if (until && bpf_ktime_get_ns() < *until &&
 	    bpf_ringbuf_query(&rb_file, BPF_RB_AVAIL_DATA) <
 		    bpf_ringbuf_query(&rb_file, BPF_RB_RING_SIZE) / 4)
 		flags = BPF_RB_NO_WAKEUP;
-	err = bpf_ringbuf_output(&rb_file, data, size, flags);
-	if (err) {
-		at_count(cnt);
-		return (int)err;
-	}
-	return 0;
+	return at_output_flags(&rb_file, data, size, cnt, flags);
 }
 
 #endif
