@@ -24,16 +24,7 @@
 #include "log.h"
 #include "policy.h"
 #include "store.h"
-#include "store_sqlite.h"
 #include "util.h"
-
-static const char schema[] =
-	"CREATE TABLE IF NOT EXISTS policy_versions ("
-	" id INTEGER PRIMARY KEY, name TEXT NOT NULL, yaml TEXT NOT NULL, etag TEXT NOT NULL,"
-	" pushed_ns INTEGER NOT NULL, grp TEXT NOT NULL DEFAULT '');";
-/* databases from before host groups: their policies were the fleet's */
-static const char add_group[] =
-	"ALTER TABLE policy_versions ADD COLUMN grp TEXT NOT NULL DEFAULT ''";
 
 static void sha256_hex(const void *data, size_t len, char out[65])
 {
@@ -43,28 +34,6 @@ static void sha256_hex(const void *data, size_t len, char out[65])
 	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
 	for (int i = 0; i < 32; i++)
 		sprintf(out + 2 * i, "%02x", md[i]);
-}
-
-static int ensure_schema(struct store *st)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(st->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-		log_error("failed to create policy_versions table: %s", msg ? msg : "?");
-		sqlite3_free(msg);
-		return -EIO;
-	}
-	if (sqlite3_exec(st->db, add_group, NULL, NULL, &msg) != SQLITE_OK) {
-		bool had = msg && strstr(msg, "duplicate column");
-
-		if (!had)
-			log_error("failed to add the group column to policy_versions: %s",
-				  msg ? msg : "?");
-		sqlite3_free(msg);
-		if (!had)
-			return -EIO;
-	}
-	return 0;
 }
 
 /* ?group=G: "" for none (the fleet); false after replying 400 to a bad name. */
@@ -109,7 +78,6 @@ static enum MHD_Result push(struct server *srv, struct MHD_Connection *con, stru
 	const char *name = MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND, "name");
 	struct pol_errors err;
 	struct policy *p;
-	sqlite3_stmt *s = NULL;
 	char hash[65], etag[40];
 	json_object *o;
 	int n_rules;
@@ -130,19 +98,9 @@ static enum MHD_Result push(struct server *srv, struct MHD_Connection *con, stru
 	policy_free(p);
 	sha256_hex(r->body, r->len, hash);
 	snprintf(etag, sizeof(etag), "\"%.32s\"", hash);
-	if (ensure_schema(srv->st) ||
-	    sqlite3_prepare_v2(srv->st->db,
-			       "INSERT INTO policy_versions (name, yaml, etag, pushed_ns, grp)"
-			       " VALUES (?1, ?2, ?3, ?4, ?5)", -1, &s, NULL) != SQLITE_OK)
-		goto fail;
-	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, r->body, (int)r->len, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, etag, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 4, (int64_t)now_realtime_ns());
-	sqlite3_bind_text(s, 5, group, -1, SQLITE_STATIC);
-	if (sqlite3_step(s) != SQLITE_DONE)
-		goto fail;
-	sqlite3_finalize(s);
+	if (store_policy_put(srv->st, group, name, r->body, r->len, etag, now_realtime_ns()))
+		return reject(srv, con, true, MHD_HTTP_INTERNAL_SERVER_ERROR, REJ_STORE_ERROR,
+			      "could not store the policy; see the collector log");
 	log_info("policy %s pushed for %s%s: %d rules, etag %s", name, *group ? "host group " : "",
 		 *group ? group : "the fleet", n_rules, etag);
 	o = json_object_new_object();
@@ -152,57 +110,23 @@ static enum MHD_Result push(struct server *srv, struct MHD_Connection *con, stru
 	json_object_object_add(o, "rules", json_object_new_int(n_rules));
 	COUNT(srv, queries);
 	return reply_json(con, MHD_HTTP_OK, o);
-fail:
-	log_error("failed to store pushed policy: %s", sqlite3_errmsg(srv->st->db));
-	sqlite3_finalize(s);
-	return reject(srv, con, true, MHD_HTTP_INTERNAL_SERVER_ERROR, REJ_STORE_ERROR,
-		      "could not store the policy; see the collector log");
-}
-
-/*
- * The newest row of group ("" = the fleet), stepped onto it, in *out. -ENOENT when the group
- * has none or its override was removed; -EIO on a store error.
- */
-static int current(struct store *st, const char *group, sqlite3_stmt **out)
-{
-	sqlite3_stmt *s = NULL;
-	int rc;
-
-	*out = NULL;
-	if (ensure_schema(st) ||
-	    sqlite3_prepare_v2(st->db,
-			       "SELECT yaml, etag, name FROM policy_versions WHERE grp = ?1"
-			       " ORDER BY id DESC LIMIT 1", -1, &s, NULL) != SQLITE_OK) {
-		log_error("failed to read the current policy: %s", sqlite3_errmsg(st->db));
-		return -EIO;
-	}
-	sqlite3_bind_text(s, 1, group, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) > 0) {
-		*out = s;
-		return 0;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		log_error("failed to read the current policy: %s", sqlite3_errmsg(st->db));
-	sqlite3_finalize(s);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? -ENOENT : -EIO;
 }
 
 static enum MHD_Result fetch(struct server *srv, struct MHD_Connection *con, const char *group)
 {
 	const char *inm = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
 						      MHD_HTTP_HEADER_IF_NONE_MATCH);
+	const char *served = group;
 	struct MHD_Response *resp;
-	sqlite3_stmt *s = NULL;
+	struct store_policy p;
 	enum MHD_Result ret;
-	const char *etag, *served = group;
-	int err = -ENOENT;
+	int err = -ENOENT, status = MHD_HTTP_OK;
 
 	if (*group)
-		err = current(srv->st, group, &s);
+		err = store_policy_get(srv->st, group, &p);
 	if (err == -ENOENT) {
 		served = "fleet";
-		err = current(srv->st, "", &s);
+		err = store_policy_get(srv->st, "", &p);
 	}
 	if (err == -ENOENT)
 		return reject(srv, con, true, MHD_HTTP_NOT_FOUND, REJ_NOT_FOUND,
@@ -210,27 +134,19 @@ static enum MHD_Result fetch(struct server *srv, struct MHD_Connection *con, con
 	if (err)
 		return reject(srv, con, true, MHD_HTTP_INTERNAL_SERVER_ERROR, REJ_STORE_ERROR,
 			      "could not read the policy; see the collector log");
-	etag = (const char *)sqlite3_column_text(s, 1);
-	if (inm && etag && !strcmp(inm, etag)) {
+	if (inm && !strcmp(inm, p.etag)) {
+		status = MHD_HTTP_NOT_MODIFIED;
 		resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
-		sqlite3_finalize(s);
-		COUNT(srv, queries);
-		ret = MHD_queue_response(con, MHD_HTTP_NOT_MODIFIED, resp);
-		MHD_destroy_response(resp);
-		return ret;
+	} else {
+		resp = MHD_create_response_from_buffer(p.len, p.yaml, MHD_RESPMEM_MUST_COPY);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/yaml");
+		MHD_add_response_header(resp, "X-Aitrail-Policy-Name", p.name);
+		MHD_add_response_header(resp, "X-Aitrail-Policy-Group", served);
 	}
-	resp = MHD_create_response_from_buffer(sqlite3_column_bytes(s, 0),
-					       (void *)sqlite3_column_text(s, 0),
-					       MHD_RESPMEM_MUST_COPY);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/yaml");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag ? etag : "");
-	MHD_add_response_header(resp, "X-Aitrail-Policy-Name",
-				(const char *)sqlite3_column_text(s, 2));
-	MHD_add_response_header(resp, "X-Aitrail-Policy-Group", served);
-	sqlite3_finalize(s);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, p.etag);
+	store_policy_release(&p);
 	COUNT(srv, queries);
-	ret = MHD_queue_response(con, MHD_HTTP_OK, resp);
+	ret = MHD_queue_response(con, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }
@@ -239,40 +155,25 @@ static enum MHD_Result fetch(struct server *srv, struct MHD_Connection *con, con
 static enum MHD_Result remove_group(struct server *srv, struct MHD_Connection *con,
 				    const char *group)
 {
-	sqlite3_stmt *s = NULL;
 	json_object *o;
 	int err;
 
 	if (!*group)
 		return reject(srv, con, true, MHD_HTTP_BAD_REQUEST, REJ_BAD_REQUEST,
 			      "DELETE takes ?group=NAME: the fleet policy can only be replaced");
-	err = current(srv->st, group, &s);
-	sqlite3_finalize(s);
+	err = store_policy_remove(srv->st, group, now_realtime_ns());
 	if (err == -ENOENT)
 		return reject(srv, con, true, MHD_HTTP_NOT_FOUND, REJ_NOT_FOUND,
 			      "host group %s has no policy of its own", group);
-	if (err ||
-	    sqlite3_prepare_v2(srv->st->db,
-			       "INSERT INTO policy_versions (name, yaml, etag, pushed_ns, grp)"
-			       " VALUES ('', '', '', ?1, ?2)", -1, &s, NULL) != SQLITE_OK)
-		goto fail;
-	sqlite3_bind_int64(s, 1, (int64_t)now_realtime_ns());
-	sqlite3_bind_text(s, 2, group, -1, SQLITE_STATIC);
-	if (sqlite3_step(s) != SQLITE_DONE)
-		goto fail;
-	sqlite3_finalize(s);
+	if (err)
+		return reject(srv, con, true, MHD_HTTP_INTERNAL_SERVER_ERROR, REJ_STORE_ERROR,
+			      "could not remove the group's policy; see the collector log");
 	log_info("policy of host group %s removed: its agents follow the fleet policy", group);
 	o = json_object_new_object();
 	json_object_object_add(o, "group", json_object_new_string(group));
 	json_object_object_add(o, "removed", json_object_new_boolean(1));
 	COUNT(srv, queries);
 	return reply_json(con, MHD_HTTP_OK, o);
-fail:
-	log_error("failed to remove the policy of host group %s: %s", group,
-		  sqlite3_errmsg(srv->st->db));
-	sqlite3_finalize(s);
-	return reject(srv, con, true, MHD_HTTP_INTERNAL_SERVER_ERROR, REJ_STORE_ERROR,
-		      "could not remove the group's policy; see the collector log");
 }
 
 enum MHD_Result handle_policy(struct server *srv, struct MHD_Connection *con, const char *method,

@@ -17,11 +17,9 @@
 #include "log.h"
 #include "policy.h"
 #include "store.h"
-#include "store_sqlite.h"
 #include "timeparse.h"
 #include "util.h"
 
-#define REPLAY_TYPES "'net_connect', 'exec'"
 
 struct replay {
 	const struct policy *p;
@@ -54,9 +52,11 @@ static void describe(const struct pol_target *t, char *buf, size_t len)
 	}
 }
 
-static void replay_one(struct replay *r, const Aitrail__V1__Event *ev, const char *session_id,
+/* store_replay's callback: one stored event through the policy */
+static void replay_one(void *arg, const Aitrail__V1__Event *ev, const char *session_id,
 		       const char *cwd)
 {
+	struct replay *r = arg;
 	struct pol_session s = { .cwd = cwd };
 	struct pol_decision d;
 	struct pol_target t;
@@ -92,43 +92,6 @@ static void replay_one(struct replay *r, const Aitrail__V1__Event *ev, const cha
 	json_object_object_add(m, "action", json_object_new_string(policy_action_name(d.action)));
 	json_object_object_add(m, "mode", json_object_new_string(policy_mode_name(d.mode)));
 	json_object_array_add(r->matches, m);
-}
-
-static int replay_store(struct store *st, struct replay *r, uint64_t since, uint64_t until,
-			uint64_t *undecodable)
-{
-	static const char sql[] =
-		"SELECT e.pb, e.session_id, s.cwd FROM events e LEFT JOIN sessions s"
-		" ON s.id = e.session_id WHERE (?1 = 0 OR e.ts >= ?1) AND (?2 = 0 OR e.ts <= ?2)"
-		" AND (e.type IN (" REPLAY_TYPES ") OR e.type LIKE 'file_%') ORDER BY e.ts, e.seq";
-	sqlite3_stmt *s;
-	int rc;
-
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-		log_error("failed to prepare policy replay query: %s", sqlite3_errmsg(st->db));
-		return -EIO;
-	}
-	sqlite3_bind_int64(s, 1, (int64_t)since);
-	sqlite3_bind_int64(s, 2, (int64_t)until);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const void *pb = sqlite3_column_blob(s, 0);
-		Aitrail__V1__Event *ev;
-
-		ev = aitrail__v1__event__unpack(NULL, sqlite3_column_bytes(s, 0), pb);
-		if (!ev) {
-			(*undecodable)++;
-			continue;
-		}
-		replay_one(r, ev, (const char *)sqlite3_column_text(s, 1),
-			   (const char *)sqlite3_column_text(s, 2));
-		aitrail__v1__event__free_unpacked(ev, NULL);
-	}
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		log_error("failed to replay events: %s", sqlite3_errmsg(st->db));
-		return -EIO;
-	}
-	return 0;
 }
 
 static json_object *summary(const struct replay *r, const char *name, uint64_t undecodable)
@@ -230,7 +193,7 @@ enum MHD_Result handle_policy_test(struct server *srv, struct MHD_Connection *co
 	r.limit = limit;
 	r.per_rule = calloc(p->n_rules + 1, sizeof(*r.per_rule));
 	r.matches = json_object_new_array();
-	ret = r.per_rule ? replay_store(srv->st, &r, since, until, &undecodable) : -ENOMEM;
+	ret = r.per_rule ? store_replay(srv->st, since, until, replay_one, &r, &undecodable) : -ENOMEM;
 	o = ret ? NULL : summary(&r, name ? name : "policy", undecodable);
 	json_object_put(r.matches);
 	free(r.per_rule);

@@ -119,6 +119,31 @@ int store_query_provenance(struct store *st, const char *const *sha256, size_t n
  */
 int store_prune(struct store *st, uint64_t before_ns, uint32_t max_rows, uint64_t *deleted);
 
+/*
+ * Policy versions per host group ("" = the fleet); the newest of a group is current. put takes
+ * a non-empty policy; remove hands a group back to the fleet policy (-ENOENT when it had none
+ * of its own). get: 0 and *out filled (release it), -ENOENT when the group has none, -EIO.
+ */
+struct store_policy {
+	char *yaml, *etag, *name;
+	size_t len;
+};
+int store_policy_put(struct store *st, const char *group, const char *name, const char *yaml,
+		     size_t len, const char *etag, uint64_t now_ns);
+int store_policy_remove(struct store *st, const char *group, uint64_t now_ns);
+int store_policy_get(struct store *st, const char *group, struct store_policy *out);
+void store_policy_release(struct store_policy *p);
+
+/*
+ * Every stored event a policy decides on (exec, net_connect, file_*) with ts in [since, until]
+ * (0 = open), oldest first, with its session id and the session's cwd (either may be NULL).
+ * Events that no longer decode are counted in *undecodable.
+ */
+typedef void (*store_replay_fn)(void *arg, const Aitrail__V1__Event *ev, const char *session_id,
+				const char *cwd);
+int store_replay(struct store *st, uint64_t since_ns, uint64_t until_ns, store_replay_fn fn,
+		 void *arg, uint64_t *undecodable);
+
 /* A one-line summary of an event's body, for tables and the timeline. */
 void event_detail(const Aitrail__V1__Event *ev, char *buf, size_t len);
 

@@ -151,13 +151,15 @@ int store_open(const char *spec, struct store **out)
 	 * copied into the database, and synced, eight times less often.
 	 */
 	if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-			 "PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=8192; PRAGMA foreign_keys=ON;", NULL, NULL,
-			 &err) != SQLITE_OK ||
+			 "PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=8192;"
+			 "PRAGMA foreign_keys=ON;", NULL, NULL, &err) != SQLITE_OK ||
 	    sqlite3_exec(st->db, schema, NULL, NULL, &err) != SQLITE_OK) {
 		log_error("failed to set up database %s: %s", spec, err ? err : "unknown error");
 		sqlite3_free(err);
 		goto fail;
 	}
+	if (store_policy_schema(st))
+		goto fail;
 	for (int i = 0; i < ST__COUNT; i++) {
 		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 				       &st->stmt[i], NULL) != SQLITE_OK) {

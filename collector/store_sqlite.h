@@ -34,5 +34,7 @@ struct store {
 };
 
 sqlite3_stmt *stmt_get(struct store *st, enum store_stmt id);
+/* The policy_versions table, and its group column on older databases (store_policy.c). */
+int store_policy_schema(struct store *st);
 
 #endif

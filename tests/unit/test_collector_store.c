@@ -463,6 +463,43 @@ static void test_reopen_keeps_data(void **state)
 			 -EPROTONOSUPPORT);
 }
 
+static void test_policy_groups(void **state)
+{
+	struct fx *f = *state;
+	struct store_policy p;
+	sqlite3 *db;
+
+	/* a database from before host groups: policy_versions without the grp column */
+	store_close(f->st);
+	f->st = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE IF EXISTS policy_versions;"
+				      "CREATE TABLE policy_versions (id INTEGER PRIMARY KEY,"
+				      " name TEXT NOT NULL, yaml TEXT NOT NULL, etag TEXT NOT NULL,"
+				      " pushed_ns INTEGER NOT NULL);"
+				      "INSERT INTO policy_versions (name, yaml, etag, pushed_ns)"
+				      " VALUES ('old.yaml', 'version: 1\n', '\"e0\"', 1);",
+				      NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(f->path, &f->st), 0);
+	/* the old policy is the fleet's */
+	assert_int_equal(store_policy_get(f->st, "", &p), 0);
+	assert_string_equal(p.name, "old.yaml");
+	store_policy_release(&p);
+	assert_int_equal(store_policy_get(f->st, "ci", &p), -ENOENT);
+	assert_int_equal(store_policy_remove(f->st, "ci", T0), -ENOENT);
+	assert_int_equal(store_policy_put(f->st, "ci", "ci.yaml", "version: 1\n#ci\n", 15,
+					  "\"e1\"", T0), 0);
+	assert_int_equal(store_policy_get(f->st, "ci", &p), 0);
+	assert_string_equal(p.etag, "\"e1\"");
+	assert_int_equal(p.len, 15);
+	store_policy_release(&p);
+	assert_int_equal(store_policy_remove(f->st, "ci", T0 + SEC), 0);
+	assert_int_equal(store_policy_get(f->st, "ci", &p), -ENOENT);
+	assert_int_equal(store_policy_remove(f->st, "", T0), -EINVAL);
+	assert_int_equal(store_policy_put(f->st, "", "empty.yaml", "", 0, "\"e2\"", T0), -EINVAL);
+}
+
 static void test_prune(void **state)
 {
 	struct fx *f = *state;
@@ -524,6 +561,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timeline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_policy_groups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable, setup, teardown),
 	};
