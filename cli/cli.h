@@ -29,6 +29,7 @@ void render_sessions(FILE *f, json_object *o);
 void render_events(FILE *f, json_object *o);
 void render_timeline(FILE *f, json_object *o);
 void render_agents(FILE *f, json_object *o);
+void render_report(FILE *f, json_object *o);
 /* Request counters of the collector since it started, rejects by reason. */
 void render_stats(FILE *f, json_object *o);
 

@@ -39,6 +39,9 @@ static void usage(FILE *f)
 		"  policy push FILE [--group G]    for the fleet, or agents with policy.host_group G\n"
 		"  policy show [--group G]\n"
 		"  policy rm --group G             the group follows the fleet policy again\n"
+		"  report [--since TIME] [--until TIME]   for compliance: sessions by tool, user and\n"
+		"                 host; destinations and bytes sent; sensitive reads; files written;\n"
+		"                 policy decisions\n"
 		"  provenance [--json] PATH...   which files hold content an AI session wrote\n"
 		"  provenance [--json] --git REPO   the same for every tracked file of a repository;\n"
 		"                 exit 0: none, 1: some found, 2: could not tell\n"
@@ -270,6 +273,24 @@ static int cmd_sessions(struct cli *c, int argc, char **argv)
 	return output(c, o, render_sessions);
 }
 
+static int cmd_report(struct cli *c, int argc, char **argv)
+{
+	struct cmd_args a;
+	char q[512] = "/v1/report";
+	int n = parse_cmd(c, "report", argc, argv, "45", &a);
+
+	if (n < 0)
+		return 2;
+	if (n < argc) {
+		fprintf(stderr, "aitrail report: unexpected argument '%s'\n", argv[n]);
+		return 2;
+	}
+	if (add_time(c, q, sizeof(q), "since", a.v[O_SINCE]) ||
+	    add_time(c, q, sizeof(q), "until", a.v[O_UNTIL]))
+		return 2;
+	return output(c, call(c, q, false), render_report);
+}
+
 static int session_path(struct cli *c, const char *cmd, const char *id, const char *what,
 			char *q, size_t len)
 {
@@ -390,6 +411,7 @@ int main(int argc, char **argv)
 		{ "stats", cmd_stats },
 		{ "policy", cmd_policy },
 		{ "provenance", cmd_provenance },
+		{ "report", cmd_report },
 	};
 	struct cli c = { 0 };
 	int ch, rc = 2;

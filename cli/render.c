@@ -296,3 +296,94 @@ void render_stats(FILE *f, json_object *o)
 		stats_block(f, api, "  ");
 	}
 }
+
+/* "1.2 MB" style, for byte counts people read */
+static const char *human(int64_t n, char *buf, size_t len)
+{
+	static const char *const unit[] = { "B", "kB", "MB", "GB", "TB" };
+	double v = (double)n;
+	int u = 0;
+
+	while (v >= 1000 && u < 4) {
+		v /= 1000;
+		u++;
+	}
+	if (u)
+		snprintf(buf, len, "%.1f %s", v, unit[u]);
+	else
+		snprintf(buf, len, "%" PRId64 " B", n);
+	return buf;
+}
+
+static void counts_line(FILE *f, const char *label, json_object *o)
+{
+	bool first = true;
+
+	fprintf(f, "  %-8s", label);
+	if (o && json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, k, v) {
+			fprintf(f, "%s%s %" PRId64, first ? "" : ", ", k, json_object_get_int64(v));
+			first = false;
+		}
+	}
+	fprintf(f, "%s\n", first ? "-" : "");
+}
+
+void render_report(FILE *f, json_object *o)
+{
+	json_object *s = json_object_object_get(o, "sessions"), *d = arr(o, "destinations");
+	json_object *r = arr(o, "sensitive_reads"), *p = arr(o, "policy");
+	json_object *w = json_object_object_get(o, "files_written");
+	char t1[32], t2[32], b1[24], b2[24];
+
+	fprintf(f, "aitrail report, %s to %s (UTC)\n\n",
+		num(o, "since_ns") ? when(num(o, "since_ns"), false, t1, sizeof(t1)) : "the start",
+		num(o, "until_ns") ? when(num(o, "until_ns"), false, t2, sizeof(t2)) : "now");
+	fprintf(f, "Sessions: %" PRId64 "\n", num(s, "total"));
+	counts_line(f, "by tool", json_object_object_get(s, "by_tool"));
+	counts_line(f, "by user", json_object_object_get(s, "by_user"));
+	counts_line(f, "by host", json_object_object_get(s, "by_host"));
+
+	fprintf(f, "\nDestinations (TCP connections of sessions, bytes from the kernel's counters):\n");
+	if (!alen(d))
+		fprintf(f, "  none\n");
+	else
+		fprintf(f, "  %-40s  %-16s  %-12s  %5s  %10s  %10s\n", "NAME", "CLASS", "VENDOR",
+			"CONNS", "SENT", "RECEIVED");
+	for (size_t i = 0; i < alen(d); i++) {
+		json_object *e = json_object_array_get_idx(d, i);
+
+		fprintf(f, "  %-40s  %-16s  %-12s  %5" PRId64 "  %10s  %10s\n", str(e, "name"),
+			*str(e, "class") ? str(e, "class") : "-",
+			*str(e, "vendor") ? str(e, "vendor") : "-", num(e, "connections"),
+			human(num(e, "bytes_sent"), b1, sizeof(b1)),
+			human(num(e, "bytes_received"), b2, sizeof(b2)));
+	}
+
+	fprintf(f, "\nSensitive reads:\n");
+	if (!alen(r))
+		fprintf(f, "  none\n");
+	for (size_t i = 0; i < alen(r); i++) {
+		json_object *e = json_object_array_get_idx(r, i);
+
+		fprintf(f, "  %-40s  %6" PRId64 " reads in %" PRId64 " sessions\n",
+			str(e, "pattern"), num(e, "reads"), num(e, "sessions"));
+	}
+
+	fprintf(f, "\nFiles written: %" PRId64 " writes to %" PRId64 " paths by %" PRId64
+		" sessions, %s\n", num(w, "writes"), num(w, "paths"), num(w, "sessions"),
+		human(num(w, "bytes_written"), b1, sizeof(b1)));
+
+	fprintf(f, "\nPolicy decisions:\n");
+	if (!alen(p))
+		fprintf(f, "  none\n");
+	for (size_t i = 0; i < alen(p); i++) {
+		json_object *e = json_object_array_get_idx(p, i);
+
+		fprintf(f, "  %-32s  %-6s  %-9s  %6" PRId64 "\n", str(e, "rule_id"),
+			str(e, "action"), str(e, "outcome"), num(e, "decisions"));
+	}
+	if (num(o, "undecodable"))
+		fprintf(f, "\n%" PRId64 " stored events could not be decoded and are not counted\n",
+			num(o, "undecodable"));
+}

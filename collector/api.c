@@ -8,6 +8,8 @@
  *   POST /v1/agents/ID/revoke
  *   GET  /v1/stats             request and reject counters
  *   GET  /v1/provenance?sha256=H1,H2,...   AI-session writes of content with these digests
+ *   GET  /v1/report?since=&until=   sessions, destinations and bytes, sensitive reads, files
+ *                              written, policy decisions: the compliance report
  * since/until take RFC 3339, Unix ns or an age ("2h", "7d").
  */
 #include <errno.h>
@@ -16,6 +18,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "report.h"
 #include "store.h"
 #include "timeparse.h"
 #include "util.h"
@@ -175,6 +178,20 @@ static enum MHD_Result provenance(struct server *srv, struct MHD_Connection *con
 	return answer(srv, con, err, o);
 }
 
+static enum MHD_Result report(struct server *srv, struct MHD_Connection *con)
+{
+	uint64_t since, until;
+	enum MHD_Result ret;
+	json_object *o = NULL;
+	uint32_t limit;
+	int err;
+
+	if (!time_args(srv, con, &since, &until, &limit, &ret))
+		return ret;
+	err = report_build(srv->st, since, until, &o);
+	return answer(srv, con, err, o);
+}
+
 enum MHD_Result handle_api(struct server *srv, struct MHD_Connection *con, const char *method,
 			   const char *url)
 {
@@ -202,6 +219,8 @@ enum MHD_Result handle_api(struct server *srv, struct MHD_Connection *con, const
 		return revoke_agent(srv, con, url + 11);
 	if (!strcmp(url, "/v1/provenance") && get)
 		return provenance(srv, con);
+	if (!strcmp(url, "/v1/report") && get)
+		return report(srv, con);
 	if (!strcmp(url, "/v1/stats") && get) {
 		/* on its own listener, the API's counters go under "api"; the agents' stay on top */
 		if (srv->peer) {

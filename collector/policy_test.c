@@ -193,7 +193,8 @@ enum MHD_Result handle_policy_test(struct server *srv, struct MHD_Connection *co
 	r.limit = limit;
 	r.per_rule = calloc(p->n_rules + 1, sizeof(*r.per_rule));
 	r.matches = json_object_new_array();
-	ret = r.per_rule ? store_replay(srv->st, since, until, replay_one, &r, &undecodable) : -ENOMEM;
+	ret = r.per_rule ? store_replay(srv->st, since, until, STORE_EV_POLICY_SUBJECTS,
+					replay_one, &r, &undecodable) : -ENOMEM;
 	o = ret ? NULL : summary(&r, name ? name : "policy", undecodable);
 	json_object_put(r.matches);
 	free(r.per_rule);

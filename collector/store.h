@@ -135,14 +135,21 @@ int store_policy_get(struct store *st, const char *group, struct store_policy *o
 void store_policy_release(struct store_policy *p);
 
 /*
- * Every stored event a policy decides on (exec, net_connect, file_*) with ts in [since, until]
- * (0 = open), oldest first, with its session id and the session's cwd (either may be NULL).
- * Events that no longer decode are counted in *undecodable.
+ * Every stored event of the kinds asked (STORE_EV_*) with ts in [since, until] (0 = open),
+ * oldest first, with its session id and the session's cwd (either may be NULL). Events that no
+ * longer decode are counted in *undecodable.
  */
+#define STORE_EV_EXEC (1u << 0)
+#define STORE_EV_NET_CONNECT (1u << 1)
+#define STORE_EV_FILE (1u << 2)          /* every file_* type */
+#define STORE_EV_NET_CLOSE (1u << 3)
+#define STORE_EV_POLICY (1u << 4)        /* policy_decision */
+#define STORE_EV_SESSION_START (1u << 5)
+#define STORE_EV_POLICY_SUBJECTS (STORE_EV_EXEC | STORE_EV_NET_CONNECT | STORE_EV_FILE)
 typedef void (*store_replay_fn)(void *arg, const Aitrail__V1__Event *ev, const char *session_id,
 				const char *cwd);
-int store_replay(struct store *st, uint64_t since_ns, uint64_t until_ns, store_replay_fn fn,
-		 void *arg, uint64_t *undecodable);
+int store_replay(struct store *st, uint64_t since_ns, uint64_t until_ns, unsigned int kinds,
+		 store_replay_fn fn, void *arg, uint64_t *undecodable);
 
 /* A one-line summary of an event's body, for tables and the timeline. */
 void event_detail(const Aitrail__V1__Event *ev, char *buf, size_t len);

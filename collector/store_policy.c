@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,17 +147,32 @@ void store_policy_release(struct store_policy *p)
 	memset(p, 0, sizeof(*p));
 }
 
-int store_replay(struct store *st, uint64_t since_ns, uint64_t until_ns, store_replay_fn fn,
-		 void *arg, uint64_t *undecodable)
+int store_replay(struct store *st, uint64_t since_ns, uint64_t until_ns, unsigned int kinds,
+		 store_replay_fn fn, void *arg, uint64_t *undecodable)
 {
-	static const char sql[] =
-		"SELECT e.pb, e.session_id, s.cwd FROM events e LEFT JOIN sessions s"
-		" ON s.id = e.session_id WHERE (?1 = 0 OR e.ts >= ?1) AND (?2 = 0 OR e.ts <= ?2)"
-		" AND (e.type IN ('net_connect', 'exec') OR e.type LIKE 'file_%')"
-		" ORDER BY e.ts, e.seq";
+	static const struct {
+		unsigned int kind;
+		const char *cond;
+	} conds[] = {
+		{ STORE_EV_EXEC, "e.type = 'exec'" },
+		{ STORE_EV_NET_CONNECT, "e.type = 'net_connect'" },
+		{ STORE_EV_FILE, "e.type LIKE 'file_%'" },
+		{ STORE_EV_NET_CLOSE, "e.type = 'net_close'" },
+		{ STORE_EV_POLICY, "e.type = 'policy_decision'" },
+		{ STORE_EV_SESSION_START, "e.type = 'session_start'" },
+	};
+	char sql[1024];
 	sqlite3_stmt *s;
+	size_t n;
 	int rc;
 
+	n = snprintf(sql, sizeof(sql), "SELECT e.pb, e.session_id, s.cwd FROM events e LEFT JOIN "
+		     "sessions s ON s.id = e.session_id WHERE (?1 = 0 OR e.ts >= ?1) AND "
+		     "(?2 = 0 OR e.ts <= ?2) AND (0");
+	for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++)
+		if (kinds & conds[i].kind)
+			n += snprintf(sql + n, sizeof(sql) - n, " OR %s", conds[i].cond);
+	snprintf(sql + n, sizeof(sql) - n, ") ORDER BY e.ts, e.seq");
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
 		log_error("failed to prepare the replay query: %s", sqlite3_errmsg(st->db));
 		return -EIO;

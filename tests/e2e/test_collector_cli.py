@@ -177,7 +177,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     build = os.path.abspath(ap.parse_args().build)
-    for name, fn, extra in (("main", run, ()),
+    for name, fn, extra in (("main", run, ()), ("report", run_report, ()),
                             ("periodic", run_periodic, ("--heartbeat-s", "1", "--silent-after", "2",
                                                 "--retention-days", "1"))):
         tmp = tempfile.mkdtemp(prefix="aitrail-e2e-coll-")
@@ -245,6 +245,87 @@ def run_periodic(build, coll):
           rc2 == 1 and "no session" in err2, f"{out1!r} {err2!r}")
     coll.post("/v1/heartbeat", hb, key)
     check("agent_back_logged", wait_log(rf"\(host {host}\) is back", 5), coll.logtext()[-500:])
+
+
+def run_report(build, coll):
+    """aitrail report: counts over a window of stored events, checked one by one."""
+    tag = os.urandom(4).hex()
+    host, boot = f"e2e-rep-{tag}", f"boot-{tag}"
+    st, body = coll.post("/v1/enroll", f_bytes(1, "e2e-enroll-token") +
+                         f_msg(2, agent_info(host, boot)))
+    key = decode(body)[2][0].decode() if st == 200 else ""
+    S = 10**9
+    t0 = time.time_ns() - 3 * 3600 * S  # three hours ago: outside the other runs' window
+    a, b = f"rep-a-{tag}", f"rep-b-{tag}"
+
+    def ev(etype, sid, seq, num, body):
+        return event(etype, t0 + seq * S, host, sid, 5000, 1, "claude", "/usr/bin/claude", seq,
+                     num, body)
+
+    def close(sport, sent, recv, final, name, cls, vendor):
+        return (f_bytes(1, "inet") + f_bytes(2, "tcp") + f_bytes(3, "10.9.9.9") +
+                f_uint(4, 443) + f_bytes(5, "10.0.0.5") + f_uint(6, sport) + f_uint(7, sent) +
+                f_uint(8, recv) + f_uint(10, S) + f_uint(11, 1 if final else 0) +
+                f_bytes(12, name) + f_bytes(13, "tls_sni") + f_bytes(14, cls) + f_bytes(15, vendor))
+
+    def decision(suppressed):
+        return (f_bytes(1, "no-paste") + f_bytes(2, "deny") + f_bytes(3, "enforce") +
+                f_bytes(4, "cgroup_sock_addr") + f_bytes(5, "blocked") + f_bytes(6, "network") +
+                f_bytes(7, "paste.example:443") + f_uint(9, suppressed))
+    evs = [
+        ev("session_start", a, 1, 10, f_bytes(1, "claude") + f_bytes(3, "alice")),
+        ev("session_start", b, 2, 10, f_bytes(1, "claude") + f_bytes(3, "bob")),
+        # one connection reported while open, then at its close: the close counts, once
+        ev("net_close", a, 3, 18, close(40001, 1000, 50, False, "api.anthropic.com",
+                                         "model_vendor", "anthropic")),
+        ev("net_close", a, 4, 18, close(40001, 5000, 700, True, "api.anthropic.com",
+                                         "model_vendor", "anthropic")),
+        ev("net_close", a, 5, 18, close(40002, 3000, 200, True, "api.anthropic.com",
+                                         "model_vendor", "anthropic")),
+        ev("net_close", b, 6, 18, close(40003, 100, 90000, True, "registry.npmjs.org",
+                                         "package_registry", "npm")),
+        ev("file_read", a, 7, 41, f_bytes(1, "/home/alice/.aws/credentials") +
+           f_bytes(3, "~/.aws/**")),
+        ev("file_read", a, 8, 41, f_bytes(1, "/home/alice/.aws/config") + f_bytes(3, "~/.aws/**")),
+        ev("file_read", b, 9, 41, f_bytes(1, "/home/bob/.ssh/id_ed25519") +
+           f_bytes(3, "~/.ssh/**")),
+        ev("file_write", a, 10, 40, f_bytes(1, "/p/a.txt") + f_uint(3, 10)),
+        ev("file_write", a, 11, 40, f_bytes(1, "/p/a.txt") + f_uint(3, 5)),
+        ev("file_write", b, 12, 40, f_bytes(1, "/p/b.txt") + f_uint(3, 7)),
+        ev("policy_decision", a, 13, 30, decision(2)),
+        ev("policy_decision", b, 14, 30, decision(0)),
+    ]
+    body, _ = batch(1, b"\0" * 32, evs, host, boot)
+    st, _ = coll.post("/v1/events", body, key)
+    check("report_batch_stored", st == 200, f"status {st}")
+    rc, out, err = cli(build, coll.url, "--json", "report", "--since", "200m", "--until", "170m")
+    try:
+        r = json.loads(out)
+    except ValueError:
+        r = {}
+    sess = r.get("sessions", {})
+    check("report_sessions", sess.get("total") == 2 and
+          sess.get("by_user") == {"alice": 1, "bob": 1} and sess.get("by_host") == {host: 2} and
+          sess.get("by_tool") == {"claude": 2}, f"rc {rc} {sess} err {err}")
+    dests = [(d["name"], d["vendor"], d["connections"], d["bytes_sent"], d["bytes_received"])
+             for d in r.get("destinations", [])]
+    check("report_destinations_latest_report_per_connection_summed",
+          dests == [("api.anthropic.com", "anthropic", 2, 8000, 900),
+                    ("registry.npmjs.org", "npm", 1, 100, 90000)], f"{dests}")
+    reads = [(x["pattern"], x["reads"], x["sessions"]) for x in r.get("sensitive_reads", [])]
+    check("report_sensitive_reads", reads == [("~/.aws/**", 2, 1), ("~/.ssh/**", 1, 1)],
+          f"{reads}")
+    check("report_files_written", r.get("files_written") ==
+          {"writes": 3, "paths": 2, "sessions": 2, "bytes_written": 22}, f"{r.get('files_written')}")
+    pol = [(x["rule_id"], x["action"], x["outcome"], x["decisions"]) for x in r.get("policy", [])]
+    check("report_policy_counts_suppressed", pol == [("no-paste", "deny", "blocked", 4)], f"{pol}")
+    rc, out, err = cli(build, coll.url, "report", "--since", "200m", "--until", "170m")
+    line = [x for x in out.splitlines() if "api.anthropic.com" in x]
+    check("report_table", rc == 0 and "Sessions: 2" in out and len(line) == 1 and
+          "model_vendor" in line[0] and "8.0 kB" in line[0] and
+          "3 writes to 2 paths by 2 sessions" in out, f"rc {rc} out {out!r} err {err!r}")
+    rc, out, err = cli(build, coll.url, "report", "--since", "yesterday-ish")
+    check("report_bad_time", rc == 2 and "--since yesterday-ish" in err, f"rc {rc} err {err!r}")
 
 
 def run(build, coll):
