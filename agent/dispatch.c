@@ -40,6 +40,7 @@ static const struct at_rec_type_info rec_types[] = {
 	{ AT_REC_FIO_EXIT, sizeof(struct at_fio_close), NULL, fileio_decode_close },
 	{ AT_REC_FIO_READ, offsetof(struct at_fio_open, path), "file_read", fileio_decode_read },
 	{ AT_REC_FIO_RENAME, sizeof(struct at_fio_rename), NULL, fileio_decode_rename },
+	{ AT_REC_FIO_HANDOVER, sizeof(struct at_fio_handover), NULL, fileio_decode_handover },
 	{ AT_REC_FIO_RDIR, offsetof(struct at_fio_open, path), NULL, fileio_decode_rdir },
 };
 

@@ -277,6 +277,33 @@ int fileio_decode_close(struct agent *a, const struct at_hdr *h, const void *rec
 	return 0;
 }
 
+/* The write goes on through a dup of the closed fd: the pending write moves to that fd. */
+int fileio_decode_handover(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+			   at_event *ev, struct arena *ar)
+{
+	const struct at_fio_handover *r = rec;
+	struct fio_fd **pp = fd_find(h->pid, r->from_fd), *f = *pp, **to;
+
+	if (!f) {
+		log_debug("handover of fd %d by pid %u: its open was not seen", r->from_fd, h->pid);
+		return 1;
+	}
+	*pp = f->next;
+	to = fd_find(h->pid, r->to_fd);
+	if (*to) {
+		/* the dup's number already had a write of its own whose end was lost */
+		free((*to)->path);
+		(*to)->path = f->path;
+		(*to)->oflags = f->oflags;
+		free(f);
+		return 1;
+	}
+	f->fd = r->to_fd;
+	f->next = NULL;
+	*to = f;
+	return 1;
+}
+
 int fileio_decode_rename(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
 			 at_event *ev, struct arena *ar)
 {

@@ -53,6 +53,8 @@ int fileio_decode_read(struct agent *a, const struct at_hdr *h, const void *rec,
 		       at_event *ev, struct arena *ar);
 int fileio_decode_rdir(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
 		       at_event *ev, struct arena *ar);
+int fileio_decode_handover(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+			   at_event *ev, struct arena *ar);
 int fileio_decode_rename(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
 			 at_event *ev, struct arena *ar);
 

@@ -560,6 +560,35 @@ static __always_inline void fio_emit_close(__u32 type, const struct at_session_r
 	at_output_file(&r, sizeof(r), AT_CNT_RB_FILEIO_FULL);
 }
 
+/*
+ * The fd closes while a dup of it still holds the same file (the shell opened `> file`,
+ * dup2'ed it onto stdout and closes the original before the command writes): the write is not
+ * over. Its counts move to the dup and the agent is told to follow the write there.
+ */
+static __always_inline bool fio_hand_over(struct task_struct *task, const struct at_fio_fd *key,
+					  const struct at_fio_state *st,
+					  const struct at_session_ref *ref)
+{
+	struct at_fio_fd tk = { .tgid = key->tgid, .fd = st->twin - 1 };
+	struct at_fio_handover h = {};
+	struct at_fio_state *tw;
+
+	if (!st->twin || tk.fd == key->fd)
+		return false;
+	tw = bpf_map_lookup_elem(&fio_open, &tk);
+	if (!tw || at_fd_file(task, tk.fd) != at_fd_file(task, key->fd))
+		return false;
+	__sync_fetch_and_add(&tw->bytes, st->bytes);
+	__sync_fetch_and_add(&tw->writes, st->writes);
+	tw->twin = 0;
+	at_fill_hdr(&h.hdr, AT_REC_FIO_HANDOVER, sizeof(h), ref);
+	h.hdr.pid = key->tgid;
+	h.from_fd = key->fd;
+	h.to_fd = tk.fd;
+	at_output_file(&h, sizeof(h), AT_CNT_RB_FILEIO_FULL);
+	return true;
+}
+
 SEC("tracepoint/syscalls/sys_enter_close")
 int fio_enter_close(struct trace_event_raw_sys_enter *ctx)
 {
@@ -573,12 +602,146 @@ int fio_enter_close(struct trace_event_raw_sys_enter *ctx)
 	if (!pst)
 		return 0;
 	st = *pst;
+	ref = bpf_map_lookup_elem(&fio_procs, &tgid);
+	if (ref && st.twin && fio_hand_over(task, &key, &st, ref)) {
+		bpf_map_delete_elem(&fio_open, &key);
+		return 0;
+	}
 	if (bpf_map_delete_elem(&fio_open, &key))
 		return 0; /* a racing close of the same fd reported it */
-	ref = bpf_map_lookup_elem(&fio_procs, &tgid);
 	if (!ref)
 		return 0;
 	fio_emit_close(AT_REC_FIO_CLOSE, ref, tgid, key.fd, &st, at_fd_file(task, key.fd));
+	return 0;
+}
+
+/* ---- dup, dup2, dup3, fcntl(F_DUPFD*): a write followed through the copies of its fd */
+
+struct fio_dup_args {
+	__s32 oldfd;
+	__s32 newfd; /* dup2/dup3's target, -1 for dup and fcntl */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct fio_dup_args);
+} fio_duping SEC(".maps");
+
+static __always_inline void fio_dup_enter(__s32 oldfd, __s32 newfd)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct at_fio_fd ok = { .tgid = id >> 32, .fd = oldfd };
+	struct at_fio_fd nk = { .tgid = id >> 32, .fd = newfd };
+	struct fio_dup_args a = { .oldfd = oldfd, .newfd = newfd };
+
+	if (!at_tracked(id >> 32))
+		return;
+	/* only when the copied fd is followed, or dup2 is about to close one that is */
+	if (!bpf_map_lookup_elem(&fio_open, &ok) &&
+	    (newfd < 0 || !bpf_map_lookup_elem(&fio_open, &nk)))
+		return;
+	if (bpf_map_update_elem(&fio_duping, &id, &a, BPF_ANY))
+		at_count(AT_CNT_PENDING_FULL);
+}
+
+static __always_inline void fio_dup_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct fio_dup_args *pa, a;
+	struct at_fio_state *old, st;
+	struct at_session_ref *ref;
+	struct at_fio_fd k;
+
+	pa = bpf_map_lookup_elem(&fio_duping, &id);
+	if (!pa)
+		return;
+	a = *pa;
+	bpf_map_delete_elem(&fio_duping, &id);
+	if (ret < 0 || ret == a.oldfd)
+		return;
+	ref = bpf_map_lookup_elem(&fio_procs, &tgid);
+	if (!ref)
+		return;
+	/* dup2 onto a followed fd closed that fd's file without close(2): its write ends here */
+	k.tgid = tgid;
+	k.fd = (__s32)ret;
+	old = bpf_map_lookup_elem(&fio_open, &k);
+	if (old) {
+		st = *old;
+		if (!bpf_map_delete_elem(&fio_open, &k))
+			fio_emit_close(AT_REC_FIO_CLOSE, ref, tgid, k.fd, &st, NULL);
+	}
+	k.fd = a.oldfd;
+	old = bpf_map_lookup_elem(&fio_open, &k);
+	if (!old)
+		return;
+	old->twin = (__s32)ret + 1;
+	st = (struct at_fio_state){ .twin = a.oldfd + 1 };
+	k.fd = (__s32)ret;
+	if (bpf_map_update_elem(&fio_open, &k, &st, BPF_ANY))
+		at_count(AT_CNT_PENDING_FULL);
+}
+
+SEC("tracepoint/syscalls/sys_enter_dup")
+int fio_enter_dup(struct trace_event_raw_sys_enter *ctx)
+{
+	fio_dup_enter((__s32)ctx->args[0], -1);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_dup2")
+int fio_enter_dup2(struct trace_event_raw_sys_enter *ctx)
+{
+	fio_dup_enter((__s32)ctx->args[0], (__s32)ctx->args[1]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_dup3")
+int fio_enter_dup3(struct trace_event_raw_sys_enter *ctx)
+{
+	fio_dup_enter((__s32)ctx->args[0], (__s32)ctx->args[1]);
+	return 0;
+}
+
+#define F_DUPFD 0
+#define F_DUPFD_CLOEXEC 1030
+
+SEC("tracepoint/syscalls/sys_enter_fcntl")
+int fio_enter_fcntl(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ctx->args[1] == F_DUPFD || ctx->args[1] == F_DUPFD_CLOEXEC)
+		fio_dup_enter((__s32)ctx->args[0], -1);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_dup")
+int fio_exit_dup(struct trace_event_raw_sys_exit *ctx)
+{
+	fio_dup_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_dup2")
+int fio_exit_dup2(struct trace_event_raw_sys_exit *ctx)
+{
+	fio_dup_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_dup3")
+int fio_exit_dup3(struct trace_event_raw_sys_exit *ctx)
+{
+	fio_dup_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_fcntl")
+int fio_exit_fcntl(struct trace_event_raw_sys_exit *ctx)
+{
+	fio_dup_exit(ctx->ret);
 	return 0;
 }
 

@@ -25,6 +25,8 @@
 #define AT_REC_FIO_RENAME 54 /* at_fio_rename */
 #define AT_REC_FIO_RDIR 55   /* at_fio_open: first read-only open in a directory by a session;
 			      * ino = the fio_rdirs key's dir, path = the directory */
+#define AT_REC_FIO_HANDOVER 56 /* at_fio_handover: an fd with write access closed while a dup
+				* of it stays open (the shell's `> file`): the write goes on there */
 
 /* at_fio_open.oflags: what the open did */
 #define AT_FIO_O_CREATED (1u << 0)   /* the open created the file */
@@ -106,7 +108,14 @@ struct at_fio_rdir_val {
 struct at_fio_state {
 	__u64 bytes;
 	__u32 writes;
-	__u32 _pad;
+	__s32 twin;        /* fd + 1 of a dup holding the same file; 0 = none */
+};
+
+/* AT_REC_FIO_HANDOVER */
+struct at_fio_handover {
+	struct at_hdr hdr;
+	__s32 from_fd;
+	__s32 to_fd;
 };
 
 #endif

@@ -98,7 +98,8 @@ try:
                      "read-file", os.path.join(home, ".aws", "credentials"),
                      "read-file", os.path.join(home, ".myorg", "token"),
                      "read-file", os.path.join(home, "notes.txt"),
-                     "write-open", os.path.join(repo, "ai_open.txt"), open_text]
+                     "write-open", os.path.join(repo, "ai_open.txt"), open_text,
+                     "exec-shell", os.path.join(repo, "ai_shell.txt")]
                     + [a for i in range(1000) for a in ("read-file",
                                                         os.path.join(mods, "m%d.js" % i))],
                     env=dict(os.environ, HOME=home), cwd=repo)
@@ -125,6 +126,12 @@ try:
     w = writes.get(os.path.join(repo, "ai_open.txt"))
     t.check("fd left open at exit: file_write at_exit with the sha256",
             w is not None and w.get("sha256") == sha(open_text) and w.get("at_exit"),
+            "got %r" % w)
+    # sh -c "echo x > FILE": open, dup2 onto stdout, close, write through the dup, restore
+    w = writes.get(os.path.join(repo, "ai_shell.txt"))
+    t.check("shell redirect: file_write follows the dup, with the command's bytes and hash",
+            w is not None and w.get("bytes_written") == 2 and w.get("writes") == 1 and
+            w.get("sha256") == sha("x\n") and w.get("fd") == 1 and not w.get("at_exit"),
             "got %r" % w)
     cred = os.path.join(home, ".aws", "credentials")
     t.check("read of ~/.aws/credentials: file_read",
@@ -165,7 +172,7 @@ try:
         sessions = {m["session"] for f in o["files"] for m in f["matches"]}
     except (ValueError, KeyError):
         ok, sessions = False, set()
-    want = {"ai_inplace.py", "ai_atomic.py", "ai_open.txt"}
+    want = {"ai_inplace.py", "ai_atomic.py", "ai_open.txt", "ai_shell.txt"}
     t.check("provenance --git finds the AI-written files, exit 1",
             ok and want <= found, "rc=%d found=%s stderr=%s" % (p.returncode, found, p.stderr))
     t.check("provenance --git leaves human and rewritten files out",
@@ -176,7 +183,7 @@ try:
     p = cli("provenance", "--git", repo)
     t.check("table output lists the files and a summary",
             p.returncode == 1 and "ai_atomic.py" in p.stdout and "claude" in p.stdout
-            and "3 of 6 files" in p.stdout, "rc=%d out=%s" % (p.returncode, p.stdout))
+            and "4 of 7 files" in p.stdout, "rc=%d out=%s" % (p.returncode, p.stdout))
     p = cli("provenance", os.path.join(repo, "human.txt"), os.path.join(repo, "README.md"))
     t.check("human files only: exit 0", p.returncode == 0,
             "rc=%d out=%s err=%s" % (p.returncode, p.stdout, p.stderr))
