@@ -603,7 +603,7 @@ int fio_enter_close(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	st = *pst;
 	ref = bpf_map_lookup_elem(&fio_procs, &tgid);
-	if (ref && st.twin && fio_hand_over(task, &key, &st, ref)) {
+	if (ref && fio_hand_over(task, &key, &st, ref)) {
 		bpf_map_delete_elem(&fio_open, &key);
 		return 0;
 	}

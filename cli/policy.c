@@ -246,7 +246,7 @@ out:
 	return ret;
 }
 
-/* "&group=G" or "" into q; false after a message when G is no group name */
+/* "group=G" or "" into q; false after a message when G is no group name */
 static bool group_query(const char *group, char *q, size_t len)
 {
 	q[0] = '\0';
@@ -257,7 +257,7 @@ static bool group_query(const char *group, char *q, size_t len)
 			group);
 		return false;
 	}
-	snprintf(q, len, "&group=%s", group);
+	snprintf(q, len, "group=%s", group);
 	return true;
 }
 
@@ -274,7 +274,8 @@ static int policy_push(struct cli *c, const char *path, const char *group)
 	if (validate(path, true) || read_file(path, &file))
 		return 2;
 	name = curl_easy_escape(c->curl, path, 0);
-	snprintf(url, sizeof(url), "%s/v1/policy?name=%s%s", c->server, name ? name : "", q);
+	snprintf(url, sizeof(url), "%s/v1/policy?name=%s%s%s", c->server, name ? name : "",
+		 q[0] ? "&" : "", q);
 	curl_free(name);
 	status = request(c, url, &file, &ans, NULL, 0, false);
 	free(file.p);
@@ -306,8 +307,7 @@ static int policy_show(struct cli *c, const char *group)
 
 	if (!group_query(group, q, sizeof(q)))
 		return 2;
-	/* the query string starts with '?' here: there is no name */
-	snprintf(url, sizeof(url), "%s/v1/policy%s%s", c->server, q[0] ? "?" : "", q[0] ? q + 1 : "");
+	snprintf(url, sizeof(url), "%s/v1/policy%s%s", c->server, q[0] ? "?" : "", q);
 	status = request(c, url, NULL, &ans, etag, sizeof(etag), false);
 	if (status != 200) {
 		print_error("show", status, &ans);
@@ -341,7 +341,7 @@ static int policy_rm(struct cli *c, const char *group)
 	}
 	if (!group_query(group, q, sizeof(q)))
 		return 2;
-	snprintf(url, sizeof(url), "%s/v1/policy?%s", c->server, q + 1);
+	snprintf(url, sizeof(url), "%s/v1/policy?%s", c->server, q);
 	status = request(c, url, NULL, &ans, NULL, 0, true);
 	if (status != 200) {
 		print_error("rm", status, &ans);

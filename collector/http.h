@@ -47,6 +47,8 @@ enum MHD_Result reject(struct server *srv, struct MHD_Connection *con, bool json
 /* The bearer token of the request, or NULL. */
 const char *bearer_token(struct MHD_Connection *con);
 bool token_equal(const char *a, const char *b);
+/* Hex SHA-256 of data: how agent keys are stored and compared, and policy ETags. */
+void sha256_hex(const void *data, size_t len, char out[65]);
 
 enum MHD_Result handle_enroll(struct server *srv, struct MHD_Connection *con, struct request *r);
 enum MHD_Result handle_events(struct server *srv, struct MHD_Connection *con, struct request *r);

@@ -11,7 +11,6 @@
 #include <strings.h>
 #include <sys/random.h>
 
-#include <openssl/evp.h>
 
 #include "http.h"
 #include "log.h"
@@ -75,16 +74,6 @@ static bool get_payload(struct server *srv, struct MHD_Connection *con, struct r
 	return true;
 }
 
-static void sha256_hex(const char *s, char out[65])
-{
-	uint8_t md[32];
-	unsigned int n = 0;
-
-	EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
-	for (int i = 0; i < 32; i++)
-		sprintf(out + 2 * i, "%02x", md[i]);
-}
-
 static int random_hex(char *out, size_t bytes)
 {
 	uint8_t b[64];
@@ -109,7 +98,7 @@ static bool auth_agent(struct server *srv, struct MHD_Connection *con, struct st
 			      "missing Authorization: Bearer <agent key>");
 		return false;
 	}
-	sha256_hex(key, hash);
+	sha256_hex(key, strlen(key), hash);
 	err = store_agent_by_key(srv->st, hash, a);
 	if (err == -ENOENT) {
 		*ret = reject(srv, con, false, MHD_HTTP_UNAUTHORIZED, REJ_UNAUTHORIZED,
@@ -159,7 +148,7 @@ enum MHD_Result handle_enroll(struct server *srv, struct MHD_Connection *con, st
 			     "failed to generate a key");
 		goto out;
 	}
-	sha256_hex(key, hash);
+	sha256_hex(key, strlen(key), hash);
 	if (store_agent_add(srv->st, id, hash, req->agent, now_realtime_ns())) {
 		ret = reject(srv, con, false, MHD_HTTP_SERVICE_UNAVAILABLE, REJ_STORE_ERROR,
 			     "failed to store the new agent");

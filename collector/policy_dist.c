@@ -18,23 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/evp.h>
 
 #include "http.h"
 #include "log.h"
 #include "policy.h"
 #include "store.h"
 #include "util.h"
-
-static void sha256_hex(const void *data, size_t len, char out[65])
-{
-	uint8_t md[32];
-	unsigned int n = 0;
-
-	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-	for (int i = 0; i < 32; i++)
-		sprintf(out + 2 * i, "%02x", md[i]);
-}
 
 /* ?group=G: "" for none (the fleet); false after replying 400 to a bad name. */
 static bool group_arg(struct server *srv, struct MHD_Connection *con, const char **group,

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
+#include <openssl/evp.h>
 
 #include "http.h"
 #include "log.h"
@@ -155,6 +156,16 @@ const char *bearer_token(struct MHD_Connection *con)
 	while (*h == ' ')
 		h++;
 	return *h ? h : NULL;
+}
+
+void sha256_hex(const void *data, size_t len, char out[65])
+{
+	uint8_t md[32];
+	unsigned int n = 0;
+
+	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+	for (int i = 0; i < 32; i++)
+		sprintf(out + 2 * i, "%02x", md[i]);
 }
 
 /* Compares without an early exit so that timing does not tell how much of a token matched. */
