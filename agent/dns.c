@@ -6,6 +6,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
 #include "dns_decode.h"
 #include "log.h"
 
@@ -299,6 +302,28 @@ void dns_names_free(void)
 
 /* ---- records */
 
+void dns_tcp_autoload(struct bpf_object *obj)
+{
+	static int present = -1;
+	struct bpf_program *prog;
+	struct btf *vmlinux;
+
+	if (present < 0) {
+		vmlinux = btf__load_vmlinux_btf();
+		present = vmlinux && btf__find_by_name_kind(vmlinux, "bpf_dynptr_from_skb",
+							    BTF_KIND_FUNC) > 0;
+		btf__free(vmlinux);
+		if (!present)
+			log_warn("this kernel has no bpf_dynptr_from_skb: DNS over TCP is not parsed "
+				 "(UDP is)");
+	}
+	if (present)
+		return;
+	bpf_object__for_each_program(prog, obj)
+		if (!strncmp(bpf_program__name(prog), "dns_tcp_", 8))
+			bpf_program__set_autoload(prog, false);
+}
+
 int dns_decode_msg(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
 		   at_event *ev, struct arena *ar)
 {
@@ -326,6 +351,7 @@ int dns_decode_msg(struct agent *a, const struct at_hdr *h, const void *rec, siz
 	inet_ntop(m->family, m->server, server, sizeof(server));
 	dm->server = arena_strndup(ar, server, sizeof(server));
 	dm->server_port = m->port;
+	dm->transport = m->proto == IPPROTO_TCP ? "tcp" : "udp";
 	dm->qname = arena_strndup(ar, d.qname, sizeof(d.qname));
 	dm->qtype = arena_strndup(ar, dns_type_name(d.qtype, buf, sizeof(buf)), sizeof(buf));
 	dm->id = d.id;

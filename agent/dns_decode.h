@@ -54,6 +54,14 @@ bool dns_names_answered(uint32_t root_pid, uint64_t root_start, uint16_t family,
 			const uint8_t *addr, const char *name);
 void dns_names_free(void);
 
+struct bpf_object;
+
+/*
+ * Turns off the DNS-over-TCP programs, with a warning, on a kernel without the kfunc they read
+ * segments with (once per agent start).
+ */
+void dns_tcp_autoload(struct bpf_object *obj);
+
 /* Ring-buffer handler for AT_REC_DNS_MSG (agent/dispatch.c): dns_query or dns_answer. */
 int dns_decode_msg(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
 		   at_event *ev, struct arena *ar);

@@ -26,6 +26,7 @@ void stats_fill(struct agent *a, Aitrail__V1__AgentStats *st, Aitrail__V1__LossC
 	lost->pending_full = c[AT_CNT_PENDING_FULL];
 	lost->netclose_full = c[AT_CNT_NETCLOSE_FULL];
 	lost->rb_fileio_full = c[AT_CNT_RB_FILEIO_FULL];
+	lost->dns_tcp_unparsed = c[AT_CNT_DNS_TCP_UNPARSED];
 	lost->decode_errors = a->decode_errors;
 	lost->spool_dropped = a->spool_dropped;
 	lost->unclean_stops = a->unclean_stops;

@@ -48,6 +48,7 @@ enum at_counter {
 	AT_CNT_NETCLOSE_FULL = 9,  /* open-connection map full: that connection's net_close lost */
 	AT_CNT_RB_FILEIO_FULL = 10, /* file ring full: a write/read tracking record lost, so a
 				     * file_write or file_read is missing or incomplete */
+	AT_CNT_DNS_TCP_UNPARSED = 11, /* a DNS-over-TCP stream given up: its later messages lost */
 	AT_CNT_MAX = 32,
 };
 

@@ -5,7 +5,14 @@
  * 53 from a tracked process is a query, and its local port is remembered with the sender's
  * header. Answers are taken where every received packet passes (netif_receive_skb, loopback
  * included), by that port: how the process later reads them (recv, read, a copy without a
- * checksum pass) no longer matters. Only UDP is taken; the payload goes to user space unparsed.
+ * checksum pass) no longer matters. Messages go to user space unparsed.
+ *
+ * TCP (dns_tcp_*): the SYN a tracked process sends to port 53 marks its local port; both
+ * directions of that connection are then followed by sequence number and cut into messages at
+ * their two-byte length prefixes. A segment's payload sits in page fragments that a tracing
+ * program can't address, so these programs read it through an skb dynptr, which tp_btf
+ * programs may use only on newer kernels: where the verifier refuses them the agent turns them
+ * off and says so, and UDP is still seen.
  */
 #include "common.bpf.h"
 #include <bpf/bpf_endian.h>
@@ -16,8 +23,13 @@
 #define AF_INET6 10
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
+#define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
 #define DNS_PORT 53
+#define DNS_TCP_MSGS 4 /* messages cut from one segment; past them the stream is given up */
+
+extern int bpf_dynptr_from_skb(struct __sk_buff *s, __u64 flags,
+			       struct bpf_dynptr *ptr__uninit) __ksym __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -29,14 +41,37 @@ struct {
 struct dns_port_key {
 	__u16 family;
 	__u16 port; /* the querying socket's local port, host order */
+	__u8 proto; /* IPPROTO_UDP, IPPROTO_TCP */
+	__u8 _pad[3];
 };
 
-/* Local ports that sent a query, with the header answers are attributed to. */
+enum dns_stream_state {
+	DNS_ST_NONE,   /* no SYN seen: nothing is known about where messages start */
+	DNS_ST_SYNCED, /* at a length prefix, or inside a message (left bytes to skip) */
+	DNS_ST_HALF,   /* one byte of a length prefix seen (half) */
+	DNS_ST_START,  /* a length prefix seen, the message (left bytes) starts in the next segment */
+	DNS_ST_LOST,   /* a gap or too many messages in a segment: the rest is not parsed */
+};
+
+/* One direction of a DNS-over-TCP connection. */
+struct dns_stream {
+	__u32 next_seq; /* sequence number of the next byte expected */
+	__u16 left;
+	__u8 state;     /* enum dns_stream_state */
+	__u8 half;
+};
+
+struct dns_port_val {
+	struct at_hdr hdr;        /* of the process that sent the query (UDP) or the SYN (TCP) */
+	struct dns_stream tcp[2]; /* TCP only: [0] what it sent, [1] what it received */
+};
+
+/* Local ports that sent a query or opened a TCP connection to port 53. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
 	__type(key, struct dns_port_key);
-	__type(value, struct at_hdr);
+	__type(value, struct dns_port_val);
 } dns_ports SEC(".maps");
 
 /*
@@ -82,6 +117,19 @@ static __always_inline int dns_parse(unsigned char *l3, __u16 proto, bool sent,
 	return 0;
 }
 
+/* Sends m with n bytes of data captured. */
+static __always_inline void dns_send_rec(struct at_dns_msg *m, __u32 n, bool sent)
+{
+	m->cap_len = n;
+	m->dir = sent ? AT_DNS_SENT : AT_DNS_RECEIVED;
+	m->_pad[0] = m->_pad[1] = 0;
+	n = (offsetof(struct at_dns_msg, data) + n + 7) & ~7u;
+	if (n > sizeof(*m))
+		n = sizeof(*m);
+	m->hdr.size = n;
+	at_output(&rb_core, m, n, AT_CNT_RB_CORE_FULL);
+}
+
 /* Copies the payload (never past the skb's linear part) and sends the record. */
 static __always_inline void dns_output(const struct sk_buff *skb, struct at_dns_msg *m,
 				       unsigned char *payload, bool sent)
@@ -93,21 +141,15 @@ static __always_inline void dns_output(const struct sk_buff *skb, struct at_dns_
 	n = m->len < linear ? m->len : linear;
 	n = n < AT_DNS_MAX ? n : AT_DNS_MAX;
 	barrier_var(n);
-	n &= 1023;
+	n &= 2 * AT_DNS_MAX - 1;
 	if (n > AT_DNS_MAX)
 		return;
 	if (n && bpf_probe_read_kernel(m->data, n, payload)) {
 		at_count(AT_CNT_READ_KERN_FAIL);
 		return;
 	}
-	m->cap_len = n;
-	m->dir = sent ? AT_DNS_SENT : AT_DNS_RECEIVED;
-	m->_pad[0] = m->_pad[1] = m->_pad[2] = 0;
-	n = (offsetof(struct at_dns_msg, data) + n + 7) & ~7u;
-	if (n > sizeof(*m))
-		n = sizeof(*m);
-	m->hdr.size = n;
-	at_output(&rb_core, m, n, AT_CNT_RB_CORE_FULL);
+	m->proto = IPPROTO_UDP;
+	dns_send_rec(m, n, sent);
 }
 
 SEC("tp_btf/net_dev_queue")
@@ -115,6 +157,7 @@ int BPF_PROG(dns_sent, struct sk_buff *skb)
 {
 	struct at_session_ref *s = at_tracked(bpf_get_current_pid_tgid() >> 32);
 	struct dns_port_key k = {};
+	struct dns_port_val v = {};
 	unsigned char *payload;
 	struct at_dns_msg *m;
 	__u32 zero = 0;
@@ -131,7 +174,9 @@ int BPF_PROG(dns_sent, struct sk_buff *skb)
 	at_fill_hdr(&m->hdr, AT_REC_DNS_MSG, sizeof(*m), s);
 	k.family = m->family;
 	k.port = lport;
-	bpf_map_update_elem(&dns_ports, &k, &m->hdr, BPF_ANY);
+	k.proto = IPPROTO_UDP;
+	v.hdr = m->hdr;
+	bpf_map_update_elem(&dns_ports, &k, &v, BPF_ANY);
 	dns_output(skb, m, payload, true);
 	return 0;
 }
@@ -141,9 +186,9 @@ SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(dns_received, struct sk_buff *skb)
 {
 	struct dns_port_key k = {};
+	struct dns_port_val *v;
 	unsigned char *payload;
 	struct at_dns_msg *m;
-	struct at_hdr *h;
 	__u32 one = 1;
 	__u16 lport;
 
@@ -155,11 +200,229 @@ int BPF_PROG(dns_received, struct sk_buff *skb)
 		return 0;
 	k.family = m->family;
 	k.port = lport;
-	h = bpf_map_lookup_elem(&dns_ports, &k);
-	if (!h)
+	k.proto = IPPROTO_UDP;
+	v = bpf_map_lookup_elem(&dns_ports, &k);
+	if (!v)
 		return 0;
-	__builtin_memcpy(&m->hdr, h, sizeof(m->hdr));
+	__builtin_memcpy(&m->hdr, &v->hdr, sizeof(m->hdr));
 	m->hdr.ts = bpf_ktime_get_boot_ns();
 	dns_output(skb, m, payload, false);
 	return 0;
+}
+
+/* ---- DNS over TCP */
+
+struct dns_tcp_seg {
+	__u32 off; /* payload offset from skb->data */
+	__u32 len; /* payload bytes */
+	__u32 seq;
+	bool syn;
+	bool fin;
+};
+
+/*
+ * Reads the IP and TCP headers of a segment to or from port 53. Fills the far end into m, the
+ * local port into k and the payload's place into g.
+ */
+static __always_inline int dns_tcp_parse(struct sk_buff *skb, const struct bpf_dynptr *p,
+					 bool sent, struct at_dns_msg *m,
+					 struct dns_port_key *k, struct dns_tcp_seg *g)
+{
+	__u32 nh = BPF_CORE_READ(skb, network_header) -
+		   (BPF_CORE_READ(skb, data) - BPF_CORE_READ(skb, head));
+	__u32 end = BPF_CORE_READ(skb, len), l4, iplen;
+	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	struct tcphdr th;
+
+	if (proto == ETH_P_IP) {
+		struct iphdr ip;
+
+		if (bpf_dynptr_read(&ip, sizeof(ip), p, nh, 0) || ip.protocol != IPPROTO_TCP)
+			return -1;
+		l4 = nh + ip.ihl * 4;
+		iplen = bpf_ntohs(ip.tot_len);
+		m->family = AF_INET;
+		__builtin_memcpy(m->server, sent ? (void *)&ip.daddr : (void *)&ip.saddr, 4);
+	} else if (proto == ETH_P_IPV6) {
+		struct ipv6hdr ip6;
+
+		if (bpf_dynptr_read(&ip6, sizeof(ip6), p, nh, 0) || ip6.nexthdr != IPPROTO_TCP)
+			return -1;
+		l4 = nh + sizeof(ip6);
+		iplen = bpf_ntohs(ip6.payload_len);
+		iplen = iplen ? iplen + sizeof(ip6) : 0;
+		m->family = AF_INET6;
+		__builtin_memcpy(m->server, sent ? (void *)&ip6.daddr : (void *)&ip6.saddr, 16);
+	} else {
+		return -1;
+	}
+	if (bpf_dynptr_read(&th, sizeof(th), p, l4, 0))
+		return -1;
+	if (bpf_ntohs(sent ? th.dest : th.source) != DNS_PORT)
+		return -1;
+	/* a received frame may carry link-layer padding past the IP length; 0 is a big GSO */
+	if (iplen && nh + iplen < end)
+		end = nh + iplen;
+	k->family = m->family;
+	k->port = bpf_ntohs(sent ? th.source : th.dest);
+	k->proto = IPPROTO_TCP;
+	g->off = l4 + th.doff * 4;
+	g->len = g->off < end ? end - g->off : 0;
+	g->seq = bpf_ntohl(th.seq);
+	g->syn = th.syn;
+	g->fin = th.fin;
+	m->port = DNS_PORT;
+	m->proto = IPPROTO_TCP;
+	return 0;
+}
+
+/* Sends the message of len bytes at off, of which avail are in this segment. */
+static __always_inline void dns_tcp_emit(const struct bpf_dynptr *p, struct at_dns_msg *m,
+					 __u32 off, __u32 avail, __u32 len, bool sent)
+{
+	__u32 n = len < avail ? len : avail;
+
+	n = n < AT_DNS_MAX ? n : AT_DNS_MAX;
+	barrier_var(n);
+	n &= 2 * AT_DNS_MAX - 1;
+	if (n > AT_DNS_MAX)
+		return;
+	if (n && bpf_dynptr_read(m->data, n, p, off, 0)) {
+		at_count(AT_CNT_READ_KERN_FAIL);
+		return;
+	}
+	m->len = len;
+	dns_send_rec(m, n, sent);
+}
+
+static __always_inline void dns_tcp_lost(struct dns_stream *st)
+{
+	st->state = DNS_ST_LOST;
+	at_count(AT_CNT_DNS_TCP_UNPARSED);
+}
+
+/*
+ * Cuts a segment of one direction into messages. A message is captured from the segment its
+ * first byte is in, up to that segment's end: the part in later segments is skipped, and the
+ * record says how long the message was.
+ */
+static __always_inline void dns_tcp_segment(const struct bpf_dynptr *p, struct dns_stream *st,
+					    const struct dns_tcp_seg *g, struct at_dns_msg *m,
+					    bool sent)
+{
+	__u32 pos = 0, len = g->len, mlen, take, i;
+	__u8 b[2];
+
+	if (g->syn) {
+		st->next_seq = g->seq + 1;
+		st->left = 0;
+		st->state = DNS_ST_SYNCED;
+		return;
+	}
+	if (!len || st->state == DNS_ST_NONE || st->state == DNS_ST_LOST)
+		return;
+	if (g->seq != st->next_seq) {
+		__s32 d = (__s32)(st->next_seq - g->seq);
+
+		if (d < 0) { /* bytes before this segment were never seen */
+			dns_tcp_lost(st);
+			return;
+		}
+		if ((__u32)d >= len)
+			return; /* a retransmission of what was parsed */
+		pos = d;
+	}
+	st->next_seq = g->seq + len;
+	for (i = 0; i < DNS_TCP_MSGS; i++) {
+		if (pos >= len)
+			return;
+		if (st->state == DNS_ST_START) {
+			mlen = st->left;
+			st->left = 0;
+			st->state = DNS_ST_SYNCED;
+		} else if (st->left) {
+			take = st->left < len - pos ? st->left : len - pos;
+			st->left -= take;
+			pos += take;
+			continue;
+		} else if (st->state == DNS_ST_HALF) {
+			if (bpf_dynptr_read(b, 1, p, g->off + pos, 0))
+				break;
+			mlen = (__u32)st->half << 8 | b[0];
+			pos += 1;
+			st->state = DNS_ST_SYNCED;
+		} else if (len - pos == 1) {
+			if (bpf_dynptr_read(b, 1, p, g->off + pos, 0))
+				break;
+			st->half = b[0];
+			st->state = DNS_ST_HALF;
+			return;
+		} else {
+			if (bpf_dynptr_read(b, 2, p, g->off + pos, 0))
+				break;
+			mlen = (__u32)b[0] << 8 | b[1];
+			pos += 2;
+		}
+		if (pos >= len) {
+			st->left = mlen;
+			st->state = DNS_ST_START;
+			return;
+		}
+		dns_tcp_emit(p, m, g->off + pos, len - pos, mlen, sent);
+		take = mlen < len - pos ? mlen : len - pos;
+		st->left = mlen - take;
+		pos += take;
+	}
+	if (pos < len)
+		dns_tcp_lost(st);
+}
+
+static __always_inline int dns_tcp(struct sk_buff *skb, bool sent)
+{
+	struct dns_port_key k = {};
+	struct dns_port_val *v;
+	struct dns_tcp_seg g;
+	struct bpf_dynptr p;
+	struct at_dns_msg *m;
+	__u32 slot = !sent;
+
+	if (!bpf_dynptr_from_skb)
+		return 0;
+	m = bpf_map_lookup_elem(&dns_scratch, &slot);
+	if (!m || bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, &p))
+		return 0;
+	if (dns_tcp_parse(skb, &p, sent, m, &k, &g))
+		return 0;
+	if (sent && g.syn) {
+		/* a SYN leaves in the connecting process's own context */
+		struct at_session_ref *s = at_tracked(bpf_get_current_pid_tgid() >> 32);
+		struct dns_port_val nv = {};
+
+		if (!s) {
+			bpf_map_delete_elem(&dns_ports, &k); /* the port may have been a session's */
+			return 0;
+		}
+		at_fill_hdr(&nv.hdr, AT_REC_DNS_MSG, sizeof(*m), s);
+		bpf_map_update_elem(&dns_ports, &k, &nv, BPF_ANY);
+	}
+	v = bpf_map_lookup_elem(&dns_ports, &k);
+	if (!v)
+		return 0;
+	__builtin_memcpy(&m->hdr, &v->hdr, sizeof(m->hdr));
+	m->hdr.ts = bpf_ktime_get_boot_ns();
+	dns_tcp_segment(&p, &v->tcp[!sent], &g, m, sent);
+	return 0;
+}
+
+/* Segments may leave in softirq context (retransmits, ACK-clocked sends): attributed by port. */
+SEC("tp_btf/net_dev_queue")
+int BPF_PROG(dns_tcp_sent, struct sk_buff *skb)
+{
+	return dns_tcp(skb, true);
+}
+
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(dns_tcp_received, struct sk_buff *skb)
+{
+	return dns_tcp(skb, false);
 }

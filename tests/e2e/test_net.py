@@ -54,26 +54,57 @@ class Listener:
         self.sock.close()
 
 
+def dns_name(name):
+    return b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0"
+
+
+def dns_answer(q, records):
+    """The answer to query q carrying records: (owner or None for the question's name, type,
+    rdata) each."""
+    end = 12
+    while q[end]:
+        end += 1 + q[end]
+    end += 5  # the root label, QTYPE, QCLASS
+    out = q[:2] + struct.pack("!HHHHH", 0x8180, 1, len(records), 0, 0) + q[12:end]
+    for owner, rtype, rdata in records:
+        out += (dns_name(owner) if owner else b"\xc0\x0c") + \
+            struct.pack("!HHIH", rtype, 1, 60, len(rdata)) + rdata
+    return out
+
+
 class FakeDns:
-    """Answers every A query with one address, on its own 127.53.x.y:53."""
+    """Answers every A query with one address, on its own 127.53.x.y:53, over UDP and TCP.
+    Over TCP the A answer's two-byte length prefix and its body go in separate segments, and
+    AAAA gets AAAA_RECORDS records of ::1 under long owner names: an answer past 512 bytes,
+    the reason resolvers fall back to TCP."""
+    AAAA_RECORDS = 12
 
     def __init__(self, answer):
         self.answer = socket.inet_aton(answer)
         for _ in range(20):
             self.addr = "127.53.%d.%d" % (random.randint(1, 254), random.randint(1, 254))
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.tsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
                 self.sock.bind((self.addr, 53))
+                self.tsock.bind((self.addr, 53))
                 break
             except OSError:
                 self.sock.close()
+                self.tsock.close()
         else:
             raise RuntimeError("no free 127.53.x.y:53 address for the fake DNS server")
+        self.tsock.listen(4)
         self.sock.settimeout(0.2)
+        self.tsock.settimeout(0.2)
         self.queries = 0
+        self.tcp_queries = []
+        self.tcp_answer_bytes = []
         self.stop = False
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
+        self.tthread = threading.Thread(target=self._run_tcp, daemon=True)
+        self.tthread.start()
 
     def _run(self):
         while not self.stop:
@@ -84,14 +115,60 @@ class FakeDns:
             except OSError:
                 return
             self.queries += 1
-            a = (q[:2] + struct.pack("!HHHHH", 0x8180, 1, 1, 0, 0) + q[12:] +
-                 b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + self.answer)
-            self.sock.sendto(a, peer)
+            self.sock.sendto(dns_answer(q, [(None, 1, self.answer)]), peer)
+
+    def _answer_tcp(self, q):
+        qtype = struct.unpack("!H", q[-4:-2])[0]
+        if qtype == 28:
+            name = q[13:13 + q[12]].decode()  # first label, enough to build owners
+            recs = [("h%02d.a-label-long-enough-to-push-the-answer-past-512-bytes.%s.test"
+                     % (i, name), 28, socket.inet_pton(socket.AF_INET6, "::1"))
+                    for i in range(self.AAAA_RECORDS)]
+            return dns_answer(q, recs)
+        return dns_answer(q, [(None, 1, self.answer)])
+
+    def _run_tcp(self):
+        while not self.stop:
+            try:
+                c, _ = self.tsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with c:
+                c.settimeout(5)
+                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                buf = b""
+                try:
+                    while len(self.tcp_queries) < 2:
+                        d = c.recv(4096)
+                        if not d:
+                            break
+                        buf += d
+                        while len(buf) >= 2 and len(buf) >= 2 + struct.unpack("!H", buf[:2])[0]:
+                            n = struct.unpack("!H", buf[:2])[0]
+                            self.tcp_queries.append(buf[2:2 + n])
+                            buf = buf[2 + n:]
+                    for q in self.tcp_queries:
+                        a = self._answer_tcp(q)
+                        self.tcp_answer_bytes.append(len(a))
+                        pre = struct.pack("!H", len(a))
+                        if struct.unpack("!H", q[-4:-2])[0] == 1:
+                            c.sendall(pre)  # the prefix alone, then the body
+                            time.sleep(0.05)
+                            c.sendall(a)
+                        else:
+                            c.sendall(pre + a)
+                    c.recv(1)  # until the client closes
+                except OSError:
+                    pass
 
     def close(self):
         self.stop = True
         self.thread.join(2)
+        self.tthread.join(2)
         self.sock.close()
+        self.tsock.close()
 
 
 def free_closed_port():
@@ -166,6 +243,8 @@ def main():
         "tcp", "127.0.0.1", p4,
         "tls-hello", "127.0.0.1", p4, "API.Example.test",
         "tls-hello", "127.0.0.1", p4, "api.fronted.test",
+        "dns-tcp", dns.addr, "api.tcpdns.test",
+        "tcp", "127.0.0.1", p4,
     ]
     if tcp6:
         actions += ["tcp", "::1", str(tcp6.addr[1])]
@@ -314,8 +393,35 @@ def main():
             len(ev) == 1 and ev[0].get("dst_name") == "api.example.test" and
             ev[0].get("name_source") == "dns", "sport %s: %s" % (sport, show(ev)))
 
+    # DNS over TCP: both queries in one segment, the A answer's prefix and body in two
+    tq = [e for e in mine if e["type"] == "dns_query" and e["qname"] == "api.tcpdns.test"]
+    ta = [e for e in mine if e["type"] == "dns_answer" and e["qname"] == "api.tcpdns.test"]
+    f = line_fields("dns-tcp", 0)
+    t.check("dns-tcp fixture read both answers", f.get("answers") == "2", str(f))
+    t.check("DNS over TCP: both queries of one segment, as dns_query with transport tcp",
+            len(dns.tcp_queries) == 2 and sorted(e["qtype"] for e in tq) == ["A", "AAAA"] and
+            all(e.get("transport") == "tcp" and e["server"] == dns.addr and
+                e.get("server_port") == 53 and e["proc"]["pid"] == r.pid for e in tq),
+            "server saw %d; queries %s" % (len(dns.tcp_queries), tq))
+    a_ans = [e for e in ta if e["qtype"] == "A"]
+    aaaa = [e for e in ta if e["qtype"] == "AAAA"]
+    t.check("DNS over TCP: the A answer whose length prefix came in its own segment",
+            len(a_ans) == 1 and a_ans[0].get("answers") == ["api.tcpdns.test A 127.0.0.1"] and
+            a_ans[0].get("transport") == "tcp" and not a_ans[0].get("truncated"), str(a_ans))
+    t.check("DNS over TCP: an answer past 512 bytes (%s bytes) parsed whole" %
+            (dns.tcp_answer_bytes[1:] or "?"),
+            len(aaaa) == 1 and len(aaaa[0].get("answers", [])) == FakeDns.AAAA_RECORDS and
+            all(x.endswith(" AAAA ::1") for x in aaaa[0]["answers"]) and
+            not aaaa[0].get("truncated") and max(dns.tcp_answer_bytes or [0]) > 512,
+            str(aaaa)[:600])
+    f = line_fields("tcp", 3)
+    ev = by_sport(int(f.get("sport", -1)))
+    t.check("connect after a DNS-over-TCP answer: dst_name from it (name_source dns)",
+            len(ev) == 1 and ev[0].get("dst_name") == "api.tcpdns.test" and
+            ev[0].get("name_source") == "dns", "sport %s: %s" % (f.get("sport"), show(ev)))
+
     if tcp6:
-        f = line_fields("tcp", 3)
+        f = line_fields("tcp", 4)
         sport = int(f.get("sport", -1))
         ev = by_sport(sport, family="inet6")
         t.check("IPv6 connect to ::1",
@@ -342,7 +448,7 @@ def main():
             len(ev) == 1 and "dns_name" not in ev[0] and not ev[0].get("name_mismatch"),
             str(ev))
 
-    expected = 16 + (1 if tcp6 else 0)  # the dns action connects its UDP socket too
+    expected = 18 + (1 if tcp6 else 0)  # the dns action connects its UDP socket too
     t.check("exactly the expected net_connect events, no duplicates",
             len(conns) == expected, "%d events, expected %d: %s" % (len(conns), expected,
                                                                      show(conns)))
