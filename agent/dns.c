@@ -302,26 +302,35 @@ void dns_names_free(void)
 
 /* ---- records */
 
-void dns_tcp_autoload(struct bpf_object *obj)
+void dns_autoload(struct bpf_object *obj)
 {
-	static int present = -1;
+	static int dynptr = -1, loop = -1;
 	struct bpf_program *prog;
 	struct btf *vmlinux;
 
-	if (present < 0) {
+	if (dynptr < 0) {
 		vmlinux = btf__load_vmlinux_btf();
-		present = vmlinux && btf__find_by_name_kind(vmlinux, "bpf_dynptr_from_skb",
-							    BTF_KIND_FUNC) > 0;
+		dynptr = vmlinux && btf__find_by_name_kind(vmlinux, "bpf_dynptr_from_skb",
+							   BTF_KIND_FUNC) > 0;
 		btf__free(vmlinux);
-		if (!present)
-			log_warn("this kernel has no bpf_dynptr_from_skb: DNS over TCP is not parsed "
-				 "(UDP is)");
+		loop = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) == 1;
+		if (!dynptr || !loop)
+			log_warn("this kernel has no %s: DNS over TCP is not parsed (UDP is)",
+				 dynptr ? "bpf_loop" : "bpf_dynptr_from_skb");
+		if (!loop)
+			log_warn("this kernel has no bpf_loop: a host-name policy rule takes effect "
+				 "for an address only once the agent has read the DNS answer");
 	}
-	if (present)
-		return;
-	bpf_object__for_each_program(prog, obj)
-		if (!strncmp(bpf_program__name(prog), "dns_tcp_", 8))
+	bpf_object__for_each_program(prog, obj) {
+		const char *name = bpf_program__name(prog);
+
+		if (!strncmp(name, "dns_tcp_", 8) && (!dynptr || !loop))
 			bpf_program__set_autoload(prog, false);
+		else if (!strcmp(name, "dns_received") && !loop)
+			bpf_program__set_autoload(prog, false);
+		else if (!strcmp(name, "dns_received_nopol") && !loop)
+			bpf_program__set_autoload(prog, true);
+	}
 }
 
 int dns_decode_msg(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,

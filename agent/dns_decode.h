@@ -57,10 +57,11 @@ void dns_names_free(void);
 struct bpf_object;
 
 /*
- * Turns off the DNS-over-TCP programs, with a warning, on a kernel without the kfunc they read
- * segments with (once per agent start).
+ * Chooses the DNS programs this kernel can run, with a warning for what is then missing: the
+ * TCP ones need the kfunc they read segments with, and the ones that turn answers into policy
+ * entries in the kernel need bpf_loop.
  */
-void dns_tcp_autoload(struct bpf_object *obj);
+void dns_autoload(struct bpf_object *obj);
 
 /* Ring-buffer handler for AT_REC_DNS_MSG (agent/dispatch.c): dns_query or dns_answer. */
 int dns_decode_msg(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,

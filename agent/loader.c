@@ -245,7 +245,7 @@ static int open_and_load(struct agent *a)
 		if (err)
 			return err;
 		file_skip_missing_syscalls(a->skel->obj);
-		dns_tcp_autoload(a->skel->obj);
+		dns_autoload(a->skel->obj);
 		for (i = 0; i < n_off; i++) {
 			prog = bpf_object__find_program_by_name(a->skel->obj, off[i]);
 			if (prog)

@@ -77,6 +77,7 @@ static int set_cfg(struct pol_agent *pa, bool enabled)
 		.self_protect = pa->self_protect,
 		.generation = pa->generation,
 		.cat_mask = cat_mask(pa),
+		.dns_names = pa->dns_kernel_names,
 	};
 	uint32_t zero = 0;
 

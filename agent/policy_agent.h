@@ -21,6 +21,7 @@ struct pol_agent;
 /* File descriptors of the maps in bpf/policy.bpf.c; -1 when not loaded (e.g. unit tests). */
 struct pol_maps {
 	int net, path, prog, defaults, cfg, protected_pids;
+	int dns; /* pol_dns: host names the kernel turns answers into entries for; -1 = none */
 };
 
 /* One compiled map entry; key/value are struct at_pol_* bytes. */

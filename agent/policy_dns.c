@@ -7,9 +7,12 @@
  * api.anthropic.com` thus follows the answers when the address changes, per session tool.
  *
  * First-match order still holds: an entry carries the earlier of its host rule and the static
- * rule the kernel would otherwise find for that address. Known limit: the answer reaches the
- * process before the agent has read it from the ring buffer, so a connect issued within that
- * window is decided without the entry (docs/policy.md).
+ * rule the kernel would otherwise find for that address.
+ *
+ * The answer reaches the process before the agent has read it from the ring buffer, so the
+ * rules' names also go to the kernel (pol_dns, bpf/policy_dns.bpf.h), which adds the entries
+ * while the answer is on its way; what the kernel can't match (a glob other than "*.name") is
+ * left to this file, with that window (docs/policy.md).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -199,26 +202,238 @@ void pol_dns_before_reload(struct pol_agent *pa)
 		memset(&prev_dns, 0, sizeof(prev_dns));
 }
 
-void pol_dns_rederive(struct pol_agent *pa)
-{
-	struct pol_entries next;
-
-	if (all_entries(pa, &next)) {
-		log_warn("failed to recompute DNS-derived policy entries: out of memory");
-		return;
-	}
-	sync_entries(pa, &prev_dns, &next);
-	free(prev_dns.v);
-	memset(&prev_dns, 0, sizeof(prev_dns));
-	free(next.v);
-}
-
 static int tool_id(const struct pol_agent *pa, const char *name)
 {
 	for (int i = 0; name && i < pa->n_tools; i++)
 		if (pa->tool_names[i] && !strcmp(pa->tool_names[i], name))
 			return i + 1;
 	return 0;
+}
+
+/* ---- host names for the kernel (bpf/policy_dns.bpf.h), so a fresh answer counts at once */
+
+/*
+ * The hash the kernel computes for a name in DNS wire form (struct at_pol_dns_key). -EINVAL
+ * for anything but a plain name: a glob can't be matched by hashing.
+ */
+static int wire_hash(const char *name, uint64_t *out)
+{
+	uint8_t wire[256];
+	size_t n = 0;
+	uint64_t h = 0;
+
+	while (*name) {
+		size_t l = strcspn(name, ".");
+
+		if (!l || l > 63 || n + l + 2 > sizeof(wire))
+			return -EINVAL;
+		wire[n++] = l;
+		for (size_t i = 0; i < l; i++) {
+			char c = name[i];
+
+			if (strchr("*?[]\\", c))
+				return -EINVAL;
+			wire[n++] = c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+		}
+		name += l + (name[l] == '.');
+	}
+	if (!n)
+		return -EINVAL;
+	wire[n++] = 0;
+	while (n--)
+		h = h * AT_POL_DNS_HASH_MUL + wire[n];
+	*out = h;
+	return 0;
+}
+
+/* "name" (suffix 0) or "*.name" (suffix 1); -EINVAL for any other glob. */
+static int dns_key(const char *pat, uint8_t tool, struct at_pol_dns_key *k)
+{
+	uint64_t h;
+	int ret;
+
+	memset(k, 0, sizeof(*k));
+	k->tool = tool;
+	if (!strncmp(pat, "*.", 2)) {
+		k->suffix = 1;
+		pat += 2;
+	}
+	ret = wire_hash(pat, &h);
+
+	k->hash = h;
+	return ret;
+}
+
+static int clear_map(int fd)
+{
+	struct at_pol_dns_key k;
+
+	while (!bpf_map_get_next_key(fd, NULL, &k))
+		if (bpf_map_delete_elem(fd, &k) && errno != ENOENT)
+			return -errno;
+	return 0;
+}
+
+/* Puts one rule's names into pol_dns; an earlier rule's entry for the same key stays. */
+static int put_rule(struct pol_agent *pa, int i, const char *pat, uint8_t tool,
+		    const struct at_pol_dns_val *v)
+{
+	struct at_pol_dns_key k;
+
+	if (dns_key(pat, tool, &k))
+		return -EINVAL;
+	if (bpf_map_update_elem(pa->maps.dns, &k, v, BPF_NOEXIST)) {
+		if (errno == EEXIST)
+			return 0;
+		log_warn("failed to add host name %s of rule %d to the kernel: %s", pat, i,
+			 strerror(errno));
+		return -errno;
+	}
+	pa->dns_kernel_names++;
+	return 0;
+}
+
+/* Can the kernel decide this rule's names? Only plain names and "*.name", at most 4 ports. */
+static bool rule_fits_kernel(const struct pol_rule *r, struct at_pol_dns_val *v)
+{
+	const char *const *vh;
+	struct at_pol_dns_key k;
+	size_t n = 0;
+
+	for (int j = 0; j < r->n_port; j++)
+		for (uint32_t port = r->port[j].lo; port <= r->port[j].hi; port++) {
+			if (n == AT_POL_DNS_PORTS)
+				return false;
+			v->ports[n++] = port;
+		}
+	v->n_ports = n;
+	for (int j = 0; j < r->host.n; j++)
+		if (dns_key(r->host.v[j], 0, &k))
+			return false;
+	for (int j = 0; j < r->vendor.n; j++) {
+		vh = policy_vendor_hosts(r->vendor.v[j]);
+		for (int h = 0; vh && h < 8 && vh[h]; h++)
+			if (dns_key(vh[h], 0, &k))
+				return false;
+	}
+	return true;
+}
+
+/*
+ * Writes pol_dns from the policy in force: the host rules in order, up to the first one the
+ * kernel can't decide (a glob, more than 4 ports), since a later rule must not win a name an
+ * earlier one would decide; the agent still handles every rule when it reads the answer.
+ */
+static void compile_names(struct pol_agent *pa)
+{
+	const struct policy *p = pa->policy;
+	int i;
+
+	pa->dns_kernel_names = 0;
+	if (pa->maps.dns < 0)
+		return;
+	if (clear_map(pa->maps.dns)) {
+		log_warn("failed to clear the kernel's host-name map: %s", strerror(errno));
+		return;
+	}
+	for (i = 0; p && i < p->n_rules; i++) {
+		const struct pol_rule *r = &p->rules[i];
+		struct at_pol_dns_val v = { .v = { .prio = i, .action = r->action, .mode = r->mode } };
+		uint8_t tools[AT_TOOL_MAX];
+		int n_tools = 0;
+
+		if (r->cat != POL_CAT_NETWORK || (!r->host.n && !r->vendor.n) || r->user.n ||
+		    r->cwd.n || r->repo.n || r->n_cidr || r->dst_class.n)
+			continue;
+		if (!rule_fits_kernel(r, &v))
+			break;
+		snprintf(v.v.rule_id, sizeof(v.v.rule_id), "%s", r->id);
+		if (!r->tool.n)
+			tools[n_tools++] = 0;
+		for (int t = 0; t < r->tool.n && n_tools < AT_TOOL_MAX; t++) {
+			int id = tool_id(pa, r->tool.v[t]);
+
+			if (id > 0)
+				tools[n_tools++] = id;
+		}
+		for (int t = 0; t < n_tools; t++) {
+			for (int j = 0; j < r->host.n; j++)
+				put_rule(pa, i, r->host.v[j], tools[t], &v);
+			for (int j = 0; j < r->vendor.n; j++) {
+				const char *const *vh = policy_vendor_hosts(r->vendor.v[j]);
+
+				for (int h = 0; vh && h < 8 && vh[h]; h++)
+					put_rule(pa, i, vh[h], tools[t], &v);
+			}
+		}
+	}
+	if (p && i < p->n_rules)
+		log_info("%s:%d: rule '%s' and the host rules after it are applied to DNS answers "
+			 "by the agent only, once it has read them (a glob or more than %d ports)",
+			 p->source, p->rules[i].line, p->rules[i].id, AT_POL_DNS_PORTS);
+}
+
+static bool is_dns_key(const uint8_t *key)
+{
+	const struct at_pol_net_key *k = (const void *)key;
+
+	return k->prefixlen == AT_POL_NET_FIXED_BITS + 32 ||
+	       k->prefixlen == AT_POL_NET_FIXED_BITS + 128;
+}
+
+/*
+ * Takes back exact-address entries that neither the compiled policy nor the answers the agent
+ * remembers account for: ones the kernel added from an answer whose record the agent then
+ * lost, under a policy no longer in force.
+ */
+static void sweep_net(struct pol_agent *pa, const struct pol_entries *next)
+{
+	struct at_pol_net_key key, nk;
+	struct pol_entries stale = { 0 };
+	void *prev = NULL;
+
+	if (pa->maps.net < 0)
+		return;
+	while (!bpf_map_get_next_key(pa->maps.net, prev, &nk)) {
+		key = nk;
+		prev = &key;
+		if (!is_dns_key((const uint8_t *)&key) ||
+		    has_key(&pa->compiled.net, (const uint8_t *)&key, sizeof(key)) ||
+		    has_key(next, (const uint8_t *)&key, sizeof(key)))
+			continue;
+		if (stale.n == stale.cap) {
+			size_t cap = stale.cap ? stale.cap * 2 : 16;
+			struct pol_entry *nv = realloc(stale.v, cap * sizeof(*nv));
+
+			if (!nv)
+				break;
+			stale.v = nv;
+			stale.cap = cap;
+		}
+		memcpy(stale.v[stale.n].key, &key, sizeof(key));
+		stale.v[stale.n++].key_size = sizeof(key);
+	}
+	for (size_t i = 0; i < stale.n; i++)
+		bpf_map_delete_elem(pa->maps.net, stale.v[i].key);
+	if (stale.n)
+		log_debug("policy: %zu kernel-learned address entries taken back", stale.n);
+	free(stale.v);
+}
+
+void pol_dns_rederive(struct pol_agent *pa)
+{
+	struct pol_entries next;
+
+	compile_names(pa);
+	if (all_entries(pa, &next)) {
+		log_warn("failed to recompute DNS-derived policy entries: out of memory");
+		return;
+	}
+	sync_entries(pa, &prev_dns, &next);
+	sweep_net(pa, &next);
+	free(prev_dns.v);
+	memset(&prev_dns, 0, sizeof(prev_dns));
+	free(next.v);
 }
 
 int pol_agent_learn_address(struct pol_agent *pa, const char *tool, const char *name,

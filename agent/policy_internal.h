@@ -36,6 +36,7 @@ struct pol_agent {
 	struct pol_dns_addr *dns;
 	size_t n_dns, dns_next;
 	uint64_t dns_installed, dns_overwritten;
+	uint32_t dns_kernel_names;   /* entries in pol_dns */
 	int keeper_pid;              /* resumes the agent after a SIGSTOP; 0 = none */
 };
 

@@ -245,6 +245,7 @@ int policy_start(struct agent *a)
 		.prog = bpf_map__fd(a->skel->maps.pol_prog),
 		.defaults = bpf_map__fd(a->skel->maps.pol_defaults),
 		.cfg = bpf_map__fd(a->skel->maps.pol_cfg),
+		.dns = bpf_map__fd(a->skel->maps.pol_dns),
 		.protected_pids = bpf_map__fd(a->skel->maps.pol_protected),
 	};
 	o.tool_names = P.names;

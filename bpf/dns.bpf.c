@@ -38,6 +38,8 @@ struct {
 	__type(value, struct at_dns_msg);
 } dns_scratch SEC(".maps");
 
+#include "policy_dns.bpf.h"
+
 struct dns_port_key {
 	__u16 family;
 	__u16 port; /* the querying socket's local port, host order */
@@ -117,8 +119,8 @@ static __always_inline int dns_parse(unsigned char *l3, __u16 proto, bool sent,
 	return 0;
 }
 
-/* Sends m with n bytes of data captured. */
-static __always_inline void dns_send_rec(struct at_dns_msg *m, __u32 n, bool sent)
+/* Sends m with n bytes of data captured; learn: hand a received answer to the policy first. */
+static __always_inline void dns_send_rec(struct at_dns_msg *m, __u32 n, bool sent, bool learn)
 {
 	m->cap_len = n;
 	m->dir = sent ? AT_DNS_SENT : AT_DNS_RECEIVED;
@@ -127,12 +129,14 @@ static __always_inline void dns_send_rec(struct at_dns_msg *m, __u32 n, bool sen
 	if (n > sizeof(*m))
 		n = sizeof(*m);
 	m->hdr.size = n;
+	if (learn && !sent)
+		pol_dns_learn();
 	at_output(&rb_core, m, n, AT_CNT_RB_CORE_FULL);
 }
 
 /* Copies the payload (never past the skb's linear part) and sends the record. */
 static __always_inline void dns_output(const struct sk_buff *skb, struct at_dns_msg *m,
-				       unsigned char *payload, bool sent)
+				       unsigned char *payload, bool sent, bool learn)
 {
 	unsigned char *tail = BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, tail);
 	__u32 n, linear;
@@ -149,7 +153,7 @@ static __always_inline void dns_output(const struct sk_buff *skb, struct at_dns_
 		return;
 	}
 	m->proto = IPPROTO_UDP;
-	dns_send_rec(m, n, sent);
+	dns_send_rec(m, n, sent, learn);
 }
 
 SEC("tp_btf/net_dev_queue")
@@ -177,13 +181,12 @@ int BPF_PROG(dns_sent, struct sk_buff *skb)
 	k.proto = IPPROTO_UDP;
 	v.hdr = m->hdr;
 	bpf_map_update_elem(&dns_ports, &k, &v, BPF_ANY);
-	dns_output(skb, m, payload, true);
+	dns_output(skb, m, payload, true, false);
 	return 0;
 }
 
 /* Softirq: the reader is unknown here, so the answer takes the header of its query. */
-SEC("tp_btf/netif_receive_skb")
-int BPF_PROG(dns_received, struct sk_buff *skb)
+static __always_inline int dns_rx(struct sk_buff *skb, bool learn)
 {
 	struct dns_port_key k = {};
 	struct dns_port_val *v;
@@ -206,8 +209,21 @@ int BPF_PROG(dns_received, struct sk_buff *skb)
 		return 0;
 	__builtin_memcpy(&m->hdr, &v->hdr, sizeof(m->hdr));
 	m->hdr.ts = bpf_ktime_get_boot_ns();
-	dns_output(skb, m, payload, false);
+	dns_output(skb, m, payload, false, learn);
 	return 0;
+}
+
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(dns_received, struct sk_buff *skb)
+{
+	return dns_rx(skb, true);
+}
+
+/* For kernels without bpf_loop (before 5.17): the agent loads this one instead. */
+SEC("?tp_btf/netif_receive_skb")
+int BPF_PROG(dns_received_nopol, struct sk_buff *skb)
+{
+	return dns_rx(skb, false);
 }
 
 /* ---- DNS over TCP */
@@ -292,7 +308,7 @@ static __always_inline void dns_tcp_emit(const struct bpf_dynptr *p, struct at_d
 		return;
 	}
 	m->len = len;
-	dns_send_rec(m, n, sent);
+	dns_send_rec(m, n, sent, true);
 }
 
 static __always_inline void dns_tcp_lost(struct dns_stream *st)

@@ -20,6 +20,7 @@
 
 #include "path.bpf.h"
 #include "policy.h"
+#include "policy_maps.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -32,14 +33,6 @@
 #define PATH_MASK 255
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 16384);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct at_pol_net_key);
-	__type(value, struct at_pol_verdict);
-} pol_net SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -63,13 +56,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct at_pol_verdict);
 } pol_defaults SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct at_pol_cfg);
-} pol_cfg SEC(".maps");
 
 /* Thread ids of the agent (and anything else it protects): self-protection targets. */
 struct {

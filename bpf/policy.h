@@ -103,6 +103,30 @@ struct at_pol_cfg {
 	__u32 self_protect; /* 1: kill session processes that signal or trace the agent */
 	__u32 generation;   /* policy generation, bumped on every load */
 	__u32 cat_mask;     /* bit per enum at_pol_cat with anything to decide; others return at once */
+	__u32 dns_names;    /* entries in pol_dns: 0 = DNS answers are not looked at */
+};
+
+/*
+ * pol_dns: host names of network rules, for the kernel to turn a session's DNS answer into
+ * pol_net entries before the answer reaches the process. The name is hashed in DNS wire form
+ * (length-prefixed labels, letters lowered, the final zero byte included) from its last byte
+ * back: h = h * AT_POL_DNS_HASH_MUL + byte. suffix 1 is "*.name": any name ending in .name.
+ */
+#define AT_POL_DNS_HASH_MUL 0x100000001b3ULL
+#define AT_POL_DNS_PORTS 4
+
+struct at_pol_dns_key {
+	__u64 hash;
+	__u8 tool;   /* 0 = any tool */
+	__u8 suffix;
+	__u8 _pad[6];
+};
+
+struct at_pol_dns_val {
+	struct at_pol_verdict v; /* of the first rule naming it; prio orders rules */
+	__u16 ports[AT_POL_DNS_PORTS];
+	__u8 n_ports;            /* 0: any port */
+	__u8 _pad[7];
 };
 
 /*

@@ -202,6 +202,7 @@ int main(int argc, char **argv)
 			.prog = bpf_map__fd(skel->maps.pol_prog),
 			.defaults = bpf_map__fd(skel->maps.pol_defaults),
 			.cfg = bpf_map__fd(skel->maps.pol_cfg),
+			.dns = bpf_map__fd(skel->maps.pol_dns),
 			.protected_pids = bpf_map__fd(skel->maps.pol_protected),
 		};
 		struct pol_agent_opts o = {
