@@ -10,8 +10,10 @@
 #ifndef AITRAIL_AGENT_H
 #define AITRAIL_AGENT_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "event.pb-c.h"
 #include "aitrail.h"
@@ -42,6 +44,19 @@ struct at_rec_type_info {
 void *arena_alloc(struct arena *ar, size_t size);
 char *arena_strndup(struct arena *ar, const char *s, size_t maxlen);
 char *arena_printf(struct arena *ar, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Adds field (a static string) to ev's truncated list; -ENOMEM leaves the list as it was. */
+static inline int ev_add_truncated(at_event *ev, struct arena *ar, const char *field)
+{
+	char **v = arena_alloc(ar, (ev->n_truncated + 1) * sizeof(char *));
+
+	if (!v)
+		return -ENOMEM;
+	if (ev->n_truncated)
+		memcpy(v, ev->truncated, ev->n_truncated * sizeof(char *));
+	v[ev->n_truncated++] = (char *)field;
+	ev->truncated = v;
+	return 0;
+}
 
 /*
  * Emits an event the agent itself makes (session_start, session_end, agent_stats, gap): assigns

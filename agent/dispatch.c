@@ -20,6 +20,7 @@
 #include "process.h"
 #include "session.h"
 #include "util.h"
+#include "uring_decode.h"
 
 static const struct at_rec_type_info rec_types[] = {
 	{ AT_REC_EXEC, sizeof(struct at_exec_rec), "exec", process_on_exec },
@@ -42,6 +43,8 @@ static const struct at_rec_type_info rec_types[] = {
 	{ AT_REC_FIO_RENAME, sizeof(struct at_fio_rename), NULL, fileio_decode_rename },
 	{ AT_REC_FIO_HANDOVER, sizeof(struct at_fio_handover), NULL, fileio_decode_handover },
 	{ AT_REC_FIO_RDIR, offsetof(struct at_fio_open, path), NULL, fileio_decode_rdir },
+	{ AT_REC_URING_OP, offsetof(struct at_uring_op, data), NULL, uring_decode_op },
+	{ AT_REC_URING_SETUP, sizeof(struct at_uring_setup), NULL, uring_decode_setup },
 };
 
 static const struct at_rec_type_info *find_type(uint32_t type)

@@ -336,7 +336,7 @@ static void name_flags(uint32_t v, const struct flag_name *names, size_t n,
 	}
 }
 
-static void open_flags(uint32_t v, struct file_op_text *t)
+void file_open_flags(uint32_t v, struct file_op_text *t)
 {
 	static const char *const acc[4] = { "O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE" };
 
@@ -388,7 +388,7 @@ int file_op_text(const struct at_file *r, size_t len, struct file_op_text *t)
 
 	switch (r->op) {
 	case AT_FILE_OPEN:
-		open_flags(r->open_flags, t);
+		file_open_flags(r->open_flags, t);
 		if ((r->open_flags & O_CREAT) || (r->open_flags & O_TMPFILE) == O_TMPFILE) {
 			t->has_mode = true;
 			t->mode = r->mode & 07777;
@@ -412,19 +412,6 @@ int file_op_text(const struct at_file *r, size_t len, struct file_op_text *t)
 		t->has_size = true;
 		t->size = r->size;
 	}
-	return 0;
-}
-
-static int add_truncated(at_event *ev, struct arena *ar, const char *field)
-{
-	char **v = arena_alloc(ar, (ev->n_truncated + 1) * sizeof(char *));
-
-	if (!v)
-		return -ENOMEM;
-	if (ev->n_truncated)
-		memcpy(v, ev->truncated, ev->n_truncated * sizeof(char *));
-	v[ev->n_truncated++] = (char *)field;
-	ev->truncated = v;
 	return 0;
 }
 
@@ -472,8 +459,8 @@ int file_decode(struct agent *a, const struct at_hdr *h, const void *rec, size_t
 	ev->type = (char *)t.type;
 	ev->body_case = AITRAIL__V1__EVENT__BODY_FILE;
 	ev->file = fo;
-	if ((t.path_trunc && add_truncated(ev, ar, "path")) ||
-	    (t.new_path_trunc && add_truncated(ev, ar, "new_path")))
+	if ((t.path_trunc && ev_add_truncated(ev, ar, "path")) ||
+	    (t.new_path_trunc && ev_add_truncated(ev, ar, "new_path")))
 		return -ENOMEM;
 	return 0;
 }

@@ -63,6 +63,9 @@ struct bpf_object;
  */
 void file_skip_missing_syscalls(struct bpf_object *obj);
 
+/* Appends the names of open(2) flags v to t->flags (O_RDONLY... then the rest). */
+void file_open_flags(uint32_t v, struct file_op_text *t);
+
 /* Validates a raw record and renders its fields. -EINVAL for a malformed record. */
 int file_op_text(const struct at_file *r, size_t len, struct file_op_text *t);
 

@@ -32,18 +32,6 @@ static char **split_argv(struct arena *ar, const char *buf, size_t len, size_t *
 	return v;
 }
 
-static void add_truncated(at_event *ev, struct arena *ar, const char *field)
-{
-	char **v = arena_alloc(ar, (ev->n_truncated + 1) * sizeof(char *));
-
-	if (!v)
-		return;
-	if (ev->n_truncated)
-		memcpy(v, ev->truncated, ev->n_truncated * sizeof(char *));
-	v[ev->n_truncated++] = (char *)field;
-	ev->truncated = v;
-}
-
 static int decode_exec(struct agent *a, const struct at_exec_rec *r, at_event *ev,
 		       struct arena *ar, struct proc_info **pinfo)
 {
@@ -67,11 +55,11 @@ static int decode_exec(struct agent *a, const struct at_exec_rec *r, at_event *e
 	if (r->nested_tool)
 		ex->nested_tool = (char *)tool_name(a, r->nested_tool);
 	if (r->trunc & (AT_EXEC_TRUNC_ARGV | AT_EXEC_READ_FAIL_ARGV))
-		add_truncated(ev, ar, "argv");
+		ev_add_truncated(ev, ar, "argv");
 	if (r->trunc & AT_EXEC_TRUNC_FILENAME)
-		add_truncated(ev, ar, "exe");
+		ev_add_truncated(ev, ar, "exe");
 	if (r->trunc & (AT_EXEC_TRUNC_CWD | AT_EXEC_NO_CWD))
-		add_truncated(ev, ar, "cwd");
+		ev_add_truncated(ev, ar, "cwd");
 	ev->body_case = AITRAIL__V1__EVENT__BODY_EXEC;
 	ev->exec = ex;
 	ev->type = "exec";

@@ -119,6 +119,34 @@ void event_detail(const Aitrail__V1__Event *ev, char *buf, size_t len)
 		sb_result(&b, f->result);
 		break;
 	}
+	case AITRAIL__V1__EVENT__BODY_IO_URING: {
+		const Aitrail__V1__UringOp *u = ev->io_uring;
+
+		if (!strcmp(u->op, "setup")) {
+			sb_add(&b, "ring fd %d, %u entries", u->fd, u->sq_entries);
+			break;
+		}
+		sb_add(&b, "%s ", u->op);
+		if (u->daddr[0])
+			sb_add(&b, strcmp(u->family, "inet6") ? "%s:%u" : "[%s]:%u", u->daddr, u->dport);
+		else
+			sb_add(&b, "%s", u->path);
+		if (u->new_path[0])
+			sb_add(&b, " -> %s", u->new_path);
+		if (u->n_flags) {
+			sb_add(&b, " [");
+			for (size_t i = 0; i < u->n_flags; i++)
+				sb_add(&b, "%s%s", i ? "|" : "", u->flags[i]);
+			sb_add(&b, "]");
+		}
+		if (u->completed && u->result)
+			sb_result(&b, u->result);
+		else if (u->completed && (!strcmp(u->op, "openat") || !strcmp(u->op, "openat2")))
+			sb_add(&b, " = fd %d", u->new_fd);
+		else if (!u->completed)
+			sb_add(&b, " (no completion seen)");
+		break;
+	}
 	case AITRAIL__V1__EVENT__BODY_FILE_WRITE: {
 		const Aitrail__V1__FileWrite *w = ev->file_write;
 

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * io_uring and io_uring_setup events (bpf/uring.h): what a session did through a ring, where
+ * the syscall hooks can't see. A relative name is joined with the directory the kernel walked
+ * at submission, like file events, but lexically only.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core.h"
+#include "file_decode.h"
+#include "log.h"
+#include "uring.h"
+#include "uring_decode.h"
+
+_Static_assert(sizeof(struct at_uring_setup) % 8 == 0, "ring buffer records are 8-byte aligned");
+_Static_assert(offsetof(struct at_uring_op, data) % 8 == 0, "data starts 8-byte aligned");
+
+static const char *op_name(unsigned int op)
+{
+	switch (op) {
+	case 16:
+		return "connect";
+	case 18:
+		return "openat";
+	case 28:
+		return "openat2";
+	case 35:
+		return "renameat";
+	case 36:
+		return "unlinkat";
+	case 37:
+		return "mkdirat";
+	case 38:
+		return "symlinkat";
+	case 39:
+		return "linkat";
+	}
+	return NULL;
+}
+
+/* name as passed, joined to base when relative; "" when absent. */
+static char *join(const char *base, size_t base_len, const char *name, size_t name_len,
+		  struct arena *ar)
+{
+	char buf[AT_URING_BASE + AT_URING_NAME + 2];
+
+	if (!name_len)
+		return arena_strndup(ar, "", 1);
+	if (name[0] == '/' || !base_len || !base[0])
+		snprintf(buf, sizeof(buf), "%.*s", (int)name_len, name);
+	else
+		snprintf(buf, sizeof(buf), "%.*s/%.*s", (int)base_len, base, (int)name_len, name);
+	if (buf[0] == '/')
+		file_path_collapse(buf);
+	return arena_strndup(ar, buf, sizeof(buf));
+}
+
+/* A string field of data: NUL-terminated within its slot, or the record is malformed. */
+static int field(const struct at_uring_op *r, size_t len, size_t off, size_t cap, size_t n,
+		 const char **out)
+{
+	*out = r->data + off;
+	if (!n)
+		return 0;
+	if (n > cap || offsetof(struct at_uring_op, data) + off + n > len || r->data[off + n - 1])
+		return -EINVAL;
+	return 0;
+}
+
+int uring_op_fill(const struct at_uring_op *r, size_t len, Aitrail__V1__UringOp *u,
+		  struct arena *ar)
+{
+	static struct file_op_text t; /* flag names only; one record at a time */
+	const char *name, *name2, *base;
+	char addr[INET6_ADDRSTRLEN];
+
+	if (len < offsetof(struct at_uring_op, data) || !op_name(r->opcode) ||
+	    field(r, len, 0, AT_URING_NAME, r->name_len, &name) ||
+	    field(r, len, AT_URING_NAME, AT_URING_NAME, r->name2_len, &name2) ||
+	    field(r, len, 2 * AT_URING_NAME, AT_URING_BASE, r->base_len, &base))
+		return -EINVAL;
+	u->op = (char *)op_name(r->opcode);
+	u->fd = r->fd;
+	u->result = r->result < 0 ? r->result : 0;
+	if (r->opcode == 18 || r->opcode == 28)
+		u->new_fd = r->result >= 0 ? r->result : -1;
+	u->completed = r->uflags & AT_URING_F_COMPLETED;
+	u->mode = r->mode;
+	if (r->opcode == 16) {
+		if (r->family != AF_INET && r->family != AF_INET6)
+			return 0; /* the address could not be read: the op is still reported */
+		inet_ntop(r->family, r->addr, addr, sizeof(addr));
+		u->daddr = arena_strndup(ar, addr, sizeof(addr));
+		u->family = r->family == AF_INET ? "inet" : "inet6";
+		u->dport = r->port;
+		return u->daddr ? 0 : -ENOMEM;
+	}
+	if (r->opcode == 38) /* symlinkat: the target is text, not resolved */
+		u->path = arena_strndup(ar, name, r->name_len ? r->name_len : 1);
+	else
+		u->path = join(base, r->base_len, name, r->name_len, ar);
+	/* the second name resolves from its own dirfd; joined only when that is the same one */
+	if (r->name2_len)
+		u->new_path = join(r->fd2 == r->fd ? base : "", r->fd2 == r->fd ? r->base_len : 0,
+				   name2, r->name2_len, ar);
+	if (!u->path || (r->name2_len && !u->new_path))
+		return -ENOMEM;
+	if (r->opcode == 18 || r->opcode == 28) {
+		t.n_flags = 0;
+		file_open_flags(r->open_flags, &t);
+		u->flags = arena_alloc(ar, sizeof(char *) * (t.n_flags ? t.n_flags : 1));
+		if (!u->flags)
+			return -ENOMEM;
+		for (size_t i = 0; i < t.n_flags; i++) {
+			u->flags[i] = arena_strndup(ar, t.flags[i], 32);
+			if (!u->flags[i])
+				return -ENOMEM;
+		}
+		u->n_flags = t.n_flags;
+	}
+	return 0;
+}
+
+int uring_decode_op(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+		    at_event *ev, struct arena *ar)
+{
+	Aitrail__V1__UringOp *u = arena_alloc(ar, sizeof(*u));
+	const struct at_uring_op *r = rec;
+	int err;
+
+	if (!u)
+		return -ENOMEM;
+	aitrail__v1__uring_op__init(u);
+	err = uring_op_fill(r, len, u, ar);
+	if (err)
+		return err;
+	if (r->uflags & (AT_URING_F_NAME_TRUNC | AT_URING_F_BASE_TRUNC))
+		ev_add_truncated(ev, ar, "path");
+	ev->type = "io_uring";
+	ev->body_case = AITRAIL__V1__EVENT__BODY_IO_URING;
+	ev->io_uring = u;
+	return 0;
+}
+
+int uring_decode_setup(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+		       at_event *ev, struct arena *ar)
+{
+	const struct at_uring_setup *r = rec;
+	Aitrail__V1__UringOp *u = arena_alloc(ar, sizeof(*u));
+
+	if (!u)
+		return -ENOMEM;
+	aitrail__v1__uring_op__init(u);
+	u->op = "setup";
+	u->fd = r->fd;
+	u->result = r->fd < 0 ? r->fd : 0;
+	u->completed = true;
+	u->sq_entries = r->sq_entries;
+	u->setup_flags = r->flags;
+	ev->type = "io_uring_setup";
+	ev->body_case = AITRAIL__V1__EVENT__BODY_IO_URING;
+	ev->io_uring = u;
+	return 0;
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""io_uring end to end: the agentfix fixture, run as `claude`, opens and writes a file, renames
+one and connects to a loopback listener, each through an io_uring ring (raw syscalls), which
+the syscall hooks never see. The agent must report an io_uring_setup per ring and an io_uring
+event per open, rename and connect, with absolute paths, open flags, the completion's result
+and the address. The same actions under a neutral name produce no io_uring events."""
+import os
+import socket
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib  # noqa: E402
+
+
+def main():
+    t = lib.Test("uring")
+    claude = t.fixture("claude")
+    worker = t.fixture("worker")
+    work = t.path("work")
+    os.mkdir(work)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    absolute = os.path.join(work, "abs.txt")
+    actions = ["uring-open", absolute, "uring-open", "rel.txt",
+               "uring-rename", "rel.txt", "renamed.txt",
+               "uring-connect", "127.0.0.1", str(port)]
+    with open("/proc/sys/kernel/io_uring_disabled") as f:
+        disabled = f.read().strip()
+    if disabled != "0":
+        t.check("io_uring is enabled on this host (kernel.io_uring_disabled)", False,
+                "kernel.io_uring_disabled = %s: the fixture can't make a ring" % disabled)
+        t.finish()
+    with lib.Agent(t.build) as agent:
+        r = lib.run([claude] + actions, cwd=work)
+        ctl = lib.run([worker] + ["uring-open", t.path("ctl.txt")], cwd=work)
+    listener.close()
+    if not t.check("fixture ran", r.rc == 0 and ctl.rc == 0,
+                   "rc %s/%s, stderr %r %r" % (r.rc, ctl.rc, r.err[-300:], ctl.err[-300:])):
+        t.finish()
+    mine = lib.session_events(agent.events, r.pid)
+    ops = [e for e in mine if e["type"] == "io_uring"]
+    setups = [e for e in mine if e["type"] == "io_uring_setup"]
+    show = "; ".join("%s %s -> %s %s" % (e.get("op"), e.get("path"), e.get("new_path"),
+                                         e.get("result")) for e in ops) or "none"
+
+    def op(name, **kw):
+        return [e for e in ops if e.get("op") == name and
+                all(e.get(k) == v for k, v in kw.items())]
+
+    t.check("one io_uring_setup per ring (4 rings)", len(setups) == 4,
+            "%d: %s" % (len(setups), setups))
+    fds = [int(ln.split("fd=")[1].split()[0]) for ln in r.out.splitlines()
+           if ln.startswith("uring-open ")]
+    o = op("openat", path=absolute)
+    t.check("openat of an absolute path: path, flags, the fd the completion gave",
+            len(o) == 1 and
+            {"O_WRONLY", "O_CREAT", "O_TRUNC"} <= set(o[0].get("flags", [])) and
+            o[0].get("mode") == 0o644 and o[0].get("completed") is True and
+            o[0].get("new_fd") == fds[0] and o[0].get("fd") == -100, show)
+    o = op("openat", path=os.path.join(work, "rel.txt"))
+    t.check("openat of a relative name: joined with the process's cwd",
+            len(o) == 1 and o[0].get("completed") is True and o[0].get("new_fd") == fds[1],
+            show)
+    o = op("renameat")
+    t.check("renameat: both names absolute, result 0",
+            len(o) == 1 and o[0].get("path") == os.path.join(work, "rel.txt") and
+            o[0].get("new_path") == os.path.join(work, "renamed.txt") and
+            o[0].get("result", 0) == 0 and o[0].get("completed") is True and
+            os.path.exists(os.path.join(work, "renamed.txt")), show)
+    line = [ln for ln in r.out.splitlines() if ln.startswith("uring-connect ")]
+    o = op("connect")
+    t.check("connect: address, port and the completion's result",
+            len(o) == 1 and o[0].get("daddr") == "127.0.0.1" and o[0].get("dport") == port and
+            o[0].get("family") == "inet" and o[0].get("completed") is True and
+            o[0].get("result", 0) == 0 and line and line[0].endswith("result=0"),
+            "%s / %s" % (show, line))
+    t.check("reads and writes on the ring are not reported one by one",
+            not [e for e in ops if e.get("op") not in ("openat", "renameat", "connect")], show)
+    t.check("neutral name: the same ring operations produce no io_uring events",
+            not [e for e in agent.events if e["type"].startswith("io_uring") and
+                 e.get("proc", {}).get("pid") == ctl.pid], "")
+    t.finish()
+
+
+if __name__ == "__main__":
+    main()
