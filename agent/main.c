@@ -17,6 +17,7 @@
 #include "log.h"
 #include "netclose_decode.h"
 #include "netsweep.h"
+#include "uring_decode.h"
 #include "pbjson.h"
 #include "ship_agent.h"
 #include "policy_run.h"
@@ -200,7 +201,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 	if (loop_add_timer(&a, cfg.stats_interval_s * 1000, on_stats_timer, NULL) < 0)
 		goto cleanup;
-	if (net_start(&a) || netclose_start(&a))
+	if (net_start(&a) || netclose_start(&a) || uring_start(&a))
 		goto cleanup;
 	err = policy_start(&a);
 	if (err)
@@ -217,6 +218,7 @@ int main(int argc, char **argv)
 	err = loop_run(&a);
 	loader_drain(&a);
 	net_sweep(&a, true); /* connects the kernel still held: emitted, not dropped */
+	uring_sweep(&a, true);
 	fileio_stop(&a); /* writes still waiting for a rename: reported, not dropped */
 	netclose_report_open(&a); /* bytes so far of connections still open */
 	sessions_flush_ended(&a);

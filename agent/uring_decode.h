@@ -3,6 +3,7 @@
 #ifndef AITRAIL_URING_DECODE_H
 #define AITRAIL_URING_DECODE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "agent.h"
@@ -17,5 +18,10 @@ int uring_decode_op(struct agent *a, const struct at_hdr *h, const void *rec, si
 		    at_event *ev, struct arena *ar);
 int uring_decode_setup(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
 		       at_event *ev, struct arena *ar);
+
+/* Adds the timer that reports requests held past their time without a completion. */
+int uring_start(struct agent *a);
+/* Reports held requests: those past their time, or all of them (all: the agent's shutdown). */
+void uring_sweep(struct agent *a, bool all);
 
 #endif

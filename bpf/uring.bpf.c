@@ -191,7 +191,8 @@ int BPF_PROG(uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
 	if (n > sizeof(*r))
 		n = sizeof(*r);
 	r->hdr.size = n;
-	at_output(&rb_core, r, n, AT_CNT_RB_CORE_FULL);
-	bpf_map_delete_elem(&uring_pending, &key);
+	/* whoever deletes the entry sends it: the agent's sweep may have taken it meanwhile */
+	if (!bpf_map_delete_elem(&uring_pending, &key))
+		at_output(&rb_core, r, n, AT_CNT_RB_CORE_FULL);
 	return 0;
 }

@@ -7,6 +7,7 @@ event per open, rename and connect, with absolute paths, open flags, the complet
 and the address. The same actions under a neutral name produce no io_uring events."""
 import os
 import socket
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -33,9 +34,19 @@ def main():
         t.check("io_uring is enabled on this host (kernel.io_uring_disabled)", False,
                 "kernel.io_uring_disabled = %s: the fixture can't make a ring" % disabled)
         t.finish()
+    held_path = t.path("held.txt")
+    hold = None
     with lib.Agent(t.build) as agent:
         r = lib.run([claude] + actions, cwd=work)
         ctl = lib.run([worker] + ["uring-open", t.path("ctl.txt")], cwd=work)
+        # an open that can't complete while the agent runs (linked behind a 20 s timeout):
+        # reported when the agent stops
+        hold = subprocess.Popen([claude, "uring-open-hold", held_path, "20000"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        held = hold.stdout.readline().decode()  # agentfix's first line
+        held = hold.stdout.readline().decode()
+    hold.kill()
+    hold.wait()
     listener.close()
     if not t.check("fixture ran", r.rc == 0 and ctl.rc == 0,
                    "rc %s/%s, stderr %r %r" % (r.rc, ctl.rc, r.err[-300:], ctl.err[-300:])):
@@ -79,6 +90,11 @@ def main():
             "%s / %s" % (show, line))
     t.check("reads and writes on the ring are not reported one by one",
             not [e for e in ops if e.get("op") not in ("openat", "renameat", "connect")], show)
+    o = [e for e in lib.session_events(agent.events, hold.pid)
+         if e["type"] == "io_uring" and e.get("path") == held_path]
+    t.check("an open still blocked when the agent stops is reported, completed: false",
+            "submitted" in held and len(o) == 1 and o[0].get("completed") is False,
+            "%r %s" % (held, o))
     t.check("neutral name: the same ring operations produce no io_uring events",
             not [e for e in agent.events if e["type"].startswith("io_uring") and
                  e.get("proc", {}).get("pid") == ctl.pid], "")
