@@ -382,6 +382,12 @@ static const char *hook_syscall(uint32_t hook)
 		return "rename";
 	case AT_POL_HOOK_TRUNCATE:
 		return "truncate";
+	case AT_POL_HOOK_URING_OPEN:
+		return "io_uring openat";
+	case AT_POL_HOOK_URING_UNLINK:
+		return "io_uring unlinkat";
+	case AT_POL_HOOK_URING_RENAME:
+		return "io_uring renameat";
 	case AT_POL_HOOK_EXEC:
 		return "execve";
 	case AT_POL_HOOK_KILL:

@@ -602,6 +602,39 @@ int pol_enter_rename(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+/*
+ * io_uring requests never pass the syscall hooks: the same decisions at submission, in the
+ * submitter's context, on the name as the process passed it (the kernel keeps its address).
+ */
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(pol_uring_submit, struct io_kiocb *req)
+{
+	void *cmd = &req->cmd;
+	__u8 op = BPF_CORE_READ(req, opcode);
+
+	if (op == 18 || op == 28) { /* IORING_OP_OPENAT, IORING_OP_OPENAT2 */
+		struct io_open *o = cmd;
+
+		pol_path_check(BPF_CORE_READ(o, dfd), BPF_CORE_READ(o, filename, uptr),
+			       pol_open_writes(BPF_CORE_READ(o, how.flags)) ? AT_POL_CAT_FILE_WRITE
+									: AT_POL_CAT_FILE_READ,
+			       AT_POL_HOOK_URING_OPEN);
+	} else if (op == 36) { /* IORING_OP_UNLINKAT */
+		struct io_unlink *u = cmd;
+
+		pol_path_check(BPF_CORE_READ(u, dfd), BPF_CORE_READ(u, filename, uptr),
+			       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_URING_UNLINK);
+	} else if (op == 35) { /* IORING_OP_RENAMEAT */
+		struct io_rename *r = cmd;
+
+		pol_path_check(BPF_CORE_READ(r, old_dfd), BPF_CORE_READ(r, oldpath, uptr),
+			       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_URING_RENAME);
+		pol_path_check(BPF_CORE_READ(r, new_dfd), BPF_CORE_READ(r, newpath, uptr),
+			       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_URING_RENAME);
+	}
+	return 0;
+}
+
 SEC("tracepoint/syscalls/sys_enter_execve")
 int pol_enter_execve(struct trace_event_raw_sys_enter *ctx)
 {

@@ -53,6 +53,9 @@ enum at_pol_hook {
 	AT_POL_HOOK_UNLINK = 11,
 	AT_POL_HOOK_RENAME = 12,
 	AT_POL_HOOK_TRUNCATE = 13,
+	AT_POL_HOOK_URING_OPEN = 14,   /* io_uring openat, openat2 */
+	AT_POL_HOOK_URING_UNLINK = 15,
+	AT_POL_HOOK_URING_RENAME = 16,
 	AT_POL_HOOK_EXEC = 20,
 	AT_POL_HOOK_KILL = 30,     /* kill, tkill, tgkill */
 	AT_POL_HOOK_PIDFD_OPEN = 31,

@@ -206,6 +206,15 @@ rules:
         report("agent: write to a protected path kills the session process, recorded",
                p.returncode == -signal.SIGKILL and d and d[0]["outcome"] == "killed",
                "rc %r events %s" % (p.returncode, d))
+        # the same write through an io_uring ring, which no syscall hook sees
+        uring_fix = os.path.abspath(os.path.join(args.build, "tests/fixtures/agentfix"))
+        p, r = session("execself %s uring-open %s/prot/u" % (uring_fix, tmp))
+        d = decisions(p.pid, "prot")
+        report("agent: an io_uring open for write of a protected path kills the session "
+               "process, recorded",
+               p.returncode == -signal.SIGKILL and d and d[0]["outcome"] == "killed" and
+               "io_uring" in d[0].get("detail", ""), "rc %r reply %r events %s" %
+               (p.returncode, r, d))
         def resolve_then_connect(name):
             """The session resolves name, waits until the agent reported the answer, then
             connects: what the allowlist promises once the agent has seen the answer."""
