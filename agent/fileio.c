@@ -147,6 +147,7 @@ static void fill_write(struct agent *a, at_event *ev, struct arena *ar, const ch
 	fw->created = !!(w->oflags & AT_FIO_O_CREATED);
 	fw->truncated_on_open = !!(w->oflags & AT_FIO_O_TRUNC);
 	fw->appended = !!(w->oflags & AT_FIO_O_APPEND);
+	fw->via_io_uring = !!(w->oflags & AT_FIO_O_URING);
 	fw->at_exit = w->at_exit;
 	fw->fd = (uint32_t)w->fd;
 	fw->size = -1;

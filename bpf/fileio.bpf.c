@@ -326,23 +326,20 @@ static __always_inline void fio_emit_close(__u32 type, const struct at_session_r
 					   __u32 tgid, __s32 fd, const struct at_fio_state *st,
 					   struct file *f);
 
-static __always_inline void fio_exit_open(long ret)
+/*
+ * fd ret was opened with flags by the current process (by a syscall, or by an io_uring request:
+ * oflags0 AT_FIO_O_URING): starts following a write, or reports a sensitive read.
+ */
+static __always_inline void fio_opened(__u64 flags, long ret, __u32 oflags0)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u64 id = bpf_get_current_pid_tgid();
-	struct fio_open_args *pa;
 	struct at_session_ref *ref, sref;
 	struct at_fio_open *r;
 	struct inode *inode;
 	struct file *f;
 	__u32 fmode, type, pflags = 0, n, mode;
-	__u64 flags;
 
-	pa = bpf_map_lookup_elem(&fio_opening, &id);
-	if (!pa)
-		return;
-	flags = pa->flags;
-	bpf_map_delete_elem(&fio_opening, &id);
 	ref = at_tracked(id >> 32);
 	if (ret < 0 || !ref)
 		return;
@@ -368,7 +365,7 @@ static __always_inline void fio_exit_open(long ret)
 	at_fill_hdr(&r->hdr, type, 0, &sref);
 	r->fd = (__s32)ret;
 	r->open_flags = (__u32)flags;
-	r->oflags = 0;
+	r->oflags = oflags0;
 	inode = BPF_CORE_READ(f, f_inode);
 	mode = BPF_CORE_READ(inode, i_mode);
 	/* devices, pipes and sockets have no content to hash */
@@ -420,6 +417,20 @@ static __always_inline void fio_exit_open(long ret)
 		n = sizeof(*r);
 	r->hdr.size = n;
 	at_output_file(r, n, AT_CNT_RB_FILEIO_FULL);
+}
+
+static __always_inline void fio_exit_open(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct fio_open_args *pa;
+	__u64 flags;
+
+	pa = bpf_map_lookup_elem(&fio_opening, &id);
+	if (!pa)
+		return;
+	flags = pa->flags;
+	bpf_map_delete_elem(&fio_opening, &id);
+	fio_opened(flags, ret, 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat")
@@ -896,5 +907,96 @@ SEC("tracepoint/syscalls/sys_exit_renameat2")
 int fio_exit_renameat2(struct trace_event_raw_sys_exit *ctx)
 {
 	fio_exit_rename_common(ctx->ret);
+	return 0;
+}
+
+/*
+ * ---- io_uring: an open through a ring starts following a write (or reports a sensitive read)
+ * when it completes, and a close through a ring ends it. The completion runs in a thread of the
+ * same process (the submitter, an io-wq worker or the SQPOLL thread), which shares its fds.
+ * Writes through a ring are not counted: the file_write says so.
+ */
+#define FIO_URING_OPENAT 18
+#define FIO_URING_CLOSE 19
+#define FIO_URING_OPENAT2 28
+
+struct fio_uring_req {
+	__u64 flags; /* open: O_* */
+	__s32 fd;    /* close */
+	__u8 op;
+	__u8 _pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct fio_uring_req);
+} fio_uring SEC(".maps");
+
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(fio_uring_submit, struct io_kiocb *req)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct fio_uring_req q = {};
+	__u64 key = (__u64)req;
+	void *cmd = &req->cmd;
+
+	if (!at_tracked(tgid))
+		return 0;
+	q.op = BPF_CORE_READ(req, opcode);
+	if (q.op == FIO_URING_OPENAT || q.op == FIO_URING_OPENAT2) {
+		struct io_open *o = cmd;
+
+		q.flags = BPF_CORE_READ(o, how.flags);
+	} else if (q.op == FIO_URING_CLOSE) {
+		struct io_close *c = cmd;
+		struct at_fio_fd k = { .tgid = tgid };
+
+		q.fd = BPF_CORE_READ(c, fd);
+		k.fd = q.fd;
+		if (!bpf_map_lookup_elem(&fio_open, &k))
+			return 0; /* not a followed write */
+	} else {
+		return 0;
+	}
+	if (bpf_map_update_elem(&fio_uring, &key, &q, BPF_ANY))
+		at_count(AT_CNT_PENDING_FULL);
+	return 0;
+}
+
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(fio_uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct fio_uring_req *pq, q;
+	struct at_session_ref *ref;
+	struct at_fio_state *pst, st;
+	__u64 key = (__u64)req;
+	struct at_fio_fd k;
+	__s32 res;
+
+	pq = bpf_map_lookup_elem(&fio_uring, &key);
+	if (!pq)
+		return 0;
+	q = *pq;
+	bpf_map_delete_elem(&fio_uring, &key);
+	res = BPF_CORE_READ(cqe, res);
+	if (q.op != FIO_URING_CLOSE) {
+		if (res >= 0)
+			fio_opened(q.flags, res, AT_FIO_O_URING);
+		return 0;
+	}
+	k.tgid = tgid;
+	k.fd = q.fd;
+	pst = bpf_map_lookup_elem(&fio_open, &k);
+	if (res || !pst)
+		return 0;
+	st = *pst;
+	ref = bpf_map_lookup_elem(&fio_procs, &tgid);
+	if (bpf_map_delete_elem(&fio_open, &k) || !ref)
+		return 0;
+	fio_emit_close(AT_REC_FIO_CLOSE, ref, tgid, k.fd, &st, NULL);
 	return 0;
 }

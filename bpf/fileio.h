@@ -35,6 +35,7 @@
 #define AT_FIO_O_TMPFILE (1u << 3)
 #define AT_FIO_O_NOT_REG (1u << 4)   /* not a regular file (device, pipe, ...) */
 #define AT_FIO_O_UNTRACKED (1u << 5) /* fio_open map full: no close record will follow */
+#define AT_FIO_O_URING (1u << 6)     /* opened through io_uring: writes on a ring are not counted */
 
 /* Value of fio_dirs/fio_names/fio_exts/fio_prefixes: only presence matters. */
 struct at_fio_key {

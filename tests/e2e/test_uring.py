@@ -5,6 +5,7 @@ one and connects to a loopback listener, each through an io_uring ring (raw sysc
 the syscall hooks never see. The agent must report an io_uring_setup per ring and an io_uring
 event per open, rename and connect, with absolute paths, open flags, the completion's result
 and the address. The same actions under a neutral name produce no io_uring events."""
+import hashlib
 import os
 import socket
 import subprocess
@@ -88,6 +89,12 @@ def main():
             o[0].get("family") == "inet" and o[0].get("completed") is True and
             o[0].get("result", 0) == 0 and line and line[0].endswith("result=0"),
             "%s / %s" % (show, line))
+    w = [e for e in mine if e["type"] == "file_write" and e.get("path") == absolute]
+    want = hashlib.sha256(b"written through io_uring\n").hexdigest()
+    t.check("a file opened, written and closed through the ring: file_write with the content's "
+            "sha256, via_io_uring, at the ring's close",
+            len(w) == 1 and w[0].get("sha256") == want and w[0].get("via_io_uring") is True and
+            not w[0].get("at_exit"), str(w))
     t.check("reads and writes on the ring are not reported one by one",
             not [e for e in ops if e.get("op") not in ("openat", "renameat", "connect")], show)
     o = [e for e in lib.session_events(agent.events, hold.pid)
