@@ -21,14 +21,11 @@
 #define NET_HOLD_MAX_MS 1000
 #define NET_SWEEP_BATCH 256
 
-/*
- * Emits entries of map fd older than min_age_ns; pending: their outcome is still unknown.
- * Returns how many it emitted.
- */
-static int sweep_map(struct agent *a, int fd, uint64_t min_age_ns, bool pending)
+int sweep_held(struct agent *a, int fd, void *rec, uint64_t min_age_ns,
+	       size_t (*finish)(void *rec))
 {
 	uint64_t keys[NET_SWEEP_BATCH], now = now_boottime_ns();
-	struct at_net_connect r;
+	const struct at_hdr *h = rec;
 	int n = 0, emitted = 0;
 	uint64_t key, *prev = NULL;
 
@@ -38,18 +35,34 @@ static int sweep_map(struct agent *a, int fd, uint64_t min_age_ns, bool pending)
 		prev = &keys[n++];
 	}
 	for (int i = 0; i < n; i++) {
-		if (bpf_map_lookup_elem(fd, &keys[i], &r))
+		if (bpf_map_lookup_elem(fd, &keys[i], rec))
 			continue;
-		if (now - r.hdr.ts < min_age_ns && r.hdr.ts <= now)
+		if (now - h->ts < min_age_ns && h->ts <= now)
 			continue;
 		if (bpf_map_delete_elem(fd, &keys[i]))
 			continue; /* the kernel emitted it meanwhile */
-		if (pending)
-			r.result = -EINPROGRESS; /* the agent stops before the outcome is known */
-		dispatch_record(a, &r, sizeof(r));
+		dispatch_record(a, rec, finish(rec));
 		emitted++;
 	}
 	return emitted;
+}
+
+static size_t connect_done(void *rec)
+{
+	return sizeof(struct at_net_connect);
+}
+
+static size_t connect_pending(void *rec)
+{
+	((struct at_net_connect *)rec)->result = -EINPROGRESS; /* the agent stops first */
+	return sizeof(struct at_net_connect);
+}
+
+static int sweep_map(struct agent *a, int fd, uint64_t min_age_ns, bool pending)
+{
+	struct at_net_connect r;
+
+	return sweep_held(a, fd, &r, min_age_ns, pending ? connect_pending : connect_done);
 }
 
 void net_sweep(struct agent *a, bool all)

@@ -16,6 +16,7 @@
 #include "core.h"
 #include "file_decode.h"
 #include "log.h"
+#include "netsweep.h"
 #include "uring.h"
 #include "uring_decode.h"
 #include "util.h"
@@ -23,7 +24,6 @@
 /* A request not completed by then is reported without its result (a blocked open, a ring torn
  * down with requests in flight): the event must not wait for ever, nor the map fill up. */
 #define URING_HOLD_MAX_MS 10000
-#define URING_SWEEP_BATCH 64
 
 _Static_assert(sizeof(struct at_uring_setup) % 8 == 0, "ring buffer records are 8-byte aligned");
 _Static_assert(offsetof(struct at_uring_op, data) % 8 == 0, "data starts 8-byte aligned");
@@ -176,40 +176,26 @@ int uring_decode_setup(struct agent *a, const struct at_hdr *h, const void *rec,
 	return 0;
 }
 
-/* Sends requests held longer than min_age_ns (all at shutdown); returns how many. */
-static int sweep(struct agent *a, uint64_t min_age_ns)
+static size_t op_size(void *rec)
 {
-	static struct at_uring_op r; /* 6 KiB: one at a time, from the one loop */
-	int fd = bpf_map__fd(a->skel->maps.uring_pending), n = 0, sent = 0;
-	uint64_t keys[URING_SWEEP_BATCH], key, *prev = NULL, now = now_boottime_ns();
+	struct at_uring_op *r = rec;
 
-	while (n < URING_SWEEP_BATCH && !bpf_map_get_next_key(fd, prev, &key)) {
-		keys[n] = key;
-		prev = &keys[n++];
-	}
-	for (int i = 0; i < n; i++) {
-		if (bpf_map_lookup_elem(fd, &keys[i], &r))
-			continue;
-		if (now - r.hdr.ts < min_age_ns && r.hdr.ts <= now)
-			continue;
-		if (bpf_map_delete_elem(fd, &keys[i]))
-			continue; /* completed meanwhile: the kernel sent it */
-		r.hdr.size = (offsetof(struct at_uring_op, data) + 2 * AT_URING_NAME + r.base_len + 7) &
-			     ~7u;
-		if (r.hdr.size > sizeof(r))
-			r.hdr.size = sizeof(r);
-		dispatch_record(a, &r, r.hdr.size);
-		sent++;
-	}
-	return sent;
+	r->hdr.size = (offsetof(struct at_uring_op, data) + 2 * AT_URING_NAME + r->base_len + 7) &
+		      ~7u;
+	if (r->hdr.size > sizeof(*r))
+		r->hdr.size = sizeof(*r);
+	return r->hdr.size;
 }
 
 void uring_sweep(struct agent *a, bool all)
 {
+	static struct at_uring_op r; /* 6 KiB: one at a time, from the one loop */
+
 	if (!a->skel || bpf_map__fd(a->skel->maps.uring_pending) < 0)
 		return;
-	for (int i = 0; i < (all ? 1024 / URING_SWEEP_BATCH + 1 : 1); i++)
-		if (!sweep(a, all ? 0 : URING_HOLD_MAX_MS * 1000000ULL))
+	for (int i = 0; i < (all ? 1024 / 64 : 1); i++)
+		if (!sweep_held(a, bpf_map__fd(a->skel->maps.uring_pending), &r,
+				all ? 0 : URING_HOLD_MAX_MS * 1000000ULL, op_size))
 			break;
 }
 

@@ -38,6 +38,17 @@ static void sb_result(struct sbuf *b, int32_t result)
 		sb_add(b, " = %s", errno_name(result, eb, sizeof(eb)));
 }
 
+/* " [O_WRONLY|O_CREAT]", or nothing */
+static void sb_flags(struct sbuf *b, size_t n, char **flags)
+{
+	if (!n)
+		return;
+	sb_add(b, " [");
+	for (size_t i = 0; i < n; i++)
+		sb_add(b, "%s%s", i ? "|" : "", flags[i]);
+	sb_add(b, "]");
+}
+
 static void sb_argv(struct sbuf *b, size_t n, char **argv)
 {
 	for (size_t i = 0; i < n; i++)
@@ -110,12 +121,7 @@ void event_detail(const Aitrail__V1__Event *ev, char *buf, size_t len)
 		sb_add(&b, "%s", f->path);
 		if (f->new_path[0])
 			sb_add(&b, " -> %s", f->new_path);
-		if (f->n_flags) {
-			sb_add(&b, " [");
-			for (size_t i = 0; i < f->n_flags; i++)
-				sb_add(&b, "%s%s", i ? "|" : "", f->flags[i]);
-			sb_add(&b, "]");
-		}
+		sb_flags(&b, f->n_flags, f->flags);
 		sb_result(&b, f->result);
 		break;
 	}
@@ -133,12 +139,7 @@ void event_detail(const Aitrail__V1__Event *ev, char *buf, size_t len)
 			sb_add(&b, "%s", u->path);
 		if (u->new_path[0])
 			sb_add(&b, " -> %s", u->new_path);
-		if (u->n_flags) {
-			sb_add(&b, " [");
-			for (size_t i = 0; i < u->n_flags; i++)
-				sb_add(&b, "%s%s", i ? "|" : "", u->flags[i]);
-			sb_add(&b, "]");
-		}
+		sb_flags(&b, u->n_flags, u->flags);
 		if (u->completed && u->result)
 			sb_result(&b, u->result);
 		else if (u->completed && (!strcmp(u->op, "openat") || !strcmp(u->op, "openat2")))
