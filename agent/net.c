@@ -63,6 +63,8 @@ static const char *net_syscall_name(unsigned int sys)
 		return "sendmsg";
 	case AT_NET_SYS_SENDMMSG:
 		return "sendmmsg";
+	case AT_NET_SYS_URING_CONNECT:
+		return "io_uring_connect";
 	}
 	return NULL;
 }

@@ -16,6 +16,8 @@
 #include "core.h"
 #include "file_decode.h"
 #include "log.h"
+#include "net.h"
+#include "net_decode.h"
 #include "netsweep.h"
 #include "uring.h"
 #include "uring_decode.h"
@@ -134,6 +136,33 @@ int uring_op_fill(const struct at_uring_op *r, size_t len, Aitrail__V1__UringOp 
 	return 0;
 }
 
+/*
+ * A connect through a ring is a net_connect like any other (syscall io_uring_connect): named,
+ * classed and reported with the rest. Without a completion its outcome is EINPROGRESS.
+ */
+static int connect_event(struct agent *a, const struct at_uring_op *r, at_event *ev,
+			 struct arena *ar)
+{
+	struct at_net_connect c;
+
+	memset(&c, 0, sizeof(c));
+	c.hdr = r->hdr;
+	c.hdr.type = AT_REC_NET_CONNECT;
+	c.hdr.size = sizeof(c);
+	c.family = r->family;
+	c.sock_type = r->sock_type;
+	c.protocol = r->protocol;
+	c.dport = r->port;
+	c.sport = r->sport;
+	c.syscall = AT_NET_SYS_URING_CONNECT;
+	c.result = r->uflags & AT_URING_F_COMPLETED ? r->result : -EINPROGRESS;
+	if (!c.sock_type)
+		c.nflags |= AT_NET_F_NO_SOCK;
+	memcpy(c.daddr, r->addr, sizeof(c.daddr));
+	ev->type = "net_connect";
+	return net_decode_connect(a, &c.hdr, &c, sizeof(c), ev, ar);
+}
+
 int uring_decode_op(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
 		    at_event *ev, struct arena *ar)
 {
@@ -141,6 +170,9 @@ int uring_decode_op(struct agent *a, const struct at_hdr *h, const void *rec, si
 	const struct at_uring_op *r = rec;
 	int err;
 
+	if (len >= offsetof(struct at_uring_op, data) && r->opcode == 16 &&
+	    (r->family == AF_INET || r->family == AF_INET6))
+		return connect_event(a, r, ev, ar);
 	if (!u)
 		return -ENOMEM;
 	aitrail__v1__uring_op__init(u);

@@ -18,6 +18,7 @@ enum at_net_syscall {
 	AT_NET_SYS_SENDTO = 2,
 	AT_NET_SYS_SENDMSG = 3,
 	AT_NET_SYS_SENDMMSG = 4,
+	AT_NET_SYS_URING_CONNECT = 5, /* IORING_OP_CONNECT (agent/uring.c makes the record) */
 };
 
 /* at_net_connect.nflags */

@@ -185,6 +185,14 @@ int BPF_PROG(uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
 		return 0;
 	r->result = BPF_CORE_READ(cqe, res);
 	r->uflags |= AT_URING_F_COMPLETED;
+	if (r->opcode == URING_OP_CONNECT) {
+		struct socket *sock = BPF_CORE_READ((struct io_kiocb *)req, file, private_data);
+		struct sock *sk = BPF_CORE_READ(sock, sk);
+
+		r->sock_type = BPF_CORE_READ(sk, sk_type);
+		r->protocol = BPF_CORE_READ(sk, sk_protocol);
+		r->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	}
 	r->hdr.ts = bpf_ktime_get_boot_ns();
 	n = r->base_len;
 	n = (offsetof(struct at_uring_op, data) + 2 * AT_URING_NAME + n + 7) & ~7u;

@@ -44,11 +44,12 @@ struct at_uring_op {
 	__u32 open_flags;  /* openat: O_*; unlinkat: AT_REMOVEDIR; rename: RENAME_* */
 	__u32 mode;
 	__u32 uflags;      /* AT_URING_F_* */
-	__u32 _pad2;
+	__u16 sock_type;   /* connect: SOCK_STREAM, ... */
+	__u16 protocol;    /* connect: IPPROTO_TCP, ... */
 	__u16 name_len;
 	__u16 name2_len;
 	__u16 base_len;
-	__u16 _pad;
+	__u16 sport;       /* connect: the local port at completion */
 	__u8 addr[16];     /* connect */
 	char data[2 * AT_URING_NAME + AT_URING_BASE];
 };
