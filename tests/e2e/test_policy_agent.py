@@ -206,8 +206,15 @@ rules:
         report("agent: write to a protected path kills the session process, recorded",
                p.returncode == -signal.SIGKILL and d and d[0]["outcome"] == "killed",
                "rc %r events %s" % (p.returncode, d))
-        # the same write through an io_uring ring, which no syscall hook sees
+        # a denied connect through an io_uring ring: the cgroup hook refuses it all the same
         uring_fix = os.path.abspath(os.path.join(args.build, "tests/fixtures/agentfix"))
+        p, r = session("execself %s uring-connect 127.0.0.1 %d" % (uring_fix, dport))
+        r = (r + " " + p.stdout.read()).strip()  # agentfix's banner, then the action's line
+        d = decisions(p.pid, "denied-port")
+        report("agent: a denied connect through io_uring gets EPERM and is recorded",
+               r.endswith("result=-%d" % EPERM) and d and d[0]["outcome"] == "blocked",
+               "reply %r events %s" % (r, d))
+        # the same write through an io_uring ring, which no syscall hook sees
         p, r = session("execself %s uring-open %s/prot/u" % (uring_fix, tmp))
         d = decisions(p.pid, "prot")
         report("agent: an io_uring open for write of a protected path kills the session "
