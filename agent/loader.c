@@ -27,9 +27,10 @@
 #include "file_decode.h"
 #include "log.h"
 #include "session.h"
+#include "uring_decode.h"
 
 #define BPF_FS_MAGIC_ 0xcafe4a11
-#define MAX_LOAD_RETRIES 8
+#define MAX_LOAD_RETRIES 16
 
 /* names of programs the verifier refused during the last load attempt */
 static char failed_progs[MAX_LOAD_RETRIES][64];
@@ -246,6 +247,7 @@ static int open_and_load(struct agent *a)
 			return err;
 		file_skip_missing_syscalls(a->skel->obj);
 		dns_autoload(a->skel->obj);
+		uring_autoload(a->skel->obj);
 		for (i = 0; i < n_off; i++) {
 			prog = bpf_object__find_program_by_name(a->skel->obj, off[i]);
 			if (prog)

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <stdio.h>
@@ -243,4 +244,26 @@ int uring_start(struct agent *a)
 	if (err < 0)
 		log_error("failed to add the io_uring sweep timer: %s", strerror(-err));
 	return err < 0 ? err : 0;
+}
+
+void uring_autoload(struct bpf_object *obj)
+{
+	static int present = -1;
+	struct bpf_program *prog;
+	struct btf *vmlinux;
+
+	if (present < 0) {
+		vmlinux = btf__load_vmlinux_btf();
+		present = vmlinux && btf__find_by_name_kind(vmlinux, "btf_trace_io_uring_submit_req",
+							    BTF_KIND_TYPEDEF) > 0;
+		btf__free(vmlinux);
+		if (!present)
+			log_info("this kernel has no io_uring tracepoints (no io_uring): its programs "
+				 "are off");
+	}
+	if (present)
+		return;
+	bpf_object__for_each_program(prog, obj)
+		if (!strncmp(bpf_program__section_name(prog), "tp_btf/io_uring_", 16))
+			bpf_program__set_autoload(prog, false);
 }

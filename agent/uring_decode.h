@@ -19,6 +19,10 @@ int uring_decode_op(struct agent *a, const struct at_hdr *h, const void *rec, si
 int uring_decode_setup(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
 		       at_event *ev, struct arena *ar);
 
+struct bpf_object;
+/* Before load: turns the io_uring programs off on a kernel built without io_uring. */
+void uring_autoload(struct bpf_object *obj);
+
 /* Adds the timer that reports requests held past their time without a completion. */
 int uring_start(struct agent *a);
 /* Reports held requests: those past their time, or all of them (all: the agent's shutdown). */

@@ -77,6 +77,32 @@ struct {
 } dns_ports SEC(".maps");
 
 /*
+ * Every packet of the host passes the receive hook: this says, with one read of the linear
+ * headers, whether it is UDP or TCP (proto) from port 53, before anything costlier is done.
+ */
+static __always_inline bool dns_from_port53(const unsigned char *l3, __u16 eth_proto, __u8 proto)
+{
+	__u8 h[44];
+	__u32 l4;
+
+	if (eth_proto == ETH_P_IP) {
+		/* an IPv4 header without options, then the ports */
+		if (bpf_probe_read_kernel(h, 24, l3) || h[9] != proto)
+			return false;
+		l4 = (h[0] & 0xf) * 4;
+		if (l4 != 20 && bpf_probe_read_kernel(h + 20, 4, l3 + l4))
+			return false;
+		return h[20] == 0 && h[21] == DNS_PORT;
+	}
+	if (eth_proto == ETH_P_IPV6) {
+		if (bpf_probe_read_kernel(h, 44, l3) || h[6] != proto)
+			return false;
+		return h[40] == 0 && h[41] == DNS_PORT;
+	}
+	return false;
+}
+
+/*
  * Reads the addresses and ports of a UDP datagram whose IP header is at l3. On success fills
  * m->family, m->server (the far end), m->len, the ports and the payload address.
  */
@@ -159,7 +185,8 @@ static __always_inline void dns_output(const struct sk_buff *skb, struct at_dns_
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(dns_sent, struct sk_buff *skb)
 {
-	struct at_session_ref *s = at_tracked(bpf_get_current_pid_tgid() >> 32);
+	struct sock *sk = skb->sk;
+	struct at_session_ref *s;
 	struct dns_port_key k = {};
 	struct dns_port_val v = {};
 	unsigned char *payload;
@@ -167,6 +194,10 @@ int BPF_PROG(dns_sent, struct sk_buff *skb)
 	__u32 zero = 0;
 	__u16 lport;
 
+	/* a datagram sent has its socket: anything but UDP is left at two loads */
+	if (sk && sk->sk_protocol != IPPROTO_UDP)
+		return 0;
+	s = at_tracked(bpf_get_current_pid_tgid() >> 32);
 	if (!s)
 		return 0;
 	m = bpf_map_lookup_elem(&dns_scratch, &zero);
@@ -195,6 +226,8 @@ static __always_inline int dns_rx(struct sk_buff *skb, bool learn)
 	__u32 one = 1;
 	__u16 lport;
 
+	if (!dns_from_port53(skb->data, bpf_ntohs(skb->protocol), IPPROTO_UDP))
+		return 0;
 	m = bpf_map_lookup_elem(&dns_scratch, &one);
 	if (!m)
 		return 0;
@@ -404,6 +437,17 @@ static __always_inline int dns_tcp(struct sk_buff *skb, bool sent)
 
 	if (!bpf_dynptr_from_skb)
 		return 0;
+	if (sent) {
+		/* a segment sent has its socket: two loads, no copy */
+		struct sock *sk = skb->sk;
+
+		if (!sk || sk->sk_protocol != IPPROTO_TCP ||
+		    sk->__sk_common.skc_dport != bpf_htons(DNS_PORT))
+			return 0;
+	} else if (!dns_from_port53(skb->head + skb->network_header, bpf_ntohs(skb->protocol),
+				    IPPROTO_TCP)) {
+		return 0;
+	}
 	m = bpf_map_lookup_elem(&dns_scratch, &slot);
 	if (!m || bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, &p))
 		return 0;
