@@ -140,26 +140,29 @@ class FakeDns:
                 c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 buf = b""
                 try:
-                    while len(self.tcp_queries) < 2:
+                    while True:  # until the client closes
                         d = c.recv(4096)
                         if not d:
                             break
                         buf += d
+                        qs = []
                         while len(buf) >= 2 and len(buf) >= 2 + struct.unpack("!H", buf[:2])[0]:
                             n = struct.unpack("!H", buf[:2])[0]
-                            self.tcp_queries.append(buf[2:2 + n])
+                            qs.append(buf[2:2 + n])
                             buf = buf[2 + n:]
-                    for q in self.tcp_queries:
-                        a = self._answer_tcp(q)
-                        self.tcp_answer_bytes.append(len(a))
-                        pre = struct.pack("!H", len(a))
-                        if struct.unpack("!H", q[-4:-2])[0] == 1:
-                            c.sendall(pre)  # the prefix alone, then the body
-                            time.sleep(0.05)
-                            c.sendall(a)
-                        else:
-                            c.sendall(pre + a)
-                    c.recv(1)  # until the client closes
+                        self.tcp_queries += qs
+                        for q in qs:
+                            if q[13:17] == b"many":
+                                continue  # the flood of queries gets no answers
+                            a = self._answer_tcp(q)
+                            self.tcp_answer_bytes.append(len(a))
+                            pre = struct.pack("!H", len(a))
+                            if struct.unpack("!H", q[-4:-2])[0] == 1:
+                                c.sendall(pre)  # the prefix alone, then the body
+                                time.sleep(0.05)
+                                c.sendall(a)
+                            else:
+                                c.sendall(pre + a)
                 except OSError:
                     pass
 
@@ -245,6 +248,7 @@ def main():
         "tls-hello", "127.0.0.1", p4, "api.fronted.test",
         "dns-tcp", dns.addr, "api.tcpdns.test",
         "tcp", "127.0.0.1", p4,
+        "dns-tcp-many", dns.addr, "many.tcpdns.test", "6",
     ]
     if tcp6:
         actions += ["tcp", "::1", str(tcp6.addr[1])]
@@ -399,7 +403,8 @@ def main():
     f = line_fields("dns-tcp", 0)
     t.check("dns-tcp fixture read both answers", f.get("answers") == "2", str(f))
     t.check("DNS over TCP: both queries of one segment, as dns_query with transport tcp",
-            len(dns.tcp_queries) == 2 and sorted(e["qtype"] for e in tq) == ["A", "AAAA"] and
+            sum(1 for q in dns.tcp_queries if q[13:16] == b"api") == 2 and
+            sorted(e["qtype"] for e in tq) == ["A", "AAAA"] and
             all(e.get("transport") == "tcp" and e["server"] == dns.addr and
                 e.get("server_port") == 53 and e["proc"]["pid"] == r.pid for e in tq),
             "server saw %d; queries %s" % (len(dns.tcp_queries), tq))
@@ -414,6 +419,14 @@ def main():
             all(x.endswith(" AAAA ::1") for x in aaaa[0]["answers"]) and
             not aaaa[0].get("truncated") and max(dns.tcp_answer_bytes or [0]) > 512,
             str(aaaa)[:600])
+    many = [e for e in mine if e["type"] == "dns_query" and e["qname"] == "many.tcpdns.test"]
+    final = [e for e in agent.events if e["type"] == "agent_stats" and e.get("final")]
+    gave_up = final[-1].get("lost", {}).get("dns_tcp_unparsed", 0) if final else None
+    t.check("DNS over TCP: 6 queries in one segment: the first 4 reported, the stream given up "
+            "and counted (lost.dns_tcp_unparsed 1)",
+            sum(1 for q in dns.tcp_queries if q[13:17] == b"many") == 6 and len(many) == 4 and
+            gave_up == 1, "server saw %d; reported %d; counter %s" % (
+                sum(1 for q in dns.tcp_queries if q[13:17] == b"many"), len(many), gave_up))
     f = line_fields("tcp", 3)
     ev = by_sport(int(f.get("sport", -1)))
     t.check("connect after a DNS-over-TCP answer: dst_name from it (name_source dns)",
@@ -448,7 +461,7 @@ def main():
             len(ev) == 1 and "dns_name" not in ev[0] and not ev[0].get("name_mismatch"),
             str(ev))
 
-    expected = 18 + (1 if tcp6 else 0)  # the dns action connects its UDP socket too
+    expected = 19 + (1 if tcp6 else 0)  # the dns action connects its UDP socket too
     t.check("exactly the expected net_connect events, no duplicates",
             len(conns) == expected, "%d events, expected %d: %s" % (len(conns), expected,
                                                                      show(conns)))
