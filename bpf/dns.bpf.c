@@ -58,9 +58,12 @@ enum dns_stream_state {
 /* One direction of a DNS-over-TCP connection. */
 struct dns_stream {
 	__u32 next_seq; /* sequence number of the next byte expected */
-	__u16 left;
+	__u16 left;     /* bytes of the current message still to come */
 	__u8 state;     /* enum dns_stream_state */
 	__u8 half;
+	__u16 mlen;     /* length of the message being gathered */
+	__u8 acc;       /* 1: that message is being gathered in dns_tcp_acc */
+	__u8 _pad;
 };
 
 struct dns_port_val {
@@ -350,22 +353,85 @@ static __always_inline void dns_tcp_lost(struct dns_stream *st)
 	at_count(AT_CNT_DNS_TCP_UNPARSED);
 }
 
+/* A message longer than the rest of its segment, gathered across the segments that follow. */
+struct dns_acc_key {
+	struct dns_port_key k;
+	__u8 dir; /* 0 sent, 1 received */
+	__u8 _pad[7];
+};
+
+struct dns_acc {
+	__u32 have;                  /* bytes gathered, at most AT_DNS_MAX */
+	__u32 _pad;
+	__u8 data[2 * AT_DNS_MAX];   /* twice the room, so a masked offset plus a bounded length fits */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct dns_acc_key);
+	__type(value, struct dns_acc);
+} dns_tcp_acc SEC(".maps");
+
+/* Sends a gathered message and forgets it. */
+static __always_inline void dns_acc_send(struct dns_acc *acc, const struct dns_acc_key *ak,
+					 struct dns_stream *st, struct at_dns_msg *m, bool sent)
+{
+	__u32 n = acc->have;
+
+	barrier_var(n);
+	n &= 2 * AT_DNS_MAX - 1;
+	if (n <= AT_DNS_MAX && (!n || !bpf_probe_read_kernel(m->data, n, acc->data))) {
+		m->len = st->mlen;
+		dns_send_rec(m, n, sent, true);
+	}
+	st->acc = 0;
+	bpf_map_delete_elem(&dns_tcp_acc, ak);
+}
+
+/* Appends up to n bytes of the segment at off to acc; sends the message once it is whole. */
+static __always_inline void dns_acc_add(const struct bpf_dynptr *p, struct dns_acc *acc,
+					const struct dns_acc_key *ak, struct dns_stream *st,
+					struct at_dns_msg *m, __u32 off, __u32 n, bool sent)
+{
+	__u32 at = acc->have, room;
+
+	barrier_var(at);
+	at &= AT_DNS_MAX - 1;
+	room = acc->have < AT_DNS_MAX ? AT_DNS_MAX - acc->have : 0;
+	n = n < room ? n : room;
+	barrier_var(n);
+	n &= 2 * AT_DNS_MAX - 1;
+	if (n > AT_DNS_MAX)
+		return;
+	if (n && !bpf_dynptr_read(&acc->data[at], n, p, off, 0))
+		acc->have = at + n;
+	if (!st->left || acc->have >= AT_DNS_MAX || acc->have >= st->mlen)
+		dns_acc_send(acc, ak, st, m, sent);
+}
+
 /*
- * Cuts a segment of one direction into messages. A message is captured from the segment its
- * first byte is in, up to that segment's end: the part in later segments is skipped, and the
- * record says how long the message was.
+ * Cuts a segment of one direction into messages. A message that goes on past its segment is
+ * gathered from the segments that follow (its first AT_DNS_MAX bytes) and sent when whole.
  */
 static __always_inline void dns_tcp_segment(const struct bpf_dynptr *p, struct dns_stream *st,
 					    const struct dns_tcp_seg *g, struct at_dns_msg *m,
-					    bool sent)
+					    const struct dns_port_key *k, bool sent)
 {
-	__u32 pos = 0, len = g->len, mlen, take, i;
+	struct dns_acc_key ak = { .k = *k, .dir = !sent };
+	__u32 pos = 0, len = g->len, mlen = 0, take, i;
+	bool gather = false;
+	struct dns_acc *acc;
 	__u8 b[2];
 
 	if (g->syn) {
 		st->next_seq = g->seq + 1;
 		st->left = 0;
 		st->state = DNS_ST_SYNCED;
+		if (st->acc)
+			bpf_map_delete_elem(&dns_tcp_acc, &ak);
+		st->acc = 0;
 		return;
 	}
 	if (!len || st->state == DNS_ST_NONE || st->state == DNS_ST_LOST)
@@ -382,6 +448,15 @@ static __always_inline void dns_tcp_segment(const struct bpf_dynptr *p, struct d
 		pos = d;
 	}
 	st->next_seq = g->seq + len;
+	/* the rest of a message begun in an earlier segment */
+	if (st->left && st->state != DNS_ST_START) {
+		take = st->left < len - pos ? st->left : len - pos;
+		st->left -= take;
+		acc = st->acc ? bpf_map_lookup_elem(&dns_tcp_acc, &ak) : NULL;
+		if (acc)
+			dns_acc_add(p, acc, &ak, st, m, g->off + pos, take, sent);
+		pos += take;
+	}
 	for (i = 0; i < DNS_TCP_MSGS; i++) {
 		if (pos >= len)
 			return;
@@ -389,11 +464,6 @@ static __always_inline void dns_tcp_segment(const struct bpf_dynptr *p, struct d
 			mlen = st->left;
 			st->left = 0;
 			st->state = DNS_ST_SYNCED;
-		} else if (st->left) {
-			take = st->left < len - pos ? st->left : len - pos;
-			st->left -= take;
-			pos += take;
-			continue;
 		} else if (st->state == DNS_ST_HALF) {
 			if (bpf_dynptr_read(b, 1, p, g->off + pos, 0))
 				break;
@@ -417,10 +487,36 @@ static __always_inline void dns_tcp_segment(const struct bpf_dynptr *p, struct d
 			st->state = DNS_ST_START;
 			return;
 		}
-		dns_tcp_emit(p, m, g->off + pos, len - pos, mlen, sent);
 		take = mlen < len - pos ? mlen : len - pos;
-		st->left = mlen - take;
+		if (take < mlen && take < AT_DNS_MAX) {
+			gather = true; /* goes on in the next segments: gathered below */
+			break;
+		}
+		dns_tcp_emit(p, m, g->off + pos, len - pos, mlen, sent);
 		pos += take;
+	}
+	if (gather) {
+		struct dns_acc *nacc;
+
+		st->mlen = mlen;
+		st->left = mlen - take;
+		nacc = bpf_map_lookup_elem(&dns_tcp_acc, &ak);
+		if (!nacc) {
+			/* any bytes will do as the new value: only have is read before written */
+			void *blank = at_heap();
+
+			if (blank)
+				bpf_map_update_elem(&dns_tcp_acc, &ak, blank, BPF_ANY);
+			nacc = bpf_map_lookup_elem(&dns_tcp_acc, &ak);
+		}
+		if (!nacc) { /* no room to gather: the first part alone, marked cut */
+			dns_tcp_emit(p, m, g->off + pos, len - pos, mlen, sent);
+			return;
+		}
+		nacc->have = 0;
+		st->acc = 1;
+		dns_acc_add(p, nacc, &ak, st, m, g->off + pos, take, sent);
+		return;
 	}
 	if (pos < len)
 		dns_tcp_lost(st);
@@ -470,7 +566,7 @@ static __always_inline int dns_tcp(struct sk_buff *skb, bool sent)
 		return 0;
 	__builtin_memcpy(&m->hdr, &v->hdr, sizeof(m->hdr));
 	m->hdr.ts = bpf_ktime_get_boot_ns();
-	dns_tcp_segment(&p, &v->tcp[!sent], &g, m, sent);
+	dns_tcp_segment(&p, &v->tcp[!sent], &g, m, &k, sent);
 	return 0;
 }
 

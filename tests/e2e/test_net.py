@@ -76,7 +76,8 @@ class FakeDns:
     """Answers every A query with one address, on its own 127.53.x.y:53, over UDP and TCP.
     Over TCP the A answer's two-byte length prefix and its body go in separate segments, and
     AAAA gets AAAA_RECORDS records of ::1 under long owner names: an answer past 512 bytes,
-    the reason resolvers fall back to TCP."""
+    the reason resolvers fall back to TCP, sent in two segments as a long answer crosses the
+    network."""
     AAAA_RECORDS = 12
 
     def __init__(self, answer):
@@ -162,7 +163,10 @@ class FakeDns:
                                 time.sleep(0.05)
                                 c.sendall(a)
                             else:
-                                c.sendall(pre + a)
+                                # the big answer spans two segments
+                                c.sendall(pre + a[:600])
+                                time.sleep(0.05)
+                                c.sendall(a[600:])
                 except OSError:
                     pass
 
@@ -413,7 +417,7 @@ def main():
     t.check("DNS over TCP: the A answer whose length prefix came in its own segment",
             len(a_ans) == 1 and a_ans[0].get("answers") == ["api.tcpdns.test A 127.0.0.1"] and
             a_ans[0].get("transport") == "tcp" and not a_ans[0].get("truncated"), str(a_ans))
-    t.check("DNS over TCP: an answer past 512 bytes (%s bytes) parsed whole" %
+    t.check("DNS over TCP: an answer past 512 bytes (%s bytes), in two segments, parsed whole" %
             (dns.tcp_answer_bytes[1:] or "?"),
             len(aaaa) == 1 and len(aaaa[0].get("answers", [])) == FakeDns.AAAA_RECORDS and
             all(x.endswith(" AAAA ::1") for x in aaaa[0]["answers"]) and
