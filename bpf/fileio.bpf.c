@@ -927,10 +927,10 @@ struct fio_uring_req {
 	__u8 _pad[3];
 };
 
+/* LRU: a request whose completion never comes (a ring torn down) must not fill it for good */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 1024);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, struct fio_uring_req);
 } fio_uring SEC(".maps");
