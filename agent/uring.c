@@ -99,7 +99,7 @@ int uring_op_fill(const struct at_uring_op *r, size_t len, Aitrail__V1__UringOp 
 	u->fd = r->fd;
 	u->result = r->result < 0 ? r->result : 0;
 	if (r->opcode == 18 || r->opcode == 28)
-		u->new_fd = r->result >= 0 ? r->result : -1;
+		u->new_fd = r->result >= 0 && !(r->uflags & AT_URING_F_DIRECT) ? r->result : -1;
 	u->completed = r->uflags & AT_URING_F_COMPLETED;
 	u->mode = r->mode;
 	if (r->opcode == 16) {

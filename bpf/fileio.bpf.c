@@ -949,6 +949,9 @@ int BPF_PROG(fio_uring_submit, struct io_kiocb *req)
 	if (q.op == FIO_URING_OPENAT || q.op == FIO_URING_OPENAT2) {
 		struct io_open *o = cmd;
 
+		/* into the ring's own file table: no fd to follow */
+		if (BPF_CORE_READ(o, file_slot))
+			return 0;
 		q.flags = BPF_CORE_READ(o, how.flags);
 	} else if (q.op == FIO_URING_CLOSE) {
 		struct io_close *c = cmd;

@@ -117,6 +117,8 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
 		r->fd = BPF_CORE_READ(o, dfd);
 		r->open_flags = BPF_CORE_READ(o, how.flags);
 		r->mode = BPF_CORE_READ(o, how.mode);
+		if (BPF_CORE_READ(o, file_slot))
+			r->uflags |= AT_URING_F_DIRECT;
 		r->name_len = uring_name(r, 0, BPF_CORE_READ(o, filename));
 	} else if (op == URING_OP_UNLINKAT) {
 		struct io_unlink *u = cmd;

@@ -19,6 +19,7 @@
 #define AT_URING_F_COMPLETED (1u << 0)  /* result is the completion's; else none was seen */
 #define AT_URING_F_NAME_TRUNC (1u << 1) /* name or name2 longer than AT_URING_NAME, or unread */
 #define AT_URING_F_BASE_TRUNC (1u << 2) /* base cut short or unknown */
+#define AT_URING_F_DIRECT (1u << 3)     /* opened into the ring's file table, not an fd */
 
 struct at_uring_setup {
 	struct at_hdr hdr;
