@@ -37,9 +37,15 @@ def main():
         t.finish()
     held_path = t.path("held.txt")
     hold = None
+    home = t.path("home")
+    os.makedirs(os.path.join(home, ".aws"))
+    cred = os.path.join(home, ".aws", "credentials")
+    with open(cred, "w") as f:
+        f.write("[default]\naws_access_key_id = AKIAEXAMPLE\n")
     with lib.Agent(t.build) as agent:
         r = lib.run([claude] + actions, cwd=work)
         ctl = lib.run([worker] + ["uring-open", t.path("ctl.txt")], cwd=work)
+        rd = lib.run([claude, "uring-read", cred], cwd=work, env=dict(os.environ, HOME=home))
         # an open that can't complete while the agent runs (linked behind a 20 s timeout):
         # reported when the agent stops
         hold = subprocess.Popen([claude, "uring-open-hold", held_path, "20000"],
@@ -100,6 +106,10 @@ def main():
             "sha256, via_io_uring, at the ring's close",
             len(w) == 1 and w[0].get("sha256") == want and w[0].get("via_io_uring") is True and
             not w[0].get("at_exit"), str(w))
+    reads = [e for e in lib.session_events(agent.events, rd.pid) if e["type"] == "file_read"]
+    t.check("a sensitive file (~/.aws/credentials) opened through a ring: file_read",
+            rd.rc == 0 and len(reads) == 1 and reads[0].get("path") == cred and
+            reads[0].get("pattern") == "~/.aws/**", "rc %s %s %s" % (rd.rc, rd.err[-200:], reads))
     t.check("reads and writes on the ring are not reported one by one",
             not [e for e in ops if e.get("op") not in ("openat", "renameat")], show)
     o = [e for e in lib.session_events(agent.events, hold.pid)
