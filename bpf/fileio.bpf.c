@@ -919,6 +919,7 @@ int fio_exit_renameat2(struct trace_event_raw_sys_exit *ctx)
 #define FIO_URING_OPENAT 18
 #define FIO_URING_CLOSE 19
 #define FIO_URING_OPENAT2 28
+#define FIO_URING_RENAMEAT 35
 
 struct fio_uring_req {
 	__u64 flags; /* open: O_* */
@@ -935,17 +936,64 @@ struct {
 	__type(value, struct fio_uring_req);
 } fio_uring SEC(".maps");
 
+/* Renames through a ring, named at submission (the names the kernel copied), sent on success. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct at_fio_rename);
+} fio_uring_renames SEC(".maps");
+
+static __always_inline __u16 fio_kernel_name(char *dst, struct filename *fn)
+{
+	long n = bpf_probe_read_kernel_str(dst, AT_FIO_PATH_MAX, BPF_CORE_READ(fn, name));
+
+	if (n <= 0) {
+		at_count(AT_CNT_READ_KERN_FAIL);
+		dst[0] = '\0';
+		return 0;
+	}
+	return (__u16)n;
+}
+
+static __always_inline void fio_uring_rename(struct io_kiocb *req, __u64 key,
+					     const struct at_session_ref *ref)
+{
+	struct io_rename *n = (void *)&req->cmd;
+	__u32 zero = 0, pflags = 0;
+	struct at_fio_rename *r = bpf_map_lookup_elem(&fio_rename_scratch, &zero);
+
+	if (!r)
+		return;
+	at_fill_hdr(&r->hdr, AT_REC_FIO_RENAME, sizeof(*r), ref);
+	r->rflags = BPF_CORE_READ(n, flags);
+	r->rel1_len = fio_kernel_name(r->rel1, BPF_CORE_READ(n, oldpath));
+	r->rel2_len = fio_kernel_name(r->rel2, BPF_CORE_READ(n, newpath));
+	r->base1_len = fio_read_base(r->base1, BPF_CORE_READ(n, old_dfd), r->rel1, &pflags);
+	r->base2_len = fio_read_base(r->base2, BPF_CORE_READ(n, new_dfd), r->rel2, &pflags);
+	r->pflags = pflags;
+	if (bpf_map_update_elem(&fio_uring_renames, &key, r, BPF_ANY))
+		at_count(AT_CNT_PENDING_FULL);
+}
+
 SEC("tp_btf/io_uring_submit_req")
 int BPF_PROG(fio_uring_submit, struct io_kiocb *req)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct fio_uring_req q = {};
+	struct at_session_ref *ref;
 	__u64 key = (__u64)req;
 	void *cmd = &req->cmd;
 
-	if (!at_tracked(tgid))
+	ref = at_tracked(tgid);
+	if (!ref)
 		return 0;
 	q.op = BPF_CORE_READ(req, opcode);
+	if (q.op == FIO_URING_RENAMEAT) {
+		fio_uring_rename(req, key, ref);
+		return 0;
+	}
 	if (q.op == FIO_URING_OPENAT || q.op == FIO_URING_OPENAT2) {
 		struct io_open *o = cmd;
 
@@ -976,10 +1024,20 @@ int BPF_PROG(fio_uring_complete, void *ring, void *req, struct io_uring_cqe *cqe
 	struct fio_uring_req *pq, q;
 	struct at_session_ref *ref;
 	struct at_fio_state *pst, st;
+	struct at_fio_rename *rn;
 	__u64 key = (__u64)req;
 	struct at_fio_fd k;
 	__s32 res;
 
+	rn = bpf_map_lookup_elem(&fio_uring_renames, &key);
+	if (rn) {
+		if (BPF_CORE_READ(cqe, res) == 0) {
+			rn->hdr.ts = bpf_ktime_get_boot_ns();
+			at_output_file(rn, sizeof(*rn), AT_CNT_RB_FILEIO_FULL);
+		}
+		bpf_map_delete_elem(&fio_uring_renames, &key);
+		return 0;
+	}
 	pq = bpf_map_lookup_elem(&fio_uring, &key);
 	if (!pq)
 		return 0;

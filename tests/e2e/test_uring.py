@@ -106,6 +106,12 @@ def main():
             "sha256, via_io_uring, at the ring's close",
             len(w) == 1 and w[0].get("sha256") == want and w[0].get("via_io_uring") is True and
             not w[0].get("at_exit"), str(w))
+    w = [e for e in mine if e["type"] == "file_write" and
+         e.get("path") == os.path.join(work, "renamed.txt")]
+    t.check("written then renamed through a ring (an atomic save): file_write for the final "
+            "name, renamed_from the first, with the content's sha256",
+            len(w) == 1 and w[0].get("renamed_from") == os.path.join(work, "rel.txt") and
+            w[0].get("sha256") == want, str(w))
     reads = [e for e in lib.session_events(agent.events, rd.pid) if e["type"] == "file_read"]
     t.check("a sensitive file (~/.aws/credentials) opened through a ring: file_read",
             rd.rc == 0 and len(reads) == 1 and reads[0].get("path") == cred and
