@@ -285,8 +285,11 @@ static int put_rule(struct pol_agent *pa, int i, const char *pat, uint8_t tool,
 	if (bpf_map_update_elem(pa->maps.dns, &k, v, BPF_NOEXIST)) {
 		if (errno == EEXIST)
 			return 0;
-		log_warn("failed to add host name %s of rule %d to the kernel: %s", pat, i,
-			 strerror(errno));
+		/* once per policy: a policy with more names than the map holds would flood the log */
+		if (!pa->dns_kernel_failed++)
+			log_warn("failed to add host name %s of rule %d to the kernel: %s (names past "
+				 "this one are matched by the agent after it reads the answer)", pat, i,
+				 strerror(errno));
 		return -errno;
 	}
 	pa->dns_kernel_names++;
@@ -330,6 +333,7 @@ static void compile_names(struct pol_agent *pa)
 	int i;
 
 	pa->dns_kernel_names = 0;
+	pa->dns_kernel_failed = 0;
 	if (pa->maps.dns < 0)
 		return;
 	if (clear_map(pa->maps.dns)) {

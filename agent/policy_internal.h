@@ -37,6 +37,7 @@ struct pol_agent {
 	size_t n_dns, dns_next;
 	uint64_t dns_installed, dns_overwritten;
 	uint32_t dns_kernel_names;   /* entries in pol_dns */
+	uint32_t dns_kernel_failed;  /* names pol_dns refused under this policy */
 	int keeper_pid;              /* resumes the agent after a SIGSTOP; 0 = none */
 };
 
