@@ -370,6 +370,9 @@ static void compile_names(struct pol_agent *pa)
 					put_rule(pa, i, vh[h], tools[t], &v);
 			}
 		}
+		/* a later rule must not win a name this one failed to put in (logged) */
+		if (pa->dns_kernel_failed)
+			return;
 	}
 	if (p && i < p->n_rules)
 		log_info("%s:%d: rule '%s' and the host rules after it are applied to DNS answers "
