@@ -318,8 +318,9 @@ void dns_autoload(struct bpf_object *obj)
 			log_warn("this kernel has no %s: DNS over TCP is not parsed (UDP is)",
 				 dynptr ? "bpf_loop" : "bpf_dynptr_from_skb");
 		if (!loop)
-			log_warn("this kernel has no bpf_loop: a host-name policy rule takes effect "
-				 "for an address only once the agent has read the DNS answer");
+			log_warn("this kernel has no bpf_loop: a host-name policy rule takes "
+				 "effect for an address only once the agent has read the DNS "
+				 "answer");
 	}
 	bpf_object__for_each_program(prog, obj) {
 		const char *name = bpf_program__name(prog);

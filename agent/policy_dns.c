@@ -285,11 +285,11 @@ static int put_rule(struct pol_agent *pa, int i, const char *pat, uint8_t tool,
 	if (bpf_map_update_elem(pa->maps.dns, &k, v, BPF_NOEXIST)) {
 		if (errno == EEXIST)
 			return 0;
-		/* once per policy: a policy with more names than the map holds would flood the log */
+		/* once per policy: more names than the map holds would flood the log */
 		if (!pa->dns_kernel_failed++)
-			log_warn("failed to add host name %s of rule %d to the kernel: %s (names past "
-				 "this one are matched by the agent after it reads the answer)", pat, i,
-				 strerror(errno));
+			log_warn("failed to add host name %s of rule %d to the kernel: %s (names "
+				 "past this one are matched by the agent after it reads the "
+				 "answer)", pat, i, strerror(errno));
 		return -errno;
 	}
 	pa->dns_kernel_names++;
@@ -342,7 +342,9 @@ static void compile_names(struct pol_agent *pa)
 	}
 	for (i = 0; p && i < p->n_rules; i++) {
 		const struct pol_rule *r = &p->rules[i];
-		struct at_pol_dns_val v = { .v = { .prio = i, .action = r->action, .mode = r->mode } };
+		struct at_pol_dns_val v = {
+			.v = { .prio = i, .action = r->action, .mode = r->mode },
+		};
 		uint8_t tools[AT_TOOL_MAX];
 		int n_tools = 0;
 

@@ -254,12 +254,13 @@ void uring_autoload(struct bpf_object *obj)
 
 	if (present < 0) {
 		vmlinux = btf__load_vmlinux_btf();
-		present = vmlinux && btf__find_by_name_kind(vmlinux, "btf_trace_io_uring_submit_req",
-							    BTF_KIND_TYPEDEF) > 0;
+		present = vmlinux &&
+			  btf__find_by_name_kind(vmlinux, "btf_trace_io_uring_submit_req",
+						 BTF_KIND_TYPEDEF) > 0;
 		btf__free(vmlinux);
 		if (!present)
-			log_info("this kernel has no io_uring tracepoints (no io_uring): its programs "
-				 "are off");
+			log_info("this kernel has no io_uring tracepoints (no io_uring): its "
+				 "programs are off");
 	}
 	if (present)
 		return;

@@ -51,7 +51,7 @@ enum dns_stream_state {
 	DNS_ST_NONE,   /* no SYN seen: nothing is known about where messages start */
 	DNS_ST_SYNCED, /* at a length prefix, or inside a message (left bytes to skip) */
 	DNS_ST_HALF,   /* one byte of a length prefix seen (half) */
-	DNS_ST_START,  /* a length prefix seen, the message (left bytes) starts in the next segment */
+	DNS_ST_START,  /* a length prefix seen; the message (left bytes) starts in the next one */
 	DNS_ST_LOST,   /* a gap or too many messages in a segment: the rest is not parsed */
 };
 
@@ -363,7 +363,7 @@ struct dns_acc_key {
 struct dns_acc {
 	__u32 have;                  /* bytes gathered, at most AT_DNS_MAX */
 	__u32 _pad;
-	__u8 data[2 * AT_DNS_MAX];   /* twice the room, so a masked offset plus a bounded length fits */
+	__u8 data[2 * AT_DNS_MAX];   /* twice the room: masked offset + bounded length fit */
 };
 
 struct {
@@ -555,7 +555,8 @@ static __always_inline int dns_tcp(struct sk_buff *skb, bool sent)
 		struct dns_port_val nv = {};
 
 		if (!s) {
-			bpf_map_delete_elem(&dns_ports, &k); /* the port may have been a session's */
+			/* the port may have been a session's */
+			bpf_map_delete_elem(&dns_ports, &k);
 			return 0;
 		}
 		at_fill_hdr(&nv.hdr, AT_REC_DNS_MSG, sizeof(*m), s);

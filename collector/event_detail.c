@@ -134,7 +134,8 @@ void event_detail(const Aitrail__V1__Event *ev, char *buf, size_t len)
 		}
 		sb_add(&b, "%s ", u->op);
 		if (u->daddr[0])
-			sb_add(&b, strcmp(u->family, "inet6") ? "%s:%u" : "[%s]:%u", u->daddr, u->dport);
+			sb_add(&b, strcmp(u->family, "inet6") ? "%s:%u" : "[%s]:%u", u->daddr,
+			       u->dport);
 		else
 			sb_add(&b, "%s", u->path);
 		if (u->new_path[0])
