@@ -365,6 +365,28 @@ static void on_poll(struct agent *a, int fd, uint32_t events, void *arg)
 		poll_next(a);
 }
 
+static bool prog_loaded(struct bpf_object *obj, const char *name)
+{
+	struct bpf_program *prog = bpf_object__find_program_by_name(obj, name);
+
+	return prog && bpf_program__fd(prog) >= 0;
+}
+
+/* One line saying which optional parts this kernel runs, for whoever reads the start log. */
+static void log_parts(struct agent *a)
+{
+	struct bpf_object *obj = a->skel->obj;
+	struct bpf_program *prog;
+	int n = 0;
+
+	bpf_object__for_each_program(prog, obj)
+		n += bpf_program__fd(prog) >= 0;
+	log_info("kernel programs: %d loaded; DNS over TCP %s, io_uring %s, host-name policy "
+		 "entries made %s", n, prog_loaded(obj, "dns_tcp_received") ? "on" : "off",
+		 prog_loaded(obj, "uring_submit") ? "on" : "off",
+		 prog_loaded(obj, "dns_received") ? "in the kernel" : "by the agent only");
+}
+
 int loader_start(struct agent *a)
 {
 	int err;
@@ -385,6 +407,7 @@ int loader_start(struct agent *a)
 		log_error("failed to attach the BPF programs: %s", strerror(-err));
 		goto cleanup;
 	}
+	log_parts(a);
 	a->rb = ring_buffer__new(bpf_map__fd(a->skel->maps.rb_core), on_record, a, NULL);
 	if (!a->rb) {
 		err = -errno;
