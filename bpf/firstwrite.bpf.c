@@ -14,7 +14,8 @@ struct {
 	__type(value, struct at_net_connect_data);
 } fw_scratch SEC(".maps");
 
-static __always_inline int fw_capture(__s32 fd, const void *buf, __u64 len)
+/* buf/len: what the process wrote first on fd (a tracked process's, checked by the caller) */
+static __always_inline int fw_capture_fd(__s32 fd, const void *buf, __u64 len)
 {
 	struct at_net_connect_data *d;
 	struct at_net_connect *v;
@@ -23,8 +24,6 @@ static __always_inline int fw_capture(__s32 fd, const void *buf, __u64 len)
 	__u16 type;
 	__u64 key;
 
-	if (!at_tracked(bpf_get_current_pid_tgid() >> 32))
-		return 0;
 	sk = net_fd_sock(fd, &type);
 	if (!sk || type != SOCK_STREAM)
 		return 0;
@@ -57,6 +56,13 @@ static __always_inline int fw_capture(__s32 fd, const void *buf, __u64 len)
 	d->c.hdr.size = n;
 	at_output(&rb_core, d, n, AT_CNT_RB_CORE_FULL);
 	return 0;
+}
+
+static __always_inline int fw_capture(__s32 fd, const void *buf, __u64 len)
+{
+	if (!at_tracked(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	return fw_capture_fd(fd, buf, len);
 }
 
 /* The first element of an iovec array: where a writev or sendmsg starts. */
@@ -99,4 +105,39 @@ int fw_sendmsg(struct trace_event_raw_sys_enter *ctx)
 	if (bpf_probe_read_user(&m, sizeof(m), (const void *)ctx->args[1]) || !m.msg_iovlen)
 		return 0;
 	return fw_capture_iov(ctx->args[0], m.msg_iov);
+}
+
+/*
+ * A send or write through an io_uring ring is the connection's first write all the same. The
+ * ring has not picked the request's file yet at submission: the fd is looked up, in the
+ * submitter's context, as for write(2). A request on the ring's own file table is not seen.
+ */
+#define FW_URING_WRITE 23
+#define FW_URING_SEND 26
+
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(fw_uring_submit, struct io_kiocb *req)
+{
+	__u8 op = BPF_CORE_READ(req, opcode);
+	const void *buf;
+	__u64 len;
+
+	if (op != FW_URING_SEND && op != FW_URING_WRITE)
+		return 0;
+	if (!at_tracked(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	if (BPF_CORE_READ(req, flags) & 1 /* REQ_F_FIXED_FILE */)
+		return 0;
+	if (op == FW_URING_SEND) {
+		struct io_sr_msg *m = (void *)&req->cmd;
+
+		buf = BPF_CORE_READ(m, buf);
+		len = BPF_CORE_READ(m, len);
+	} else {
+		struct io_rw *rw = (void *)&req->cmd;
+
+		buf = (const void *)BPF_CORE_READ(rw, addr);
+		len = BPF_CORE_READ(rw, len);
+	}
+	return fw_capture_fd(BPF_CORE_READ(req, cqe.fd), buf, len);
 }

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib  # noqa: E402
@@ -25,10 +26,21 @@ def main():
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
     port = listener.getsockname()[1]
+
+    def serve():
+        """Accepts and closes at once, so each connection ends on both sides (net_close)."""
+        while True:
+            try:
+                c, _ = listener.accept()
+            except OSError:
+                return
+            c.close()
+    threading.Thread(target=serve, daemon=True).start()
     absolute = os.path.join(work, "abs.txt")
     actions = ["uring-open", absolute, "uring-open", "rel.txt",
                "uring-rename", "rel.txt", "renamed.txt",
-               "uring-connect", "127.0.0.1", str(port)]
+               "uring-connect", "127.0.0.1", str(port),
+               "uring-tls-hello", "127.0.0.1", str(port), "api.anthropic.com"]
     with open("/proc/sys/kernel/io_uring_disabled") as f:
         disabled = f.read().strip()
     if disabled != "0":
@@ -54,6 +66,7 @@ def main():
         held = hold.stdout.readline().decode()
     hold.kill()
     hold.wait()
+    listener.shutdown(socket.SHUT_RDWR)
     listener.close()
     if not t.check("fixture ran", r.rc == 0 and ctl.rc == 0,
                    "rc %s/%s, stderr %r %r" % (r.rc, ctl.rc, r.err[-300:], ctl.err[-300:])):
@@ -68,7 +81,7 @@ def main():
         return [e for e in ops if e.get("op") == name and
                 all(e.get(k) == v for k, v in kw.items())]
 
-    t.check("one io_uring_setup per ring (4 rings)", len(setups) == 4,
+    t.check("one io_uring_setup per ring (5 rings)", len(setups) == 5,
             "%d: %s" % (len(setups), setups))
     fds = [int(ln.split("fd=")[1].split()[0]) for ln in r.out.splitlines()
            if ln.startswith("uring-open ")]
@@ -97,9 +110,18 @@ def main():
             o[0].get("sport") == sport and o[0].get("proto") == "tcp" and
             o[0].get("family") == "inet" and o[0].get("result") == 0 and
             line and line[0].endswith("result=0"), "%s / %s" % (o, line))
+    line = [ln for ln in r.out.splitlines() if ln.startswith("uring-tls-hello ")]
+    hsport = int(line[0].split("sport=")[1].split()[0]) if line else -1
+    o = [e for e in mine if e["type"] == "net_connect" and e.get("sport") == hsport]
+    t.check("a TLS ClientHello sent through a ring names the connection (tls_sni, vendor)",
+            len(o) == 1 and o[0].get("dst_name") == "api.anthropic.com" and
+            o[0].get("name_source") == "tls_sni" and o[0].get("vendor") == "anthropic",
+            "%s / %s" % (o, line))
     c = [e for e in mine if e["type"] == "net_close" and e.get("sport") == sport]
     t.check("the ring's connection gets its net_close", len(c) == 1 and c[0].get("final"),
-            str(c))
+            "sport %s: %s; all net_close: %s" % (sport, c, [(e.get("sport"), e.get("dport"))
+                                                         for e in mine
+                                                         if e["type"] == "net_close"]))
     w = [e for e in mine if e["type"] == "file_write" and e.get("path") == absolute]
     want = hashlib.sha256(b"written through io_uring\n").hexdigest()
     t.check("a file opened, written and closed through the ring: file_write with the content's "
