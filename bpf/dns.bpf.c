@@ -493,6 +493,7 @@ static __always_inline void dns_tcp_segment(const struct bpf_dynptr *p, struct d
 			break;
 		}
 		dns_tcp_emit(p, m, g->off + pos, len - pos, mlen, sent);
+		st->left = mlen - take; /* past the bytes kept: skipped in the next segments */
 		pos += take;
 	}
 	if (gather) {

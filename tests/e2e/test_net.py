@@ -120,6 +120,9 @@ class FakeDns:
 
     def _answer_tcp(self, q):
         qtype = struct.unpack("!H", q[-4:-2])[0]
+        if q[13:16] == b"big":  # past the 2048 bytes a message is kept to, in one segment
+            return dns_answer(q, [("r%02d.a-label-long-enough-to-push-the-answer-past-2048-b.big"
+                                   ".test" % i, 1, self.answer) for i in range(40)])
         if qtype == 28:
             name = q[13:13 + q[12]].decode()  # first label, enough to build owners
             recs = [("h%02d.a-label-long-enough-to-push-the-answer-past-512-bytes.%s.test"
@@ -158,7 +161,12 @@ class FakeDns:
                             a = self._answer_tcp(q)
                             self.tcp_answer_bytes.append(len(a))
                             pre = struct.pack("!H", len(a))
-                            if struct.unpack("!H", q[-4:-2])[0] == 1:
+                            if q[13:16] == b"big":
+                                # 2500 bytes in the first segment: past what is kept, not all
+                                c.sendall(pre + a[:2500])
+                                time.sleep(0.05)
+                                c.sendall(a[2500:])
+                            elif struct.unpack("!H", q[-4:-2])[0] == 1:
                                 c.sendall(pre)  # the prefix alone, then the body
                                 time.sleep(0.05)
                                 c.sendall(a)
@@ -253,6 +261,7 @@ def main():
         "dns-tcp", dns.addr, "api.tcpdns.test",
         "tcp", "127.0.0.1", p4,
         "dns-tcp-many", dns.addr, "many.tcpdns.test", "6",
+        "dns-tcp-big", dns.addr, "tcpdns.test",
     ]
     if tcp6:
         actions += ["tcp", "::1", str(tcp6.addr[1])]
@@ -431,6 +440,16 @@ def main():
             sum(1 for q in dns.tcp_queries if q[13:17] == b"many") == 6 and len(many) == 4 and
             gave_up == 1, "server saw %d; reported %d; counter %s" % (
                 sum(1 for q in dns.tcp_queries if q[13:17] == b"many"), len(many), gave_up))
+    big = [e for e in mine if e["type"] == "dns_answer" and e["qname"] == "big.tcpdns.test"]
+    after = [e for e in mine if e["type"] == "dns_answer" and e["qname"] == "after.tcpdns.test"]
+    f = line_fields("dns-tcp-big", 0)
+    t.check("DNS over TCP: an answer past 2048 bytes (%s, 2500 of them in its first segment) "
+            "is kept cut (truncated), and the answer after it on the same connection is parsed"
+            % f.get("big_bytes"),
+            len(big) == 1 and big[0].get("truncated") is True and len(after) == 1 and
+            after[0].get("answers") == ["after.tcpdns.test A 127.0.0.1"] and
+            not after[0].get("truncated"), "big %s; after %s" % (
+                [(e.get("truncated"), len(e.get("answers", []))) for e in big], after))
     f = line_fields("tcp", 3)
     ev = by_sport(int(f.get("sport", -1)))
     t.check("connect after a DNS-over-TCP answer: dst_name from it (name_source dns)",
@@ -465,7 +484,7 @@ def main():
             len(ev) == 1 and "dns_name" not in ev[0] and not ev[0].get("name_mismatch"),
             str(ev))
 
-    expected = 19 + (1 if tcp6 else 0)  # the dns action connects its UDP socket too
+    expected = 20 + (1 if tcp6 else 0)  # the dns action connects its UDP socket too
     t.check("exactly the expected net_connect events, no duplicates",
             len(conns) == expected, "%d events, expected %d: %s" % (len(conns), expected,
                                                                      show(conns)))
