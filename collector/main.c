@@ -23,7 +23,8 @@ static void usage(FILE *f)
 		"  -c, --config FILE            YAML config (keys as the long options, '-' -> '_')\n"
 		"  -l, --listen ADDR:PORT       listen address (default 127.0.0.1:8443; :PORT = all)\n"
 		"      --admin-listen ADDR:PORT the query API on its own address (default: --listen)\n"
-		"  -d, --db PATH                SQLite database (default /var/lib/aitrail/collector.db)\n"
+		"  -d, --db SPEC                SQLite file (default /var/lib/aitrail/collector.db)\n"
+		"                               or postgres://USER@HOST/DB (libpq URI)\n"
 		"      --tls-cert FILE          server certificate (PEM); enables HTTPS\n"
 		"      --tls-key FILE           server key (PEM)\n"
 		"      --tls-client-ca FILE     CA that signs agent client certificates (mTLS)\n"
@@ -165,6 +166,7 @@ int main(int argc, char **argv)
 	struct timespec tick;
 	struct server *srv = NULL;
 	const char *config = NULL;
+	char where[512];
 	sigset_t set;
 	int c, idx, sig, err;
 
@@ -237,7 +239,8 @@ int main(int argc, char **argv)
 		if (err)
 			goto cleanup;
 	}
-	log_info("collector ready (database %s)", o.db);
+	store_spec_redact(o.db, where, sizeof(where));
+	log_info("collector ready (database %s)", where);
 	if (store_open(o.db, &watch))
 		log_warn("failed to open a second database connection: silent agents are not logged");
 	tick.tv_sec = o.heartbeat_s;

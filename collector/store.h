@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The collector's storage, behind one interface so that backends (SQLite now, PostgreSQL
- * later) share the schema, the batch semantics and the JSON shape of every query answer.
+ * The collector's storage, behind one interface so that backends (SQLite, PostgreSQL) share the
+ * schema, the batch semantics and the JSON shape of every query answer.
  *
  * A batch is stored in one transaction: all its events, gaps and session updates, or nothing.
  * Delivery is at least once; (agent_id, boot_id, seq) identifies a batch, so a resent batch is
@@ -72,8 +72,14 @@ struct event_filter {
 	uint32_t limit;
 };
 
-/* spec: a SQLite file path, or "sqlite:PATH". postgres:// is reserved for the next backend. */
+/*
+ * spec: a SQLite file path, or "sqlite:PATH"; or a libpq connection URI, postgres://... or
+ * postgresql://..., for a PostgreSQL database (the schema is created at open). 0, or -EIO with
+ * the reason logged.
+ */
 int store_open(const char *spec, struct store **out);
+/* The spec with any password replaced by "***", for messages; truncated to len. */
+void store_spec_redact(const char *spec, char *buf, size_t len);
 void store_close(struct store *st);
 
 /* durable: fsync every batch (survives power loss after the acknowledgement); 0 or -EIO. */

@@ -23,7 +23,7 @@ static const char schema[] =
 static const char add_group[] = "ALTER TABLE policy_versions ADD COLUMN grp TEXT NOT NULL "
 				"DEFAULT ''";
 
-int store_policy_schema(struct store *st)
+int store_policy_schema(struct sqlite_store *st)
 {
 	char *msg = NULL;
 
@@ -46,7 +46,7 @@ int store_policy_schema(struct store *st)
 }
 
 /* An empty yaml marks group's override removed. */
-static int insert(struct store *st, const char *group, const char *name, const char *yaml,
+static int insert(struct sqlite_store *st, const char *group, const char *name, const char *yaml,
 		  size_t len, const char *etag, uint64_t now_ns)
 {
 	sqlite3_stmt *s = NULL;
@@ -71,7 +71,7 @@ static int insert(struct store *st, const char *group, const char *name, const c
 	return 0;
 }
 
-int store_policy_put(struct store *st, const char *group, const char *name, const char *yaml,
+int sqlite_store_policy_put(struct sqlite_store *st, const char *group, const char *name, const char *yaml,
 		     size_t len, const char *etag, uint64_t now_ns)
 {
 	if (!len)
@@ -79,14 +79,14 @@ int store_policy_put(struct store *st, const char *group, const char *name, cons
 	return insert(st, group, name, yaml, len, etag, now_ns);
 }
 
-int store_policy_remove(struct store *st, const char *group, uint64_t now_ns)
+int sqlite_store_policy_remove(struct sqlite_store *st, const char *group, uint64_t now_ns)
 {
 	struct store_policy p;
 	int err;
 
 	if (!*group)
 		return -EINVAL;
-	err = store_policy_get(st, group, &p);
+	err = sqlite_store_policy_get(st, group, &p);
 	if (err)
 		return err;
 	store_policy_release(&p);
@@ -108,7 +108,7 @@ static char *dup_text(sqlite3_stmt *s, int col, size_t *len)
 	return d;
 }
 
-int store_policy_get(struct store *st, const char *group, struct store_policy *out)
+int sqlite_store_policy_get(struct sqlite_store *st, const char *group, struct store_policy *out)
 {
 	sqlite3_stmt *s = NULL;
 	int rc, err = 0;
@@ -139,15 +139,7 @@ int store_policy_get(struct store *st, const char *group, struct store_policy *o
 	return err;
 }
 
-void store_policy_release(struct store_policy *p)
-{
-	free(p->yaml);
-	free(p->etag);
-	free(p->name);
-	memset(p, 0, sizeof(*p));
-}
-
-int store_replay(struct store *st, uint64_t since_ns, uint64_t until_ns, unsigned int kinds,
+int sqlite_store_replay(struct sqlite_store *st, uint64_t since_ns, uint64_t until_ns, unsigned int kinds,
 		 store_replay_fn fn, void *arg, uint64_t *undecodable)
 {
 	static const struct {

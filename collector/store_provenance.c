@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The provenance ledger's query (SQLite backend of store_query_provenance in collector/store.h). */
-#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
@@ -9,18 +8,9 @@
 
 #include "log.h"
 #include "store.h"
+#include "store_backend.h"
 #include "store_sqlite.h"
 #include "util.h"
-
-static bool is_sha256_hex(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i]; i++)
-		if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
-			return false;
-	return i == 64;
-}
 
 static void add_text(json_object *o, const char *k, sqlite3_stmt *s, int col)
 {
@@ -53,7 +43,7 @@ static json_object *match_row(sqlite3_stmt *s)
 	return m;
 }
 
-int store_query_provenance(struct store *st, const char *const *sha256, size_t n,
+int sqlite_store_query_provenance(struct sqlite_store *st, const char *const *sha256, size_t n,
 			   json_object **out)
 {
 	json_object *o, *results;
@@ -63,7 +53,7 @@ int store_query_provenance(struct store *st, const char *const *sha256, size_t n
 	if (n > STORE_PROV_MAX)
 		return -E2BIG;
 	for (size_t i = 0; i < n; i++)
-		if (!is_sha256_hex(sha256[i]))
+		if (!store_is_sha256_hex(sha256[i]))
 			return -EINVAL;
 	if (sqlite3_prepare_v2(st->db, "SELECT path, session_id, tool, host, user, ts, agent_id, pid,"
 			       " size, renamed_from FROM provenance WHERE sha256 = ?1"

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "pbjson.h"
 #include "store.h"
+#include "store_backend.h"
 #include "store_sqlite.h"
 #include "util.h"
 
@@ -19,13 +20,13 @@
 #define TIMELINE_MAX_EVENTS 200000
 #define LIST_LIMIT 100
 
-static int q_err(struct store *st, const char *what)
+static int q_err(struct sqlite_store *st, const char *what)
 {
 	log_error("failed to %s: %s", what, sqlite3_errmsg(st->db));
 	return -EIO;
 }
 
-static sqlite3_stmt *prepare(struct store *st, const char *sql)
+static sqlite3_stmt *prepare(struct sqlite_store *st, const char *sql)
 {
 	sqlite3_stmt *s = NULL;
 
@@ -104,7 +105,7 @@ static json_object *session_row(sqlite3_stmt *s)
 	return o;
 }
 
-int store_query_sessions(struct store *st, const struct session_filter *f, json_object **out)
+int sqlite_store_query_sessions(struct sqlite_store *st, const struct session_filter *f, json_object **out)
 {
 	sqlite3_stmt *s = prepare(st,
 		"SELECT " SESSION_COLS " FROM sessions"
@@ -157,7 +158,7 @@ static void event_row(json_object *o, sqlite3_stmt *s)
  * 0 and the session's row as JSON (row may be NULL) when it is known, -ENOENT when not: "no
  * events" and "no such session" differ.
  */
-static int session_known(struct store *st, const char *id, json_object **row)
+static int session_known(struct sqlite_store *st, const char *id, json_object **row)
 {
 	sqlite3_stmt *s = prepare(st, "SELECT " SESSION_COLS " FROM sessions WHERE id = ?1");
 	int rc;
@@ -178,23 +179,7 @@ static int session_known(struct store *st, const char *id, json_object **row)
  * The whole stored event as the agent's JSON output renders it (common/pbjson.c), so scripts
  * see every field (argv arrays, flags, truncated, policy decisions) and not only the columns.
  */
-static json_object *event_json(sqlite3_stmt *s, int col, struct pbjson_buf *b)
-{
-	Aitrail__V1__Event *ev;
-	json_object *o = NULL;
-
-	ev = aitrail__v1__event__unpack(NULL, sqlite3_column_bytes(s, col),
-					sqlite3_column_blob(s, col));
-	if (!ev)
-		return NULL;
-	pbjson_buf_reset(b);
-	if (!pbjson_append(b, &ev->base) && b->data)
-		o = json_tokener_parse(b->data);
-	aitrail__v1__event__free_unpacked(ev, NULL);
-	return o;
-}
-
-int store_query_events(struct store *st, const struct event_filter *f, json_object **out)
+int sqlite_store_query_events(struct sqlite_store *st, const struct event_filter *f, json_object **out)
 {
 	sqlite3_stmt *s = prepare(st,
 		"SELECT " EVENT_COLS ", pb FROM events WHERE session_id = ?1"
@@ -220,7 +205,8 @@ int store_query_events(struct store *st, const struct event_filter *f, json_obje
 		json_object *o = json_object_new_object();
 
 		event_row(o, s);
-		json_object_object_add(o, "event", event_json(s, 10, &pb));
+		json_object_object_add(o, "event", store_event_json(sqlite3_column_blob(s, 10),
+							  sqlite3_column_bytes(s, 10), &pb));
 		json_object_array_add(arr, o);
 	}
 	sqlite3_finalize(s);
@@ -284,7 +270,7 @@ static struct tl_proc *tl_add(struct timeline *t, sqlite3_stmt *s)
 	return p;
 }
 
-int store_query_timeline(struct store *st, const char *session_id, json_object **out)
+int sqlite_store_query_timeline(struct sqlite_store *st, const char *session_id, json_object **out)
 {
 	sqlite3_stmt *s = prepare(st, "SELECT " EVENT_COLS " FROM events WHERE session_id = ?1"
 				  " ORDER BY ts, seq LIMIT ?2");
@@ -376,7 +362,7 @@ static json_object *range(uint64_t from, uint64_t to)
 }
 
 /* Batch sequence ranges never received: holes below the highest batch received. */
-static int agent_missing(struct store *st, const char *id, json_object *o, int64_t *max_seq)
+static int agent_missing(struct sqlite_store *st, const char *id, json_object *o, int64_t *max_seq)
 {
 	sqlite3_stmt *s = prepare(st,
 		"SELECT seq, nxt FROM (SELECT seq, lead(seq) OVER (ORDER BY seq) AS nxt FROM"
@@ -414,7 +400,7 @@ static int agent_missing(struct store *st, const char *id, json_object *o, int64
 	return rc == SQLITE_ROW ? 0 : q_err(st, "count batches");
 }
 
-static int agent_gaps(struct store *st, const char *id, json_object *o)
+static int agent_gaps(struct sqlite_store *st, const char *id, json_object *o)
 {
 	sqlite3_stmt *s = prepare(st, "SELECT from_seq, to_seq, events, reason, boot_id FROM gaps"
 				  " WHERE agent_id = ?1 ORDER BY from_seq LIMIT 100");
@@ -449,7 +435,7 @@ static int agent_gaps(struct store *st, const char *id, json_object *o)
 	return 0;
 }
 
-static int agent_breaks(struct store *st, const char *id, json_object *o)
+static int agent_breaks(struct sqlite_store *st, const char *id, json_object *o)
 {
 	sqlite3_stmt *s = prepare(st, "SELECT seq, kind, detected_ns, boot_id FROM chain_breaks"
 				  " WHERE agent_id = ?1 ORDER BY seq, detected_ns LIMIT 100");
@@ -474,7 +460,7 @@ static int agent_breaks(struct store *st, const char *id, json_object *o)
 	return rc == SQLITE_DONE ? 0 : q_err(st, "query chain breaks");
 }
 
-int store_query_agents(struct store *st, uint64_t now_ns, uint32_t silent_after,
+int sqlite_store_query_agents(struct sqlite_store *st, uint64_t now_ns, uint32_t silent_after,
 		       uint32_t default_interval_s, json_object **out)
 {
 	sqlite3_stmt *s = prepare(st,

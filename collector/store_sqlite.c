@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "store_backend.h"
 #include "store_sqlite.h"
 
 static const char schema[] =
@@ -114,23 +115,18 @@ static const char *const stmt_sql[ST__COUNT] = {
 		       " reason, received_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 };
 
-static int db_err(struct store *st, const char *what)
+static int db_err(struct sqlite_store *st, const char *what)
 {
 	log_error("failed to %s: %s", what, sqlite3_errmsg(st->db));
 	return -EIO;
 }
 
-int store_open(const char *spec, struct store **out)
+int sqlite_store_open(const char *spec, struct sqlite_store **out)
 {
-	struct store *st;
+	struct sqlite_store *st;
 	char *err = NULL;
 	int rc;
 
-	if (!strncmp(spec, "postgres://", 11) || !strncmp(spec, "postgresql://", 13)) {
-		log_error("failed to open store %s: the PostgreSQL backend is not built yet; use a "
-			  "SQLite path", spec);
-		return -EPROTONOSUPPORT;
-	}
 	if (!strncmp(spec, "sqlite:", 7))
 		spec += 7;
 	st = calloc(1, sizeof(*st));
@@ -170,11 +166,11 @@ int store_open(const char *spec, struct store **out)
 	*out = st;
 	return 0;
 fail:
-	store_close(st);
+	sqlite_store_close(st);
 	return -EIO;
 }
 
-void store_close(struct store *st)
+void sqlite_store_close(struct sqlite_store *st)
 {
 	if (!st)
 		return;
@@ -185,7 +181,7 @@ void store_close(struct store *st)
 }
 
 /* Resets and returns a prepared statement, ready for binding. */
-sqlite3_stmt *stmt_get(struct store *st, enum store_stmt id)
+sqlite3_stmt *stmt_get(struct sqlite_store *st, enum store_stmt id)
 {
 	sqlite3_stmt *s = st->stmt[id];
 
@@ -194,7 +190,7 @@ sqlite3_stmt *stmt_get(struct store *st, enum store_stmt id)
 	return s;
 }
 
-static int exec_stmt(struct store *st, enum store_stmt id)
+static int exec_stmt(struct sqlite_store *st, enum store_stmt id)
 {
 	sqlite3_stmt *s = stmt_get(st, id);
 	int rc = sqlite3_step(s);
@@ -208,7 +204,7 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v)
 	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_STATIC);
 }
 
-int store_agent_add(struct store *st, const char *agent_id, const char *key_hash,
+int sqlite_store_agent_add(struct sqlite_store *st, const char *agent_id, const char *key_hash,
 		    const Aitrail__V1__AgentInfo *info, uint64_t now_ns)
 {
 	sqlite3_stmt *s = stmt_get(st, ST_AGENT_ADD);
@@ -225,7 +221,7 @@ int store_agent_add(struct store *st, const char *agent_id, const char *key_hash
 	return 0;
 }
 
-int store_agent_by_key(struct store *st, const char *key_hash, struct store_agent *out)
+int sqlite_store_agent_by_key(struct sqlite_store *st, const char *key_hash, struct store_agent *out)
 {
 	sqlite3_stmt *s = stmt_get(st, ST_AGENT_BY_KEY);
 	int rc;
@@ -244,7 +240,7 @@ int store_agent_by_key(struct store *st, const char *key_hash, struct store_agen
 	return 0;
 }
 
-int store_agent_revoke(struct store *st, const char *agent_id, uint64_t now_ns)
+int sqlite_store_agent_revoke(struct sqlite_store *st, const char *agent_id, uint64_t now_ns)
 {
 	sqlite3_stmt *s = stmt_get(st, ST_AGENT_REVOKE);
 
@@ -255,46 +251,11 @@ int store_agent_revoke(struct store *st, const char *agent_id, uint64_t now_ns)
 	return sqlite3_changes(st->db) ? 0 : -ENOENT;
 }
 
-/* Loss counters and the rest of AgentStats as a flat JSON object, field names from the proto. */
-static char *stats_json(const Aitrail__V1__AgentStats *stats)
-{
-	const ProtobufCMessageDescriptor *d = stats->base.descriptor;
-	json_object *o = json_object_new_object();
-	char *s;
-
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		const void *p = (const char *)stats + f->offset;
-
-		if (f->type == PROTOBUF_C_TYPE_UINT64)
-			json_object_object_add(o, f->name, json_object_new_uint64(*(uint64_t *)p));
-		else if (f->type == PROTOBUF_C_TYPE_BOOL)
-			json_object_object_add(o, f->name, json_object_new_boolean(*(int *)p));
-	}
-	if (stats->lost) {
-		const ProtobufCMessageDescriptor *ld = stats->lost->base.descriptor;
-		json_object *l = json_object_new_object();
-
-		for (unsigned i = 0; i < ld->n_fields; i++) {
-			const ProtobufCFieldDescriptor *f = &ld->fields[i];
-
-			if (f->type != PROTOBUF_C_TYPE_UINT64)
-				continue;
-			json_object_object_add(l, f->name, json_object_new_uint64(
-				*(uint64_t *)((const char *)stats->lost + f->offset)));
-		}
-		json_object_object_add(o, "lost", l);
-	}
-	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-	json_object_put(o);
-	return s;
-}
-
-static int put_stats(struct store *st, const char *agent_id, const Aitrail__V1__AgentStats *stats,
+static int put_stats(struct sqlite_store *st, const char *agent_id, const Aitrail__V1__AgentStats *stats,
 		     uint64_t ts)
 {
 	sqlite3_stmt *s = stmt_get(st, ST_AGENT_STATS);
-	char *js = stats_json(stats);
+	char *js = store_stats_json(stats);
 	int rc;
 
 	if (!js)
@@ -307,7 +268,7 @@ static int put_stats(struct store *st, const char *agent_id, const Aitrail__V1__
 	return rc == SQLITE_DONE ? 0 : db_err(st, "store agent stats");
 }
 
-int store_heartbeat(struct store *st, const char *agent_id, const Aitrail__V1__Heartbeat *hb,
+int sqlite_store_heartbeat(struct sqlite_store *st, const char *agent_id, const Aitrail__V1__Heartbeat *hb,
 		    uint64_t now_ns)
 {
 	sqlite3_stmt *s = stmt_get(st, ST_AGENT_HEARTBEAT);
@@ -327,7 +288,7 @@ int store_heartbeat(struct store *st, const char *agent_id, const Aitrail__V1__H
 	return 0;
 }
 
-static int chain_break(struct store *st, const struct store_batch *b, uint64_t seq,
+static int chain_break(struct sqlite_store *st, const struct store_batch *b, uint64_t seq,
 		       const char *kind, struct store_put_result *res)
 {
 	sqlite3_stmt *s = stmt_get(st, ST_CHAIN_BREAK);
@@ -358,7 +319,7 @@ static int is_zero(const uint8_t *p, size_t n)
  * Checks the batch against its stored neighbours: its prev_hash against batch seq-1's hash, and
  * batch seq+1's prev_hash against its hash (batches may arrive out of order after retries).
  */
-static int verify_chain(struct store *st, const struct store_batch *b,
+static int verify_chain(struct sqlite_store *st, const struct store_batch *b,
 			struct store_put_result *res)
 {
 	sqlite3_stmt *s;
@@ -402,7 +363,7 @@ static int verify_chain(struct store *st, const struct store_batch *b,
 	return 0;
 }
 
-static int put_gap(struct store *st, const struct store_batch *b, const Aitrail__V1__Gap *g)
+static int put_gap(struct sqlite_store *st, const struct store_batch *b, const Aitrail__V1__Gap *g)
 {
 	sqlite3_stmt *s = stmt_get(st, ST_GAP_ADD);
 
@@ -416,37 +377,7 @@ static int put_gap(struct store *st, const struct store_batch *b, const Aitrail_
 	return sqlite3_step(s) == SQLITE_DONE ? 0 : db_err(st, "store gap");
 }
 
-static char *argv_json(size_t n, char **argv)
-{
-	json_object *a = json_object_new_array();
-	char *s;
-
-	for (size_t i = 0; i < n; i++)
-		json_object_array_add(a, json_object_new_string(argv[i]));
-	s = strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
-	json_object_put(a);
-	return s;
-}
-
-/*
- * A batch's events touch few sessions: one upsert per session and batch, not per event, keeps the
- * sessions row (and its indexes) out of the per-event cost. The first non-empty tool, user and
- * root pid win, as they would one event at a time.
- */
-struct session_touch {
-	const char *id, *tool, *host, *user;
-	uint32_t root_pid;
-	uint64_t first_ns, last_ns, events;
-};
-
-#define TOUCH_MAX 32
-
-struct touches {
-	struct session_touch t[TOUCH_MAX];
-	int n, last;
-};
-
-static int flush_touches(struct store *st, const struct store_batch *b, struct touches *ts)
+static int flush_touches(struct sqlite_store *st, const struct store_batch *b, struct touches *ts)
 {
 	for (int i = 0; i < ts->n; i++) {
 		const struct session_touch *t = &ts->t[i];
@@ -470,56 +401,25 @@ static int flush_touches(struct store *st, const struct store_batch *b, struct t
 	return 0;
 }
 
-static int touch_session(struct store *st, const struct store_batch *b, struct touches *ts,
+static int touch_session(struct sqlite_store *st, const struct store_batch *b, struct touches *ts,
 			 const Aitrail__V1__Event *ev)
 {
-	const Aitrail__V1__Session *ss = ev->session;
-	const char *user = ev->proc ? ev->proc->user : "";
-	struct session_touch *t = NULL;
-	int i, rc;
+	int rc = store_touches_add(ts, ev);
 
-	if (ev->body_case == AITRAIL__V1__EVENT__BODY_SESSION_START && ev->session_start->user[0])
-		user = ev->session_start->user;
-	if (!user)
-		user = "";
-	if (ts->n && !strcmp(ts->t[ts->last].id, ss->id))
-		t = &ts->t[ts->last];
-	for (i = 0; !t && i < ts->n; i++)
-		if (!strcmp(ts->t[i].id, ss->id))
-			t = &ts->t[i];
-	if (!t) {
-		if (ts->n == TOUCH_MAX && (rc = flush_touches(st, b, ts)))
-			return rc;
-		t = &ts->t[ts->n++];
-		*t = (struct session_touch){ .id = ss->id, .tool = ss->tool ? ss->tool : "",
-					     .host = ev->host ? ev->host : "", .user = user,
-					     .root_pid = ss->root_pid, .first_ns = ev->ts,
-					     .last_ns = ev->ts };
-	}
-	ts->last = t - ts->t;
-	if (!t->tool[0] && ss->tool)
-		t->tool = ss->tool;
-	if (!t->user[0])
-		t->user = user;
-	if (!t->root_pid)
-		t->root_pid = ss->root_pid;
-	if (ev->ts < t->first_ns)
-		t->first_ns = ev->ts;
-	if (ev->ts > t->last_ns)
-		t->last_ns = ev->ts;
-	t->events++;
-	return 0;
+	if (rc == -ENOSPC && !(rc = flush_touches(st, b, ts)))
+		rc = store_touches_add(ts, ev);
+	return rc;
 }
 
 /* Session start and end details; the session row exists by then (flush_touches ran). */
-static int put_session_edge(struct store *st, const Aitrail__V1__Event *ev)
+static int put_session_edge(struct sqlite_store *st, const Aitrail__V1__Event *ev)
 {
 	const Aitrail__V1__Session *ss = ev->session;
 	sqlite3_stmt *s;
 
 	if (ev->body_case == AITRAIL__V1__EVENT__BODY_SESSION_START) {
 		const Aitrail__V1__SessionStart *st_ = ev->session_start;
-		char *argv = argv_json(st_->n_argv, st_->argv);
+		char *argv = store_argv_json(st_->n_argv, st_->argv);
 
 		s = stmt_get(st, ST_SESSION_START);
 		bind_text(s, 1, ss->id);
@@ -541,7 +441,7 @@ static int put_session_edge(struct store *st, const Aitrail__V1__Event *ev)
 }
 
 /* A file_write with a content hash goes into the provenance ledger. */
-static int put_provenance(struct store *st, const struct store_batch *b,
+static int put_provenance(struct sqlite_store *st, const struct store_batch *b,
 			  const Aitrail__V1__Event *ev)
 {
 	const Aitrail__V1__FileWrite *fw = ev->file_write;
@@ -569,7 +469,7 @@ static int put_provenance(struct store *st, const struct store_batch *b,
 	return 0;
 }
 
-static int put_event(struct store *st, const struct store_batch *b, size_t i,
+static int put_event(struct sqlite_store *st, const struct store_batch *b, size_t i,
 		     struct touches *ts)
 {
 	const Aitrail__V1__Event *ev = b->events[i];
@@ -620,7 +520,7 @@ static int put_event(struct store *st, const struct store_batch *b, size_t i,
 	return 0;
 }
 
-static int put_batch_locked(struct store *st, const struct store_batch *b,
+static int put_batch_locked(struct sqlite_store *st, const struct store_batch *b,
 			    struct store_put_result *res)
 {
 	sqlite3_stmt *s = stmt_get(st, ST_BATCH_GET);
@@ -670,7 +570,7 @@ static int put_batch_locked(struct store *st, const struct store_batch *b,
 	return 0;
 }
 
-int store_put_batch(struct store *st, const struct store_batch *b, struct store_put_result *res)
+int sqlite_store_put_batch(struct sqlite_store *st, const struct store_batch *b, struct store_put_result *res)
 {
 	sqlite3_stmt *s;
 	int rc;
@@ -696,7 +596,7 @@ int store_put_batch(struct store *st, const struct store_batch *b, struct store_
 	return rc;
 }
 
-int store_prune(struct store *st, uint64_t before_ns, uint32_t max_rows, uint64_t *deleted)
+int sqlite_store_prune(struct sqlite_store *st, uint64_t before_ns, uint32_t max_rows, uint64_t *deleted)
 {
 	sqlite3_stmt *s = NULL;
 	int rc;
@@ -724,7 +624,7 @@ int store_prune(struct store *st, uint64_t before_ns, uint32_t max_rows, uint64_
 	return rc == SQLITE_DONE ? 0 : db_err(st, "prune sessions");
 }
 
-int store_set_durable(struct store *st, int durable)
+int sqlite_store_set_durable(struct sqlite_store *st, int durable)
 {
 	if (sqlite3_exec(st->db, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
 			 NULL, NULL, NULL) != SQLITE_OK)

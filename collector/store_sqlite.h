@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Internals shared by the SQLite backend's files (store_sqlite.c, store_query.c). */
+/* Internals shared by the SQLite backend's files (store_sqlite.c, store_query.c, ...). */
 #ifndef AITRAIL_STORE_SQLITE_H
 #define AITRAIL_STORE_SQLITE_H
 
 #include <sqlite3.h>
+
+#include "store.h"
 
 enum store_stmt {
 	ST_BEGIN,
@@ -28,13 +30,45 @@ enum store_stmt {
 	ST__COUNT
 };
 
-struct store {
+struct sqlite_store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[ST__COUNT];
 };
 
-sqlite3_stmt *stmt_get(struct store *st, enum store_stmt id);
+sqlite3_stmt *stmt_get(struct sqlite_store *st, enum store_stmt id);
 /* The policy_versions table, and its group column on older databases (store_policy.c). */
-int store_policy_schema(struct store *st);
+int store_policy_schema(struct sqlite_store *st);
+
+/* The SQLite backend of each function of collector/store.h, with the same contract. */
+int sqlite_store_open(const char *spec, struct sqlite_store **out);
+void sqlite_store_close(struct sqlite_store *st);
+int sqlite_store_set_durable(struct sqlite_store *st, int durable);
+int sqlite_store_agent_add(struct sqlite_store *st, const char *agent_id, const char *key_hash,
+			   const Aitrail__V1__AgentInfo *info, uint64_t now_ns);
+int sqlite_store_agent_by_key(struct sqlite_store *st, const char *key_hash,
+			      struct store_agent *out);
+int sqlite_store_agent_revoke(struct sqlite_store *st, const char *agent_id, uint64_t now_ns);
+int sqlite_store_heartbeat(struct sqlite_store *st, const char *agent_id,
+			   const Aitrail__V1__Heartbeat *hb, uint64_t now_ns);
+int sqlite_store_put_batch(struct sqlite_store *st, const struct store_batch *b,
+			   struct store_put_result *res);
+int sqlite_store_query_sessions(struct sqlite_store *st, const struct session_filter *f,
+				json_object **out);
+int sqlite_store_query_events(struct sqlite_store *st, const struct event_filter *f,
+			      json_object **out);
+int sqlite_store_query_timeline(struct sqlite_store *st, const char *session_id,
+				json_object **out);
+int sqlite_store_query_agents(struct sqlite_store *st, uint64_t now_ns, uint32_t silent_after,
+			      uint32_t default_interval_s, json_object **out);
+int sqlite_store_query_provenance(struct sqlite_store *st, const char *const *sha256, size_t n,
+				  json_object **out);
+int sqlite_store_prune(struct sqlite_store *st, uint64_t before_ns, uint32_t max_rows,
+		       uint64_t *deleted);
+int sqlite_store_policy_put(struct sqlite_store *st, const char *group, const char *name,
+			    const char *yaml, size_t len, const char *etag, uint64_t now_ns);
+int sqlite_store_policy_remove(struct sqlite_store *st, const char *group, uint64_t now_ns);
+int sqlite_store_policy_get(struct sqlite_store *st, const char *group, struct store_policy *out);
+int sqlite_store_replay(struct sqlite_store *st, uint64_t since_ns, uint64_t until_ns,
+			unsigned int kinds, store_replay_fn fn, void *arg, uint64_t *undecodable);
 
 #endif

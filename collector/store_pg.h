@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The PostgreSQL backend of collector/store.h (libpq); internals shared by its files. */
+#ifndef AITRAIL_STORE_PG_H
+#define AITRAIL_STORE_PG_H
+
+#include <stdbool.h>
+
+#include <libpq-fe.h>
+
+#include "store.h"
+
+struct pg_store {
+	PGconn *conn;
+	char *where; /* the spec without its password, for messages */
+};
+
+/* Spec schemes served by this backend: postgres:// and postgresql:// (libpq connection URIs). */
+bool store_spec_is_pg(const char *spec);
+
+/* Up to PG_MAX_PARAMS query parameters, as libpq takes them; values are copied in. */
+#define PG_MAX_PARAMS 20
+struct pg_params {
+	int n;
+	const char *v[PG_MAX_PARAMS];
+	int len[PG_MAX_PARAMS];
+	int fmt[PG_MAX_PARAMS];
+	char num[PG_MAX_PARAMS][24];
+};
+void pgp_text(struct pg_params *p, const char *v);      /* NULL -> "" */
+void pgp_opt_text(struct pg_params *p, const char *v);  /* NULL or "" -> SQL NULL */
+void pgp_null(struct pg_params *p);
+void pgp_i64(struct pg_params *p, int64_t v);
+void pgp_bytes(struct pg_params *p, const void *v, size_t len);
+/* Runs sql with p (may be NULL); NULL after logging "failed to <what>: <server message>". */
+PGresult *pg_exec(struct pg_store *st, const char *what, const char *sql,
+		  const struct pg_params *p);
+/* pg_exec with every result column in binary form: bytea as raw bytes, text as is. */
+PGresult *pg_exec_bin(struct pg_store *st, const char *what, const char *sql,
+		      const struct pg_params *p);
+/* pg_exec for commands: 0 and the affected row count in *rows (may be NULL), or -EIO. */
+int pg_cmd(struct pg_store *st, const char *what, const char *sql, const struct pg_params *p,
+	   uint64_t *rows);
+int64_t pg_i64(const PGresult *r, int row, int col);
+/* An AgentStats into the agent's row unless a newer one is there (store_pg.c). */
+int pg_put_stats(struct pg_store *st, const char *agent_id, const Aitrail__V1__AgentStats *stats,
+		 uint64_t ts);
+
+/* The PostgreSQL backend of each function of collector/store.h, with the same contract. */
+int pg_store_open(const char *spec, struct pg_store **out);
+void pg_store_close(struct pg_store *st);
+int pg_store_set_durable(struct pg_store *st, int durable);
+int pg_store_agent_add(struct pg_store *st, const char *agent_id, const char *key_hash,
+			   const Aitrail__V1__AgentInfo *info, uint64_t now_ns);
+int pg_store_agent_by_key(struct pg_store *st, const char *key_hash,
+			      struct store_agent *out);
+int pg_store_agent_revoke(struct pg_store *st, const char *agent_id, uint64_t now_ns);
+int pg_store_heartbeat(struct pg_store *st, const char *agent_id,
+			   const Aitrail__V1__Heartbeat *hb, uint64_t now_ns);
+int pg_store_put_batch(struct pg_store *st, const struct store_batch *b,
+			   struct store_put_result *res);
+int pg_store_query_sessions(struct pg_store *st, const struct session_filter *f,
+				json_object **out);
+int pg_store_query_events(struct pg_store *st, const struct event_filter *f,
+			      json_object **out);
+int pg_store_query_timeline(struct pg_store *st, const char *session_id,
+				json_object **out);
+int pg_store_query_agents(struct pg_store *st, uint64_t now_ns, uint32_t silent_after,
+			      uint32_t default_interval_s, json_object **out);
+int pg_store_query_provenance(struct pg_store *st, const char *const *sha256, size_t n,
+				  json_object **out);
+int pg_store_prune(struct pg_store *st, uint64_t before_ns, uint32_t max_rows,
+		       uint64_t *deleted);
+int pg_store_policy_put(struct pg_store *st, const char *group, const char *name,
+			    const char *yaml, size_t len, const char *etag, uint64_t now_ns);
+int pg_store_policy_remove(struct pg_store *st, const char *group, uint64_t now_ns);
+int pg_store_policy_get(struct pg_store *st, const char *group, struct store_policy *out);
+int pg_store_replay(struct pg_store *st, uint64_t since_ns, uint64_t until_ns,
+			unsigned int kinds, store_replay_fn fn, void *arg, uint64_t *undecodable);
+
+#endif
