@@ -32,7 +32,7 @@ endif
 
 DEB_PKGS := build-essential clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config \
 	protobuf-c-compiler libprotobuf-c-dev libcurl4-openssl-dev libmicrohttpd-dev \
-	libsqlite3-dev sqlite3 libpq-dev libgnutls28-dev libyaml-dev libjson-c-dev libcmocka-dev libssl-dev openssl \
+	libsqlite3-dev sqlite3 libpq-dev postgresql libgnutls28-dev libyaml-dev libjson-c-dev libcmocka-dev libssl-dev openssl \
 	iproute2 python3 procps auditd
 
 PKGS := libbpf libelf zlib libprotobuf-c libcurl libmicrohttpd sqlite3 yaml-0.1 json-c libpq gnutls

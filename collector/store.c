@@ -46,7 +46,8 @@ void store_close(struct store *st)
 }
 
 /* Every other function is the backend's, with the same arguments. */
-#define DISPATCH(fn, ...) (st->pg ? pg_##fn(st->pg, __VA_ARGS__) : sqlite_##fn(st->lite, __VA_ARGS__))
+#define DISPATCH(fn, ...) \
+	(st->pg ? pg_##fn(st->pg, __VA_ARGS__) : sqlite_##fn(st->lite, __VA_ARGS__))
 
 int store_set_durable(struct store *st, int durable)
 {

@@ -37,8 +37,8 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS batches_agent_seq ON batches(agent_id, seq);"
 	"CREATE TABLE IF NOT EXISTS events ("
 	" id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, agent_id TEXT NOT NULL,"
-	" boot_id TEXT NOT NULL, batch_seq BIGINT NOT NULL, seq BIGINT NOT NULL, ts BIGINT NOT NULL,"
-	" type TEXT NOT NULL, host TEXT, session_id TEXT, tool TEXT, usr TEXT, uid BIGINT,"
+	" boot_id TEXT NOT NULL, batch_seq BIGINT NOT NULL, seq BIGINT NOT NULL,"
+	" ts BIGINT NOT NULL, type TEXT NOT NULL, host TEXT, session_id TEXT, tool TEXT, usr TEXT, uid BIGINT,"
 	" pid BIGINT, ppid BIGINT, comm TEXT, exe TEXT, detail TEXT, pb BYTEA NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS events_session_ts ON events(session_id, ts);"
 	"CREATE INDEX IF NOT EXISTS events_ts ON events(ts);"
@@ -63,7 +63,8 @@ static const char schema[] =
 	" received_ns BIGINT NOT NULL, UNIQUE (agent_id, boot_id, from_seq, to_seq));"
 	"CREATE TABLE IF NOT EXISTS provenance ("
 	" sha256 TEXT NOT NULL, path TEXT NOT NULL, session_id TEXT NOT NULL DEFAULT '',"
-	" tool TEXT NOT NULL DEFAULT '', host TEXT NOT NULL DEFAULT '', usr TEXT NOT NULL DEFAULT '',"
+	" tool TEXT NOT NULL DEFAULT '', host TEXT NOT NULL DEFAULT '',"
+	" usr TEXT NOT NULL DEFAULT '',"
 	" ts BIGINT NOT NULL, agent_id TEXT NOT NULL, pid BIGINT, size BIGINT,"
 	" renamed_from TEXT, UNIQUE (sha256, session_id, path, ts));"
 	"CREATE TABLE IF NOT EXISTS policy_versions ("
@@ -321,8 +322,8 @@ int pg_store_agent_revoke(struct pg_store *st, const char *agent_id, uint64_t no
 	return n ? 0 : -ENOENT;
 }
 
-int pg_put_stats(struct pg_store *st, const char *agent_id,
-		     const Aitrail__V1__AgentStats *stats, uint64_t ts)
+int pg_put_stats(struct pg_store *st, const char *agent_id, const Aitrail__V1__AgentStats *stats,
+		 uint64_t ts)
 {
 	struct pg_params p = { 0 };
 	char *js = store_stats_json(stats);
@@ -339,8 +340,8 @@ int pg_put_stats(struct pg_store *st, const char *agent_id,
 	return rc;
 }
 
-int pg_store_heartbeat(struct pg_store *st, const char *agent_id,
-		       const Aitrail__V1__Heartbeat *hb, uint64_t now_ns)
+int pg_store_heartbeat(struct pg_store *st, const char *agent_id, const Aitrail__V1__Heartbeat *hb,
+		       uint64_t now_ns)
 {
 	struct pg_params p = { 0 };
 	int rc;

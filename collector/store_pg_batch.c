@@ -130,9 +130,9 @@ static int flush_touches(struct pg_store *st, const struct store_batch *b, struc
 		pgp_i64(&p, (int64_t)t->first_ns);
 		pgp_i64(&p, (int64_t)t->last_ns);
 		pgp_i64(&p, (int64_t)t->events);
-		rc = pg_cmd(st, "update session", "INSERT INTO sessions AS s (id, tool, host, usr,"
-			    " agent_id, root_pid, start_ns, last_ns, events) VALUES ($1, $2, $3, $4,"
-			    " $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE SET"
+		rc = pg_cmd(st, "update session", "INSERT INTO sessions AS s (id, tool, host,"
+			    " usr, agent_id, root_pid, start_ns, last_ns, events) VALUES ($1, $2,"
+			    " $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE SET"
 			    " start_ns = least(s.start_ns, excluded.start_ns),"
 			    " last_ns = greatest(s.last_ns, excluded.last_ns),"
 			    " events = s.events + excluded.events,"
@@ -175,7 +175,8 @@ static int put_session_edge(struct pg_store *st, const Aitrail__V1__Event *ev)
 			pgp_null(&p);
 		pgp_text(&p, ss->user);
 		rc = pg_cmd(st, "store session start", "UPDATE sessions SET cwd = $2, argv = $3,"
-			    " usr = CASE WHEN $4 = '' THEN usr ELSE $4 END WHERE id = $1", &p, NULL);
+			    " usr = CASE WHEN $4 = '' THEN usr ELSE $4 END WHERE id = $1", &p,
+			    NULL);
 		free(argv);
 	} else if (ev->body_case == AITRAIL__V1__EVENT__BODY_SESSION_END) {
 		pgp_i64(&p, (int64_t)ev->ts);
@@ -216,8 +217,7 @@ static int put_provenance(struct pg_store *st, const struct store_batch *b,
 		      " $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING", &p, NULL);
 }
 
-static int put_event(struct pg_store *st, const struct store_batch *b, size_t i,
-		     struct touches *ts)
+static int put_event(struct pg_store *st, const struct store_batch *b, size_t i, struct touches *ts)
 {
 	const Aitrail__V1__Event *ev = b->events[i];
 	const Aitrail__V1__Proc *pr = ev->proc;
@@ -267,7 +267,8 @@ static int put_event(struct pg_store *st, const struct store_batch *b, size_t i,
 			    ev->body_case == AITRAIL__V1__EVENT__BODY_SESSION_END) &&
 	    ((rc = flush_touches(st, b, ts)) || (rc = put_session_edge(st, ev))))
 		return rc;
-	if (ev->body_case == AITRAIL__V1__EVENT__BODY_FILE_WRITE && (rc = put_provenance(st, b, ev)))
+	if (ev->body_case == AITRAIL__V1__EVENT__BODY_FILE_WRITE &&
+	    (rc = put_provenance(st, b, ev)))
 		return rc;
 	if (ev->body_case == AITRAIL__V1__EVENT__BODY_GAP && (rc = put_gap(st, b, ev->gap)))
 		return rc;

@@ -35,8 +35,8 @@ static int insert(struct pg_store *st, const char *group, const char *name, cons
 	return rc;
 }
 
-int pg_store_policy_put(struct pg_store *st, const char *group, const char *name,
-			const char *yaml, size_t len, const char *etag, uint64_t now_ns)
+int pg_store_policy_put(struct pg_store *st, const char *group, const char *name, const char *yaml,
+			size_t len, const char *etag, uint64_t now_ns)
 {
 	if (!len)
 		return -EINVAL;
@@ -90,8 +90,8 @@ _Static_assert(STORE_EV_EXEC == 1 && STORE_EV_NET_CONNECT == 2 && STORE_EV_FILE 
 	       STORE_EV_NET_CLOSE == 8 && STORE_EV_POLICY == 16 && STORE_EV_SESSION_START == 32,
 	       "replay kinds");
 
-int pg_store_replay(struct pg_store *st, uint64_t since_ns, uint64_t until_ns,
-		    unsigned int kinds, store_replay_fn fn, void *arg, uint64_t *undecodable)
+int pg_store_replay(struct pg_store *st, uint64_t since_ns, uint64_t until_ns, unsigned int kinds,
+		    store_replay_fn fn, void *arg, uint64_t *undecodable)
 {
 	struct pg_params p = { 0 };
 	PGresult *r;
@@ -198,8 +198,7 @@ int pg_store_query_provenance(struct pg_store *st, const char *const *sha256, si
 	return 0;
 }
 
-int pg_store_prune(struct pg_store *st, uint64_t before_ns, uint32_t max_rows,
-		   uint64_t *deleted)
+int pg_store_prune(struct pg_store *st, uint64_t before_ns, uint32_t max_rows, uint64_t *deleted)
 {
 	struct pg_params p = { 0 };
 	int rc;

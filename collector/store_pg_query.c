@@ -78,8 +78,7 @@ static json_object *session_row(const PGresult *r, int row)
 	return o;
 }
 
-int pg_store_query_sessions(struct pg_store *st, const struct session_filter *f,
-			    json_object **out)
+int pg_store_query_sessions(struct pg_store *st, const struct session_filter *f, json_object **out)
 {
 	struct pg_params p = { 0 };
 	json_object *arr;
@@ -95,7 +94,7 @@ int pg_store_query_sessions(struct pg_store *st, const struct session_filter *f,
 	r = pg_exec(st, "query sessions", "SELECT " SESSION_COLS " FROM sessions"
 		    " WHERE ($1::text IS NULL OR host = $1) AND ($2::text IS NULL OR usr = $2)"
 		    " AND ($3::text IS NULL OR tool = $3) AND ($4::text IS NULL OR agent_id = $4)"
-		    " AND ($5 = 0 OR last_ns >= $5) AND ($6 = 0 OR start_ns <= $6)"
+		    " AND ($5::bigint = 0 OR last_ns >= $5) AND ($6::bigint = 0 OR start_ns <= $6)"
 		    " ORDER BY start_ns DESC LIMIT $7", &p);
 	if (!r)
 		return -EIO;
@@ -161,9 +160,11 @@ int pg_store_query_events(struct pg_store *st, const struct event_filter *f, jso
 	pgp_i64(&p, (int64_t)f->since_ns);
 	pgp_i64(&p, (int64_t)f->until_ns);
 	pgp_i64(&p, clamp_limit(f->limit, 10000));
-	r = pg_exec(st, "query events", "SELECT " EVENT_COLS ", pb FROM events WHERE session_id = $1"
+	r = pg_exec(st, "query events", "SELECT " EVENT_COLS ", pb FROM events"
+		    " WHERE session_id = $1"
 		    " AND ($2::text IS NULL OR type = $2 OR ($2 = 'file' AND type LIKE 'file_%'))"
-		    " AND ($3 = 0 OR ts >= $3) AND ($4 = 0 OR ts <= $4) ORDER BY ts, seq LIMIT $5",
+		    " AND ($3::bigint = 0 OR ts >= $3) AND ($4::bigint = 0 OR ts <= $4)"
+		    " ORDER BY ts, seq LIMIT $5",
 		    &p);
 	if (!r)
 		return -EIO;

@@ -71,8 +71,8 @@ static int insert(struct sqlite_store *st, const char *group, const char *name, 
 	return 0;
 }
 
-int sqlite_store_policy_put(struct sqlite_store *st, const char *group, const char *name, const char *yaml,
-		     size_t len, const char *etag, uint64_t now_ns)
+int sqlite_store_policy_put(struct sqlite_store *st, const char *group, const char *name,
+			    const char *yaml, size_t len, const char *etag, uint64_t now_ns)
 {
 	if (!len)
 		return -EINVAL;
@@ -139,8 +139,8 @@ int sqlite_store_policy_get(struct sqlite_store *st, const char *group, struct s
 	return err;
 }
 
-int sqlite_store_replay(struct sqlite_store *st, uint64_t since_ns, uint64_t until_ns, unsigned int kinds,
-		 store_replay_fn fn, void *arg, uint64_t *undecodable)
+int sqlite_store_replay(struct sqlite_store *st, uint64_t since_ns, uint64_t until_ns,
+			unsigned int kinds, store_replay_fn fn, void *arg, uint64_t *undecodable)
 {
 	static const struct {
 		unsigned int kind;

@@ -44,7 +44,7 @@ static json_object *match_row(sqlite3_stmt *s)
 }
 
 int sqlite_store_query_provenance(struct sqlite_store *st, const char *const *sha256, size_t n,
-			   json_object **out)
+				  json_object **out)
 {
 	json_object *o, *results;
 	sqlite3_stmt *s = NULL;

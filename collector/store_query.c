@@ -105,7 +105,8 @@ static json_object *session_row(sqlite3_stmt *s)
 	return o;
 }
 
-int sqlite_store_query_sessions(struct sqlite_store *st, const struct session_filter *f, json_object **out)
+int sqlite_store_query_sessions(struct sqlite_store *st, const struct session_filter *f,
+				json_object **out)
 {
 	sqlite3_stmt *s = prepare(st,
 		"SELECT " SESSION_COLS " FROM sessions"
@@ -179,7 +180,8 @@ static int session_known(struct sqlite_store *st, const char *id, json_object **
  * The whole stored event as the agent's JSON output renders it (common/pbjson.c), so scripts
  * see every field (argv arrays, flags, truncated, policy decisions) and not only the columns.
  */
-int sqlite_store_query_events(struct sqlite_store *st, const struct event_filter *f, json_object **out)
+int sqlite_store_query_events(struct sqlite_store *st, const struct event_filter *f,
+			      json_object **out)
 {
 	sqlite3_stmt *s = prepare(st,
 		"SELECT " EVENT_COLS ", pb FROM events WHERE session_id = ?1"
@@ -461,7 +463,7 @@ static int agent_breaks(struct sqlite_store *st, const char *id, json_object *o)
 }
 
 int sqlite_store_query_agents(struct sqlite_store *st, uint64_t now_ns, uint32_t silent_after,
-		       uint32_t default_interval_s, json_object **out)
+			      uint32_t default_interval_s, json_object **out)
 {
 	sqlite3_stmt *s = prepare(st,
 		"SELECT id, hostname, host_id, boot_id, agent_version, enrolled_ns, revoked_ns,"

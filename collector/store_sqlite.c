@@ -205,7 +205,7 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v)
 }
 
 int sqlite_store_agent_add(struct sqlite_store *st, const char *agent_id, const char *key_hash,
-		    const Aitrail__V1__AgentInfo *info, uint64_t now_ns)
+			   const Aitrail__V1__AgentInfo *info, uint64_t now_ns)
 {
 	sqlite3_stmt *s = stmt_get(st, ST_AGENT_ADD);
 
@@ -221,7 +221,8 @@ int sqlite_store_agent_add(struct sqlite_store *st, const char *agent_id, const 
 	return 0;
 }
 
-int sqlite_store_agent_by_key(struct sqlite_store *st, const char *key_hash, struct store_agent *out)
+int sqlite_store_agent_by_key(struct sqlite_store *st, const char *key_hash,
+			      struct store_agent *out)
 {
 	sqlite3_stmt *s = stmt_get(st, ST_AGENT_BY_KEY);
 	int rc;
@@ -251,8 +252,8 @@ int sqlite_store_agent_revoke(struct sqlite_store *st, const char *agent_id, uin
 	return sqlite3_changes(st->db) ? 0 : -ENOENT;
 }
 
-static int put_stats(struct sqlite_store *st, const char *agent_id, const Aitrail__V1__AgentStats *stats,
-		     uint64_t ts)
+static int put_stats(struct sqlite_store *st, const char *agent_id,
+		     const Aitrail__V1__AgentStats *stats, uint64_t ts)
 {
 	sqlite3_stmt *s = stmt_get(st, ST_AGENT_STATS);
 	char *js = store_stats_json(stats);
@@ -268,8 +269,8 @@ static int put_stats(struct sqlite_store *st, const char *agent_id, const Aitrai
 	return rc == SQLITE_DONE ? 0 : db_err(st, "store agent stats");
 }
 
-int sqlite_store_heartbeat(struct sqlite_store *st, const char *agent_id, const Aitrail__V1__Heartbeat *hb,
-		    uint64_t now_ns)
+int sqlite_store_heartbeat(struct sqlite_store *st, const char *agent_id,
+			   const Aitrail__V1__Heartbeat *hb, uint64_t now_ns)
 {
 	sqlite3_stmt *s = stmt_get(st, ST_AGENT_HEARTBEAT);
 
@@ -570,7 +571,8 @@ static int put_batch_locked(struct sqlite_store *st, const struct store_batch *b
 	return 0;
 }
 
-int sqlite_store_put_batch(struct sqlite_store *st, const struct store_batch *b, struct store_put_result *res)
+int sqlite_store_put_batch(struct sqlite_store *st, const struct store_batch *b,
+			   struct store_put_result *res)
 {
 	sqlite3_stmt *s;
 	int rc;
@@ -596,7 +598,8 @@ int sqlite_store_put_batch(struct sqlite_store *st, const struct store_batch *b,
 	return rc;
 }
 
-int sqlite_store_prune(struct sqlite_store *st, uint64_t before_ns, uint32_t max_rows, uint64_t *deleted)
+int sqlite_store_prune(struct sqlite_store *st, uint64_t before_ns, uint32_t max_rows,
+		       uint64_t *deleted)
 {
 	sqlite3_stmt *s = NULL;
 	int rc;

@@ -535,7 +535,8 @@ static int synchronous(struct store *st)
 	sqlite3_stmt *s;
 	int v;
 
-	assert_int_equal(sqlite3_prepare_v2(st->lite->db, "PRAGMA synchronous", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(st->lite->db, "PRAGMA synchronous", -1, &s, NULL),
+			 SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	v = sqlite3_column_int(s, 0);
 	sqlite3_finalize(s);

@@ -35,7 +35,8 @@ static void test_redact(void **state)
 	redacts("postgres://aitrail:s3cret@db.example:5432/aitrail",
 		"postgres://aitrail:***@db.example:5432/aitrail");
 	redacts("postgresql://aitrail@db/aitrail", "postgresql://aitrail@db/aitrail");
-	redacts("postgres:///aitrail?host=/run/pg&port=5433", "postgres:///aitrail?host=/run/pg&port=5433");
+	redacts("postgres:///aitrail?host=/run/pg&port=5433",
+		"postgres:///aitrail?host=/run/pg&port=5433");
 	redacts("postgres://db/aitrail?user=a&password=s3cret&sslmode=require",
 		"postgres://db/aitrail?user=a&password=***&sslmode=require");
 	redacts("postgres://u:p@w@db/x?password=z", "postgres://u:***@db/x?password=***");
