@@ -21,8 +21,14 @@
 #include "store_backend.h"
 #include "store_pg.h"
 
-/* The SQLite schema's tables and columns, with "user" (reserved here) named usr. */
+/*
+ * The SQLite schema's tables and columns, with "user" (reserved here) named usr. Created under
+ * a transaction-scoped advisory lock: CREATE TABLE IF NOT EXISTS run by two collectors at once
+ * can still fail on the catalog's unique index.
+ */
 static const char schema[] =
+	"BEGIN;"
+	"SELECT pg_advisory_xact_lock(2004318071);" /* any constant: the key of this lock */
 	"CREATE TABLE IF NOT EXISTS agents ("
 	" id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE, hostname TEXT NOT NULL DEFAULT '',"
 	" host_id TEXT NOT NULL DEFAULT '', boot_id TEXT NOT NULL DEFAULT '',"
@@ -70,7 +76,8 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS policy_versions ("
 	" id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name TEXT NOT NULL,"
 	" yaml TEXT NOT NULL, etag TEXT NOT NULL, pushed_ns BIGINT NOT NULL,"
-	" grp TEXT NOT NULL DEFAULT '');";
+	" grp TEXT NOT NULL DEFAULT '');"
+	"COMMIT;";
 
 bool store_spec_is_pg(const char *spec)
 {
@@ -167,14 +174,38 @@ void pgp_bytes(struct pg_params *p, const void *v, size_t len)
 	p->fmt[p->n++] = 1;
 }
 
+/*
+ * A connection lost (server restart, failover, network) is reset before the next statement: the
+ * operation that saw it failed and said so, the next one works again. A batch whose statement
+ * failed stops there and is rolled back (or was, by the server), so no statement of it runs
+ * on the new connection outside its transaction.
+ */
+int pg_alive(struct pg_store *st)
+{
+	if (PQstatus(st->conn) == CONNECTION_OK)
+		return 0;
+	PQreset(st->conn);
+	if (PQstatus(st->conn) != CONNECTION_OK) {
+		log_error("failed to reconnect to store %s: %s", st->where,
+			  PQerrorMessage(st->conn));
+		return -EIO;
+	}
+	log_warn("reconnected to store %s", st->where);
+	return 0;
+}
+
 static PGresult *exec_fmt(struct pg_store *st, const char *what, const char *sql,
 			  const struct pg_params *p, int binary)
 {
-	PGresult *r = PQexecParams(st->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL,
-				   p ? p->len : NULL, p ? p->fmt : NULL, binary);
-	ExecStatusType s = PQresultStatus(r);
+	PGresult *r;
 
-	if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK)
+	if (pg_alive(st)) {
+		log_error("failed to %s: no connection to the database", what);
+		return NULL;
+	}
+	r = PQexecParams(st->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
+			 p ? p->fmt : NULL, binary);
+	if (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK)
 		return r;
 	log_error("failed to %s: %s", what, r ? PQresultErrorMessage(r) : PQerrorMessage(st->conn));
 	PQclear(r);

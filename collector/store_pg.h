@@ -34,6 +34,8 @@ void pgp_bytes(struct pg_params *p, const void *v, size_t len);
 /* Runs sql with p (may be NULL); NULL after logging "failed to <what>: <server message>". */
 PGresult *pg_exec(struct pg_store *st, const char *what, const char *sql,
 		  const struct pg_params *p);
+/* 0 when the connection is up, or was reset just now; -EIO (logged) when it stays down. */
+int pg_alive(struct pg_store *st);
 /* pg_exec with every result column in binary form: bytea as raw bytes, text as is. */
 PGresult *pg_exec_bin(struct pg_store *st, const char *what, const char *sql,
 		      const struct pg_params *p);

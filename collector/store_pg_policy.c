@@ -90,43 +90,61 @@ _Static_assert(STORE_EV_EXEC == 1 && STORE_EV_NET_CONNECT == 2 && STORE_EV_FILE 
 	       STORE_EV_NET_CLOSE == 8 && STORE_EV_POLICY == 16 && STORE_EV_SESSION_START == 32,
 	       "replay kinds");
 
-int pg_store_replay(struct pg_store *st, uint64_t since_ns, uint64_t until_ns, unsigned int kinds,
-		    store_replay_fn fn, void *arg, uint64_t *undecodable)
+static const char replay_sql[] =
+	"SELECT e.pb, e.session_id, s.cwd FROM events e LEFT JOIN sessions s ON s.id = e.session_id"
+	" WHERE ($1::bigint = 0 OR e.ts >= $1) AND ($2::bigint = 0 OR e.ts <= $2)"
+	" AND ((($3::bigint & 1) <> 0 AND e.type = 'exec')"
+	" OR (($3::bigint & 2) <> 0 AND e.type = 'net_connect')"
+	" OR (($3::bigint & 4) <> 0 AND e.type LIKE 'file_%')"
+	" OR (($3::bigint & 8) <> 0 AND e.type = 'net_close')"
+	" OR (($3::bigint & 16) <> 0 AND e.type = 'policy_decision')"
+	" OR (($3::bigint & 32) <> 0 AND e.type = 'session_start'))"
+	" ORDER BY e.ts, e.seq";
+
+static void replay_row(const PGresult *r, store_replay_fn fn, void *arg, uint64_t *undecodable)
+{
+	Aitrail__V1__Event *ev = aitrail__v1__event__unpack(NULL, (size_t)PQgetlength(r, 0, 0),
+							    (const uint8_t *)PQgetvalue(r, 0, 0));
+
+	if (!ev) {
+		(*undecodable)++;
+		return;
+	}
+	fn(arg, ev, PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1),
+	   PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2));
+	aitrail__v1__event__free_unpacked(ev, NULL);
+}
+
+int pg_store_replay(struct pg_store *st, uint64_t since_ns, uint64_t until_ns,
+		    unsigned int kinds, store_replay_fn fn, void *arg, uint64_t *undecodable)
 {
 	struct pg_params p = { 0 };
 	PGresult *r;
+	int err = 0;
 
 	/* the kinds are bits of one parameter, so the statement text never varies */
 	pgp_i64(&p, (int64_t)since_ns);
 	pgp_i64(&p, (int64_t)until_ns);
 	pgp_i64(&p, kinds);
-	r = pg_exec_bin(st, "replay events", "SELECT e.pb, e.session_id, s.cwd FROM events e"
-			" LEFT JOIN sessions s ON s.id = e.session_id"
-			" WHERE ($1::bigint = 0 OR e.ts >= $1) AND ($2::bigint = 0 OR e.ts <= $2)"
-			" AND ((($3::bigint & 1) <> 0 AND e.type = 'exec')"
-			" OR (($3::bigint & 2) <> 0 AND e.type = 'net_connect')"
-			" OR (($3::bigint & 4) <> 0 AND e.type LIKE 'file_%')"
-			" OR (($3::bigint & 8) <> 0 AND e.type = 'net_close')"
-			" OR (($3::bigint & 16) <> 0 AND e.type = 'policy_decision')"
-			" OR (($3::bigint & 32) <> 0 AND e.type = 'session_start'))"
-			" ORDER BY e.ts, e.seq", &p);
-	if (!r)
+	if (pg_alive(st))
 		return -EIO;
-	for (int i = 0; i < PQntuples(r); i++) {
-		Aitrail__V1__Event *ev;
-
-		ev = aitrail__v1__event__unpack(NULL, (size_t)PQgetlength(r, i, 0),
-						(const uint8_t *)PQgetvalue(r, i, 0));
-		if (!ev) {
-			(*undecodable)++;
-			continue;
-		}
-		fn(arg, ev, PQgetisnull(r, i, 1) ? NULL : PQgetvalue(r, i, 1),
-		   PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2));
-		aitrail__v1__event__free_unpacked(ev, NULL);
+	/* a row at a time, binary: a report over months must not hold every event in memory */
+	if (!PQsendQueryParams(st->conn, replay_sql, p.n, NULL, p.v, p.len, p.fmt, 1) ||
+	    !PQsetSingleRowMode(st->conn)) {
+		log_error("failed to replay events: %s", PQerrorMessage(st->conn));
+		return -EIO;
 	}
-	PQclear(r);
-	return 0;
+	/* every result is read, even after an error, so the connection is ready for the next */
+	while ((r = PQgetResult(st->conn))) {
+		if (PQresultStatus(r) == PGRES_SINGLE_TUPLE && !err) {
+			replay_row(r, fn, arg, undecodable);
+		} else if (PQresultStatus(r) != PGRES_TUPLES_OK && !err) {
+			log_error("failed to replay events: %s", PQresultErrorMessage(r));
+			err = -EIO;
+		}
+		PQclear(r);
+	}
+	return err;
 }
 
 static json_object *match_row(const PGresult *r, int row)

@@ -73,6 +73,10 @@ class Cluster:
     def spec(self, name):
         return f"postgresql:///{name}?host={self.dir}&port={self.port}&user=postgres"
 
+    def restart(self):
+        self._as_pg("pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "pg.log"), "-m",
+                    "fast", "-w", "restart")
+
     def stop(self):
         if self.started:
             self.started = False
@@ -302,6 +306,14 @@ def main():
         after = answers(build, pg, tag, agent_id, tmp)
         check("pg_restart_keeps_data", before == after and after["agents"],
               f"differs: {[(k, before[k], after[k]) for k in before if before[k] != after[k]]}")
+        # the database restarts under a running collector: an operation may fail, the next work
+        cluster.restart()
+        rcs = [tc.cli(build, pg.url, "sessions", "--since", "1d")[0] for _ in range(3)]
+        _, acks = feed(pg, os.urandom(4).hex(), time.time_ns())
+        check("pg_survives_database_restart", rcs[-1] == 0 and acks[-1] == 200 and
+              all(a == (200, [b"stored"]) for a in acks[:2]) and
+              "reconnected to store postgresql:///aitrail_cmp" in pg.logtext(),
+              f"{rcs} {acks} {pg.logtext()[-1500:]}")
         stop(pg)
 
         # whole suites against PostgreSQL, one database each
