@@ -194,8 +194,8 @@ int pg_alive(struct pg_store *st)
 	return 0;
 }
 
-static PGresult *exec_fmt(struct pg_store *st, const char *what, const char *sql,
-			  const struct pg_params *p, int binary)
+PGresult *pg_exec_raw(struct pg_store *st, const char *what, const char *sql, int n,
+		      const char *const *v, const int *len, const int *fmt, int binary)
 {
 	PGresult *r;
 
@@ -203,13 +203,19 @@ static PGresult *exec_fmt(struct pg_store *st, const char *what, const char *sql
 		log_error("failed to %s: no connection to the database", what);
 		return NULL;
 	}
-	r = PQexecParams(st->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
-			 p ? p->fmt : NULL, binary);
+	r = PQexecParams(st->conn, sql, n, NULL, v, len, fmt, binary);
 	if (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK)
 		return r;
 	log_error("failed to %s: %s", what, r ? PQresultErrorMessage(r) : PQerrorMessage(st->conn));
 	PQclear(r);
 	return NULL;
+}
+
+static PGresult *exec_fmt(struct pg_store *st, const char *what, const char *sql,
+			  const struct pg_params *p, int binary)
+{
+	return pg_exec_raw(st, what, sql, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+			   p ? p->fmt : NULL, binary);
 }
 
 PGresult *pg_exec(struct pg_store *st, const char *what, const char *sql,

@@ -34,6 +34,9 @@ void pgp_bytes(struct pg_params *p, const void *v, size_t len);
 /* Runs sql with p (may be NULL); NULL after logging "failed to <what>: <server message>". */
 PGresult *pg_exec(struct pg_store *st, const char *what, const char *sql,
 		  const struct pg_params *p);
+/* pg_exec with n parameters in libpq's arrays, for statements with more than PG_MAX_PARAMS. */
+PGresult *pg_exec_raw(struct pg_store *st, const char *what, const char *sql, int n,
+		      const char *const *v, const int *len, const int *fmt, int binary);
 /* 0 when the connection is up, or was reset just now; -EIO (logged) when it stays down. */
 int pg_alive(struct pg_store *st);
 /* pg_exec with every result column in binary form: bytea as raw bytes, text as is. */

@@ -211,6 +211,27 @@ def answers(build, coll, tag, agent_id, tmp):
     return out
 
 
+def bulk(build, coll, tag, t0):
+    """One batch of 150 events (more than the backend puts in one statement), two sessions."""
+    host = f"pg-bulk-{tag}"
+    st, body = coll.post("/v1/enroll", tc.f_bytes(1, "e2e-enroll-token") +
+                         tc.f_msg(2, tc.agent_info(host, "b")))
+    rep = tc.decode(body)
+    agent_id, key = rep[1][0].decode(), rep[2][0].decode()
+    evs = [tc.event("exec", t0 + i * 1000, host, f"bulk{i % 2}-{tag}", 100 + i, 1, f"c{i}",
+                    f"/bin/c{i}", i + 1, 12, tc.f_bytes(1, f"/bin/c{i}") + tc.f_bytes(2, f"c{i}"))
+           for i in range(150)]
+    b, _ = tc.batch(1, b"\0" * 32, evs, host, "b")
+    st, body = coll.post("/v1/events", b, key)
+    out = {"ack": (st, tc.decode(body).get(3) if st == 200 else body)}
+    for name, args in (("sessions", ("sessions", "--host", host, "--since", "1d")),
+                       ("events", ("events", "--session", f"bulk1-{tag}")),
+                       ("timeline", ("timeline", "--session", f"bulk0-{tag}"))):
+        rc, o, err = tc.cli(build, coll.url, "--json", *args)
+        out[name] = (rc, normal(json.loads(o), agent_id) if rc == 0 else err)
+    return out
+
+
 def compare(build, lite, pg, tmp):
     tag = os.urandom(4).hex()
     t0 = time.time_ns() - 90 * 60 * S
@@ -220,6 +241,9 @@ def compare(build, lite, pg, tmp):
         check(f"{name}_fixture_fed", ids[name] and acks == [
             (200, [b"stored"]), (200, [b"stored"]), (200, [b"duplicate"]), (200, [b"stored"]),
             (200, [b"stored"]), (200, [b"duplicate"]), 200], f"{acks}")
+    big = [bulk(build, c, tag, t0) for c in (lite, pg)]
+    check("same_bulk_batch", big[0] == big[1] and big[1]["ack"] == (200, [150]) and
+          len(big[1]["events"][1]["events"]) == 75, f"{str(big[0])[:800]}\n{str(big[1])[:800]}")
     a = answers(build, lite, tag, ids["sqlite"], tmp)
     b = answers(build, pg, tag, ids["pg"], tmp)
     for k in a:
