@@ -352,12 +352,15 @@ def main():
         tp.run(build, c, tmp)
         stop(c)
 
-        # a database that does not exist: the collector says which store, and why
+        # a database that does not exist, given in a config file: the collector says which
+        # store, and why
         bad = tempfile.mkdtemp(prefix="aitrail-e2e-pgbad-")
         tmps.append(bad)
+        with open(os.path.join(bad, "c.yaml"), "w") as f:
+            f.write('db: "%s"\n' % cluster.spec("no_such_db").replace(
+                "user=postgres", "user=postgres&password=hunter2"))
         p = subprocess.run([os.path.join(build, "aitrail-collector"), "--listen", "127.0.0.1:0",
-                            "--enroll-token", "x", "--db", cluster.spec("no_such_db").replace(
-                                "user=postgres", "user=postgres&password=hunter2")],
+                            "--enroll-token", "x", "--config", os.path.join(bad, "c.yaml")],
                            capture_output=True, text=True, timeout=30)
         check("pg_wrong_database", p.returncode != 0 and
               "failed to open store postgresql:///no_such_db" in p.stderr and
