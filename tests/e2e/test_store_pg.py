@@ -48,7 +48,9 @@ class Cluster:
                                "server is needed for this test; `make deps` installs the "
                                "Debian package postgresql")
         self.bin = os.path.dirname(bins[-1])
-        self.dir = tempfile.mkdtemp(prefix="aitrail-e2e-pg-")
+        # under /tmp whatever TMPDIR says: the postgres user must reach it, and the socket's
+        # path must fit a sockaddr_un
+        self.dir = tempfile.mkdtemp(prefix="aitrail-e2e-pg-", dir="/tmp")
         self.data = os.path.join(self.dir, "data")
         self.port = random.randint(20000, 60000)
         self.started = False
