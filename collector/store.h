@@ -82,7 +82,10 @@ int store_open(const char *spec, struct store **out);
 void store_spec_redact(const char *spec, char *buf, size_t len);
 void store_close(struct store *st);
 
-/* durable: fsync every batch (survives power loss after the acknowledgement); 0 or -EIO. */
+/*
+ * durable: fsync every batch (survives power loss after the acknowledgement); 0 or -EIO.
+ * PostgreSQL commits as the server's synchronous_commit says (on by default): nothing to set.
+ */
 int store_set_durable(struct store *st, int durable);
 
 /* Registers a new agent; key_hash is the hex SHA-256 of its key (the key itself is not kept). */

@@ -26,7 +26,11 @@ char *store_stats_json(const Aitrail__V1__AgentStats *stats);
 /* A session's argv as a JSON array; malloc'd. */
 char *store_argv_json(size_t n, char **argv);
 bool store_is_sha256_hex(const char *s);
-/* A stored event as the agent's JSON output renders it; NULL when it no longer decodes. */
+/*
+ * The whole stored event as the agent's JSON output renders it (common/pbjson.c), so scripts
+ * see every field (argv arrays, flags, truncated, policy decisions) and not only the columns;
+ * NULL when it no longer decodes.
+ */
 json_object *store_event_json(const void *pb, size_t len, struct pbjson_buf *b);
 
 /*

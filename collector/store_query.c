@@ -176,10 +176,6 @@ static int session_known(struct sqlite_store *st, const char *id, json_object **
 	return rc == SQLITE_DONE ? -ENOENT : q_err(st, "look up session");
 }
 
-/*
- * The whole stored event as the agent's JSON output renders it (common/pbjson.c), so scripts
- * see every field (argv arrays, flags, truncated, policy decisions) and not only the columns.
- */
 int sqlite_store_query_events(struct sqlite_store *st, const struct event_filter *f,
 			      json_object **out)
 {
