@@ -55,7 +55,9 @@ class Cluster:
         self.port = random.randint(20000, 60000)
         self.started = False
         shutil.chown(self.dir, "postgres", "postgres")
-        self._as_pg("initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync")
+        # an explicit locale: the one in the environment may not be installed on the machine
+        self._as_pg("initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync",
+                    "-E", "UTF8", "--locale=C.UTF-8")
         # the socket in our dir only; listen_addresses='' means no TCP at all
         self._as_pg("pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "pg.log"), "-w",
                     "-o", f"-k {self.dir} -c listen_addresses='' -p {self.port}", "start")
