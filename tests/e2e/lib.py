@@ -51,6 +51,10 @@ class Agent:
     def __init__(self, build, args=(), ready_timeout=60, config=None):
         self.build = os.path.abspath(build)
         self.dir = tempfile.mkdtemp(prefix="aitrail-e2e-agent-")
+        # the events are read after stop(); the directory goes when the test process ends
+        # (AITRAIL_E2E_KEEP=1 keeps it for a look at the agent's log)
+        if not os.environ.get("AITRAIL_E2E_KEEP"):
+            atexit.register(self._stop_and_clean)
         self.out_path = os.path.join(self.dir, "events.json")
         self.err_path = os.path.join(self.dir, "agent.log")
         cmd = [os.path.join(self.build, "aitrail-agent"), "--output", "json"]
@@ -109,6 +113,10 @@ class Agent:
 
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _stop_and_clean(self):
+        self.stop()
+        self.cleanup()
 
     def __enter__(self):
         return self.start()
