@@ -12,6 +12,7 @@
 #include "store.h"
 #include "store_backend.h"
 #include "store_pg.h"
+#include "timeline.h"
 #include "util.h"
 
 #define MAX_LIMIT 100000
@@ -188,53 +189,19 @@ int pg_store_query_events(struct pg_store *st, const struct event_filter *f, jso
 	return 0;
 }
 
-/* A process of the timeline: one node per pid lifetime (a pid reused after exit is a new node). */
-struct tl_proc {
-	uint32_t pid, ppid;
-	int exited;
-	json_object *node, *activity;
-};
-
-struct timeline {
-	struct tl_proc *procs;
-	size_t n, cap;
-};
-
-static struct tl_proc *tl_find(struct timeline *t, uint32_t pid)
+static void timeline_row_of(const PGresult *r, int row, struct timeline_row *t)
 {
-	/* the latest node of the pid: a reused pid only replaces an exited one */
-	for (size_t i = t->n; i-- > 0;)
-		if (t->procs[i].pid == pid)
-			return &t->procs[i];
-	return NULL;
-}
-
-static struct tl_proc *tl_add(struct timeline *t, const PGresult *r, int row)
-{
-	struct tl_proc *p;
-
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		void *np = realloc(t->procs, cap * sizeof(*t->procs));
-
-		if (!np)
-			return NULL;
-		t->procs = np;
-		t->cap = cap;
-	}
-	p = &t->procs[t->n++];
-	memset(p, 0, sizeof(*p));
-	p->pid = (uint32_t)pg_i64(r, row, 4);
-	p->ppid = (uint32_t)pg_i64(r, row, 5);
-	p->node = json_object_new_object();
-	p->activity = json_object_new_array();
-	json_object_object_add(p->node, "pid", json_object_new_int64(p->pid));
-	json_object_object_add(p->node, "ppid", json_object_new_int64(p->ppid));
-	add_str(p->node, "comm", r, row, 7);
-	add_str(p->node, "exe", r, row, 8);
-	add_str(p->node, "user", r, row, 6);
-	add_ts(p->node, "first", r, row, 1);
-	return p;
+	t->seq = pg_i64(r, row, 0);
+	t->has_ts = !PQgetisnull(r, row, 1);
+	t->ts = (uint64_t)pg_i64(r, row, 1);
+	t->type = PQgetvalue(r, row, 2);
+	t->has_pid = !PQgetisnull(r, row, 4);
+	t->pid = (uint32_t)pg_i64(r, row, 4);
+	t->ppid = (uint32_t)pg_i64(r, row, 5);
+	t->user = PQgetvalue(r, row, 6);
+	t->comm = PQgetvalue(r, row, 7);
+	t->exe = PQgetvalue(r, row, 8);
+	t->detail = PQgetvalue(r, row, 9);
 }
 
 int pg_store_query_timeline(struct pg_store *st, const char *session_id, json_object **out)
@@ -257,54 +224,13 @@ int pg_store_query_timeline(struct pg_store *st, const char *session_id, json_ob
 	}
 	n_events = PQntuples(r);
 	for (int i = 0; i < n_events && !oom; i++) {
-		const char *type = PQgetvalue(r, i, 2);
-		struct tl_proc *pr;
-		json_object *a;
+		struct timeline_row row;
 
-		if (PQgetisnull(r, i, 4))
-			continue; /* agent-level events have no process */
-		pr = tl_find(&t, (uint32_t)pg_i64(r, i, 4));
-		if (!pr || (pr->exited && !strcmp(type, "exec")))
-			pr = tl_add(&t, r, i);
-		if (!pr) {
-			oom = 1;
-			break;
-		}
-		if (!strcmp(type, "exec")) {
-			/* the process is known by what it runs now */
-			add_str(pr->node, "exe", r, i, 8);
-			add_str(pr->node, "comm", r, i, 7);
-		}
-		if (!strcmp(type, "exit"))
-			pr->exited = 1;
-		a = json_object_new_object();
-		add_ts(a, "ts", r, i, 1);
-		add_int(a, "seq", r, i, 0);
-		add_str(a, "type", r, i, 2);
-		add_str(a, "detail", r, i, 9);
-		json_object_array_add(pr->activity, a);
+		timeline_row_of(r, i, &row);
+		oom = timeline_add(&t, &row) != 0;
 	}
 	PQclear(r);
-	roots = json_object_new_array();
-	for (size_t i = 0; i < t.n; i++) {
-		struct tl_proc *pr = &t.procs[i], *parent = NULL;
-
-		json_object_object_add(pr->node, "activity", pr->activity);
-		json_object_object_add(pr->node, "children", json_object_new_array());
-		/* the parent is the latest node of ppid created before this one */
-		for (size_t j = i; j-- > 0;) {
-			if (t.procs[j].pid == pr->ppid) {
-				parent = &t.procs[j];
-				break;
-			}
-		}
-		if (parent)
-			json_object_array_add(json_object_object_get(parent->node, "children"),
-					      pr->node);
-		else
-			json_object_array_add(roots, pr->node);
-	}
-	free(t.procs);
+	roots = timeline_finish(&t);
 	if (oom) {
 		json_object_put(roots);
 		json_object_put(session);

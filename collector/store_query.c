@@ -13,6 +13,7 @@
 #include "store.h"
 #include "store_backend.h"
 #include "store_sqlite.h"
+#include "timeline.h"
 #include "util.h"
 
 #define MAX_LIMIT 100000
@@ -219,53 +220,26 @@ int sqlite_store_query_events(struct sqlite_store *st, const struct event_filter
 	return 0;
 }
 
-/* A process of the timeline: one node per pid lifetime (a pid reused after exit is a new node). */
-struct tl_proc {
-	uint32_t pid, ppid;
-	int exited;
-	json_object *node, *activity;
-};
-
-struct timeline {
-	struct tl_proc *procs;
-	size_t n, cap;
-};
-
-static struct tl_proc *tl_find(struct timeline *t, uint32_t pid)
+static const char *col_text(sqlite3_stmt *s, int col)
 {
-	/* the latest node of the pid: a reused pid only replaces an exited one */
-	for (size_t i = t->n; i-- > 0;)
-		if (t->procs[i].pid == pid)
-			return &t->procs[i];
-	return NULL;
+	const char *v = (const char *)sqlite3_column_text(s, col);
+
+	return v ? v : "";
 }
 
-static struct tl_proc *tl_add(struct timeline *t, sqlite3_stmt *s)
+static void timeline_row_of(sqlite3_stmt *s, struct timeline_row *r)
 {
-	struct tl_proc *p;
-
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		void *np = realloc(t->procs, cap * sizeof(*t->procs));
-
-		if (!np)
-			return NULL;
-		t->procs = np;
-		t->cap = cap;
-	}
-	p = &t->procs[t->n++];
-	memset(p, 0, sizeof(*p));
-	p->pid = (uint32_t)sqlite3_column_int64(s, 4);
-	p->ppid = (uint32_t)sqlite3_column_int64(s, 5);
-	p->node = json_object_new_object();
-	p->activity = json_object_new_array();
-	json_object_object_add(p->node, "pid", json_object_new_int64(p->pid));
-	json_object_object_add(p->node, "ppid", json_object_new_int64(p->ppid));
-	add_str(p->node, "comm", s, 7);
-	add_str(p->node, "exe", s, 8);
-	add_str(p->node, "user", s, 6);
-	add_ts(p->node, "first", s, 1);
-	return p;
+	r->seq = sqlite3_column_int64(s, 0);
+	r->has_ts = sqlite3_column_type(s, 1) != SQLITE_NULL;
+	r->ts = (uint64_t)sqlite3_column_int64(s, 1);
+	r->type = col_text(s, 2);
+	r->has_pid = sqlite3_column_type(s, 4) != SQLITE_NULL;
+	r->pid = (uint32_t)sqlite3_column_int64(s, 4);
+	r->ppid = (uint32_t)sqlite3_column_int64(s, 5);
+	r->user = col_text(s, 6);
+	r->comm = col_text(s, 7);
+	r->exe = col_text(s, 8);
+	r->detail = col_text(s, 9);
 }
 
 int sqlite_store_query_timeline(struct sqlite_store *st, const char *session_id, json_object **out)
@@ -286,55 +260,17 @@ int sqlite_store_query_timeline(struct sqlite_store *st, const char *session_id,
 	sqlite3_bind_text(s, 1, session_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, TIMELINE_MAX_EVENTS);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *type = (const char *)sqlite3_column_text(s, 2);
-		uint32_t pid = (uint32_t)sqlite3_column_int64(s, 4);
-		struct tl_proc *p = tl_find(&t, pid);
-		json_object *a;
+		struct timeline_row row;
 
 		n_events++;
-		if (sqlite3_column_type(s, 4) == SQLITE_NULL)
-			continue; /* agent-level events have no process */
-		if (!p || (p->exited && !strcmp(type, "exec")))
-			p = tl_add(&t, s);
-		if (!p) {
+		timeline_row_of(s, &row);
+		if (timeline_add(&t, &row)) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
-		if (!strcmp(type, "exec")) {
-			/* the process is known by what it runs now */
-			add_str(p->node, "exe", s, 8);
-			add_str(p->node, "comm", s, 7);
-		}
-		if (!strcmp(type, "exit"))
-			p->exited = 1;
-		a = json_object_new_object();
-		add_ts(a, "ts", s, 1);
-		add_int(a, "seq", s, 0);
-		add_str(a, "type", s, 2);
-		add_str(a, "detail", s, 9);
-		json_object_array_add(p->activity, a);
 	}
 	sqlite3_finalize(s);
-	roots = json_object_new_array();
-	for (size_t i = 0; i < t.n; i++) {
-		struct tl_proc *p = &t.procs[i], *parent = NULL;
-
-		json_object_object_add(p->node, "activity", p->activity);
-		json_object_object_add(p->node, "children", json_object_new_array());
-		/* the parent is the latest node of ppid created before this one */
-		for (size_t j = i; j-- > 0;) {
-			if (t.procs[j].pid == p->ppid) {
-				parent = &t.procs[j];
-				break;
-			}
-		}
-		if (parent)
-			json_object_array_add(json_object_object_get(parent->node, "children"),
-					      p->node);
-		else
-			json_object_array_add(roots, p->node);
-	}
-	free(t.procs);
+	roots = timeline_finish(&t);
 	if (rc != SQLITE_DONE) {
 		json_object_put(roots);
 		json_object_put(session);

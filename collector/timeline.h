@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A session's timeline as a process tree, built from its events in time order. Both store
+ * backends read the rows; the tree is built here once.
+ */
+#ifndef AITRAIL_TIMELINE_H
+#define AITRAIL_TIMELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+/* One event of the session as the store has it; strings are never NULL ("" when absent). */
+struct timeline_row {
+	int64_t seq;
+	bool has_ts;
+	uint64_t ts;
+	const char *type, *user, *comm, *exe, *detail;
+	bool has_pid; /* agent-level events have no process */
+	uint32_t pid, ppid;
+};
+
+struct tl_proc;
+
+struct timeline {
+	struct tl_proc *procs;
+	size_t n, cap;
+};
+
+/* Adds the next event (in ts, seq order). 0, or -ENOMEM. */
+int timeline_add(struct timeline *t, const struct timeline_row *r);
+/* The tree's roots (a JSON array, each process with its activity and children); frees t. */
+json_object *timeline_finish(struct timeline *t);
+
+#endif
