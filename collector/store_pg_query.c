@@ -16,8 +16,6 @@
 #include "util.h"
 
 #define MAX_LIMIT 100000
-/* A timeline is read by a person; past this many events it says it stopped. */
-#define TIMELINE_MAX_EVENTS 200000
 
 static void add_str(json_object *o, const char *k, const PGresult *r, int row, int col)
 {
@@ -208,7 +206,7 @@ int pg_store_query_timeline(struct pg_store *st, const char *session_id, json_ob
 {
 	struct timeline t = { 0 };
 	struct pg_params p = { 0 };
-	json_object *roots, *session = NULL;
+	json_object *session = NULL;
 	PGresult *r;
 	int rc, n_events, oom = 0;
 
@@ -230,20 +228,13 @@ int pg_store_query_timeline(struct pg_store *st, const char *session_id, json_ob
 		oom = timeline_add(&t, &row) != 0;
 	}
 	PQclear(r);
-	roots = timeline_finish(&t);
 	if (oom) {
-		json_object_put(roots);
+		json_object_put(timeline_finish(&t));
 		json_object_put(session);
 		log_error("failed to query timeline: out of memory");
 		return -ENOMEM;
 	}
-	*out = json_object_new_object();
-	json_object_object_add(*out, "session_id", json_object_new_string(session_id));
-	json_object_object_add(*out, "session", session);
-	json_object_object_add(*out, "processes", roots);
-	json_object_object_add(*out, "events", json_object_new_int64(n_events));
-	json_object_object_add(*out, "truncated",
-			       json_object_new_boolean(n_events >= TIMELINE_MAX_EVENTS));
+	*out = timeline_answer(session_id, session, &t, n_events);
 	return 0;
 }
 

@@ -17,8 +17,6 @@
 #include "util.h"
 
 #define MAX_LIMIT 100000
-/* A timeline is read by a person; past this many events it says it stopped. */
-#define TIMELINE_MAX_EVENTS 200000
 #define LIST_LIMIT 100
 
 static int q_err(struct sqlite_store *st, const char *what)
@@ -248,7 +246,7 @@ int sqlite_store_query_timeline(struct sqlite_store *st, const char *session_id,
 				  " ORDER BY ts, seq LIMIT ?2");
 	struct timeline t = { 0 };
 	size_t n_events = 0;
-	json_object *roots, *session = NULL;
+	json_object *session = NULL;
 	int rc;
 
 	if (!s)
@@ -270,19 +268,12 @@ int sqlite_store_query_timeline(struct sqlite_store *st, const char *session_id,
 		}
 	}
 	sqlite3_finalize(s);
-	roots = timeline_finish(&t);
 	if (rc != SQLITE_DONE) {
-		json_object_put(roots);
+		json_object_put(timeline_finish(&t));
 		json_object_put(session);
 		return q_err(st, "query timeline");
 	}
-	*out = json_object_new_object();
-	json_object_object_add(*out, "session_id", json_object_new_string(session_id));
-	json_object_object_add(*out, "session", session);
-	json_object_object_add(*out, "processes", roots);
-	json_object_object_add(*out, "events", json_object_new_int64((int64_t)n_events));
-	json_object_object_add(*out, "truncated",
-			       json_object_new_boolean(n_events >= TIMELINE_MAX_EVENTS));
+	*out = timeline_answer(session_id, session, &t, n_events);
 	return 0;
 }
 

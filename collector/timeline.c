@@ -120,3 +120,17 @@ json_object *timeline_finish(struct timeline *t)
 	memset(t, 0, sizeof(*t));
 	return roots;
 }
+
+json_object *timeline_answer(const char *session_id, json_object *session, struct timeline *t,
+			     size_t n_events)
+{
+	json_object *out = json_object_new_object();
+
+	json_object_object_add(out, "session_id", json_object_new_string(session_id));
+	json_object_object_add(out, "session", session);
+	json_object_object_add(out, "processes", timeline_finish(t));
+	json_object_object_add(out, "events", json_object_new_int64((int64_t)n_events));
+	json_object_object_add(out, "truncated",
+			       json_object_new_boolean(n_events >= TIMELINE_MAX_EVENTS));
+	return out;
+}

@@ -29,9 +29,18 @@ struct timeline {
 	size_t n, cap;
 };
 
+/* A timeline is read by a person; past this many events it says it stopped. */
+#define TIMELINE_MAX_EVENTS 200000
+
 /* Adds the next event (in ts, seq order). 0, or -ENOMEM. */
 int timeline_add(struct timeline *t, const struct timeline_row *r);
 /* The tree's roots (a JSON array, each process with its activity and children); frees t. */
 json_object *timeline_finish(struct timeline *t);
+/*
+ * The query's answer: the session (taken over), its process tree (t is finished and freed) and
+ * how many events were read (n_events of TIMELINE_MAX_EVENTS at most).
+ */
+json_object *timeline_answer(const char *session_id, json_object *session, struct timeline *t,
+			     size_t n_events);
 
 #endif
