@@ -254,3 +254,12 @@ int store_touches_add(struct touches *ts, const Aitrail__V1__Event *ev)
 	t->events++;
 	return 0;
 }
+
+json_object *store_seq_range(uint64_t from, uint64_t to)
+{
+	json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "from_seq", json_object_new_int64((int64_t)from));
+	json_object_object_add(r, "to_seq", json_object_new_int64((int64_t)to));
+	return r;
+}

@@ -32,6 +32,8 @@ bool store_is_sha256_hex(const char *s);
  * NULL when it no longer decodes.
  */
 json_object *store_event_json(const void *pb, size_t len, struct pbjson_buf *b);
+/* {"from_seq": from, "to_seq": to}: a range of batch numbers in the agents answer. */
+json_object *store_seq_range(uint64_t from, uint64_t to);
 
 /*
  * A batch's events touch few sessions: one upsert per session and batch, not per event, keeps the

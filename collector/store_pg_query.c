@@ -238,15 +238,6 @@ int pg_store_query_timeline(struct pg_store *st, const char *session_id, json_ob
 	return 0;
 }
 
-static json_object *range(uint64_t from, uint64_t to)
-{
-	json_object *r = json_object_new_object();
-
-	json_object_object_add(r, "from_seq", json_object_new_int64((int64_t)from));
-	json_object_object_add(r, "to_seq", json_object_new_int64((int64_t)to));
-	return r;
-}
-
 /* Batch sequence ranges never received: holes below the highest batch received. */
 static int agent_missing(struct pg_store *st, const char *id, json_object *o, int64_t *max_seq)
 {
@@ -265,7 +256,7 @@ static int agent_missing(struct pg_store *st, const char *id, json_object *o, in
 	if (!r)
 		return -EIO;
 	for (int i = 0; i < PQntuples(r); i++)
-		json_object_array_add(arr, range((uint64_t)pg_i64(r, i, 0) + 1,
+		json_object_array_add(arr, store_seq_range((uint64_t)pg_i64(r, i, 0) + 1,
 						 (uint64_t)pg_i64(r, i, 1) - 1));
 	PQclear(r);
 	r = pg_exec(st, "count batches", "SELECT count(*), coalesce(max(seq), 0),"
@@ -385,7 +376,7 @@ int pg_store_query_agents(struct pg_store *st, uint64_t now_ns, uint32_t silent_
 		/* batches the agent says it cut but that have not arrived (yet) */
 		last_cut = pg_i64(r, i, 10);
 		json_object_object_add(o, "batches_pending", last_cut > max_seq ?
-				       range(max_seq + 1, last_cut) : NULL);
+				       store_seq_range(max_seq + 1, last_cut) : NULL);
 		if (!rc)
 			rc = agent_gaps(st, id, o);
 		if (!rc)

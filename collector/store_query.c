@@ -277,15 +277,6 @@ int sqlite_store_query_timeline(struct sqlite_store *st, const char *session_id,
 	return 0;
 }
 
-static json_object *range(uint64_t from, uint64_t to)
-{
-	json_object *r = json_object_new_object();
-
-	json_object_object_add(r, "from_seq", json_object_new_int64((int64_t)from));
-	json_object_object_add(r, "to_seq", json_object_new_int64((int64_t)to));
-	return r;
-}
-
 /* Batch sequence ranges never received: holes below the highest batch received. */
 static int agent_missing(struct sqlite_store *st, const char *id, json_object *o, int64_t *max_seq)
 {
@@ -302,7 +293,7 @@ static int agent_missing(struct sqlite_store *st, const char *id, json_object *o
 	arr = json_object_new_array();
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		json_object_array_add(arr, range(sqlite3_column_int64(s, 0) + 1,
+		json_object_array_add(arr, store_seq_range(sqlite3_column_int64(s, 0) + 1,
 						 sqlite3_column_int64(s, 1) - 1));
 	sqlite3_finalize(s);
 	json_object_object_add(o, "batches_missing", arr);
@@ -429,7 +420,7 @@ int sqlite_store_query_agents(struct sqlite_store *st, uint64_t now_ns, uint32_t
 		/* batches the agent says it cut but that have not arrived (yet) */
 		last_cut = sqlite3_column_int64(s, 10);
 		json_object_object_add(o, "batches_pending", last_cut > max_seq ?
-				       range(max_seq + 1, last_cut) : NULL);
+				       store_seq_range(max_seq + 1, last_cut) : NULL);
 		if (!rc)
 			rc = agent_gaps(st, id, o);
 		if (!rc)
