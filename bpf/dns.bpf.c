@@ -269,7 +269,6 @@ struct dns_tcp_seg {
 	__u32 len; /* payload bytes */
 	__u32 seq;
 	bool syn;
-	bool fin;
 };
 
 /*
@@ -322,7 +321,6 @@ static __always_inline int dns_tcp_parse(struct sk_buff *skb, const struct bpf_d
 	g->len = g->off < end ? end - g->off : 0;
 	g->seq = bpf_ntohl(th.seq);
 	g->syn = th.syn;
-	g->fin = th.fin;
 	m->port = DNS_PORT;
 	m->proto = IPPROTO_TCP;
 	return 0;

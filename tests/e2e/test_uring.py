@@ -27,14 +27,23 @@ def main():
     listener.listen(8)
     port = listener.getsockname()[1]
 
+    def drain(c):
+        """Reads until the client closes, then closes: the connection ends on both sides
+        (net_close), and never before the client's first write (which names it)."""
+        with c:
+            try:
+                while c.recv(4096):
+                    pass
+            except OSError:
+                pass
+
     def serve():
-        """Accepts and closes at once, so each connection ends on both sides (net_close)."""
         while True:
             try:
                 c, _ = listener.accept()
             except OSError:
                 return
-            c.close()
+            threading.Thread(target=drain, args=(c,), daemon=True).start()
     threading.Thread(target=serve, daemon=True).start()
     absolute = os.path.join(work, "abs.txt")
     actions = ["uring-open", absolute, "uring-open", "rel.txt",
