@@ -42,11 +42,12 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
 	-Wno-unused-parameter -Wformat=2 -Wno-format-nonliteral
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := $(CFLAGS) -std=gnu11 -D_GNU_SOURCE $(WARN) -I$(OUTPUT) -I$(OUTPUT)/proto -Icommon \
-	-Ibpf -Iagent -Icollector $(PKG_CFLAGS)
+# One include root: every project include names its directory ("bpf/policy.h", "agent/core.h");
+# generated headers live under the same names in $(OUTPUT) ("proto/event.pb-c.h").
+ALL_CFLAGS := $(CFLAGS) -std=gnu11 -D_GNU_SOURCE $(WARN) -MMD -MP -I. -I$(OUTPUT) $(PKG_CFLAGS)
 LDLIBS := -Wl,--as-needed $(PKG_LIBS) -lssl -lcrypto -lpthread -lm
 
-BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ibpf -Ibpf/include/$(ARCH) \
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I. -Ibpf/include/$(ARCH) \
 	-Wall -Werror -Wno-unused-function
 # clang -target bpf does not see the system include dirs, so pass gcc's (as libbpf-bootstrap does)
 CLANG_BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 \
@@ -55,7 +56,7 @@ CLANG_BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 \
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 BPF_HDRS := $(wildcard bpf/*.h)
-SKEL := $(OUTPUT)/aitrail.skel.h
+SKEL := $(OUTPUT)/bpf/aitrail.skel.h
 
 PROTO_SRCS := $(wildcard proto/*.proto)
 PROTO_C := $(patsubst proto/%.proto,$(OUTPUT)/proto/%.pb-c.c,$(PROTO_SRCS))
@@ -121,9 +122,9 @@ $(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/proto $(OUTPUT)/tests $(OUTPUT)/tests/fixtures
 	$(Q)mkdir -p $@
 
 # --- BPF: each bpf/X.bpf.c is compiled alone, then all are linked into one object and skeleton
-$(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(wildcard bpf/*.bpf.h) | $(OUTPUT)/bpf
+$(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c | $(OUTPUT)/bpf
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) $(BPF_CFLAGS) $(CLANG_BPF_SYS_INCLUDES) -c $< -o $@
+	$(Q)$(CLANG) $(BPF_CFLAGS) $(CLANG_BPF_SYS_INCLUDES) -MMD -MP -c $< -o $@
 	$(Q)$(LLVM_STRIP) -g $@ 2>/dev/null || true
 
 $(OUTPUT)/aitrail.bpf.o: $(BPF_OBJS)
@@ -139,19 +140,20 @@ $(OUTPUT)/proto/%.pb-c.c $(OUTPUT)/proto/%.pb-c.h: proto/%.proto | $(OUTPUT)/pro
 	$(call msg,PROTOC,$<)
 	$(Q)$(PROTOC_C) --c_out=$(OUTPUT)/proto -Iproto $<
 
-$(OUTPUT)/obj/proto/%.o: $(OUTPUT)/proto/%.c $(PROTO_H)
+$(OUTPUT)/obj/proto/%.o: $(OUTPUT)/proto/%.c | $(PROTO_H)
 	@mkdir -p $(@D)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c $< -o $@
 
-# --- C objects; agent objects may include the skeleton, all may include protobuf headers
-HDRS := $(wildcard common/*.h agent/*.h collector/*.h bpf/*.h)
-$(OUTPUT)/obj/agent/%.o: agent/%.c $(PROTO_H) $(SKEL) $(HDRS)
+# --- C objects; agent objects may include the skeleton, all may include protobuf headers.
+# Header dependencies come from the compiler (-MMD -MP, the .d files included at the end); the
+# generated headers are order-only so they exist before the first compile.
+$(OUTPUT)/obj/agent/%.o: agent/%.c | $(PROTO_H) $(SKEL)
 	@mkdir -p $(@D)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(OUTPUT)/obj/%.o: %.c $(PROTO_H) $(HDRS)
+$(OUTPUT)/obj/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(@D)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
@@ -181,7 +183,7 @@ $(OUTPUT)/aitrail: $(CLI_OBJS) $(LIBCOMMON)
 	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
 
 # Unit tests link against every library; the archive linker pulls in only what each test uses.
-$(OUTPUT)/tests/test_%: tests/unit/test_%.c $(LIBAGENT) $(LIBCOLL) $(LIBCOMMON) | $(OUTPUT)/tests
+$(OUTPUT)/tests/test_%: tests/unit/test_%.c $(LIBAGENT) $(LIBCOLL) $(LIBCOMMON) | $(OUTPUT)/tests $(SKEL)
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $< $(LIBAGENT) $(LIBCOLL) $(LIBCOMMON) \
 		$(LDLIBS) -lcmocka -o $@
@@ -228,3 +230,5 @@ fmt:
 
 clean:
 	rm -rf $(OUTPUT)
+
+-include $(shell find $(OUTPUT) -name '*.d' 2>/dev/null)

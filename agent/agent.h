@@ -15,8 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "event.pb-c.h"
-#include "aitrail.h"
+#include "proto/event.pb-c.h"
+#include "bpf/aitrail.h"
 
 struct agent;
 struct arena;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
+#include "agent/core.h"
 
 struct arena_chunk {
 	struct arena_chunk *next;

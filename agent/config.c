@@ -11,11 +11,11 @@
 #include <strings.h>
 #include <yaml.h>
 
-#include "config.h"
-#include "fileio_agent.h"
-#include "log.h"
-#include "policy.h"
-#include "util.h"
+#include "agent/config.h"
+#include "agent/fileio_agent.h"
+#include "common/log.h"
+#include "common/policy.h"
+#include "common/util.h"
 
 struct builtin_tool {
 	const char *name;

@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "agent.h"
-#include "config.h"
+#include "agent/agent.h"
+#include "agent/config.h"
 
 #define AGENT_VERSION "0.1.0"
 

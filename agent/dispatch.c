@@ -7,20 +7,20 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "core.h"
-#include "dns_decode.h"
-#include "file_decode.h"
-#include "fileio_agent.h"
-#include "log.h"
-#include "net_decode.h"
-#include "netclose_decode.h"
-#include "pbjson.h"
-#include "policy_run.h"
-#include "../bpf/policy.h"
-#include "process.h"
-#include "session.h"
-#include "util.h"
-#include "uring_decode.h"
+#include "agent/core.h"
+#include "agent/dns_decode.h"
+#include "agent/file_decode.h"
+#include "agent/fileio_agent.h"
+#include "common/log.h"
+#include "agent/net_decode.h"
+#include "agent/netclose_decode.h"
+#include "common/pbjson.h"
+#include "agent/policy_run.h"
+#include "bpf/policy.h"
+#include "agent/process.h"
+#include "bpf/session.h"
+#include "common/util.h"
+#include "agent/uring_decode.h"
 
 static const struct at_rec_type_info rec_types[] = {
 	{ AT_REC_EXEC, sizeof(struct at_exec_rec), "exec", process_on_exec },

@@ -9,8 +9,8 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-#include "dns_decode.h"
-#include "log.h"
+#include "agent/dns_decode.h"
+#include "common/log.h"
 
 #define DNS_HDR_LEN 12
 #define DNS_MAX_JUMPS 32     /* compression pointers followed per name: stops loops */

@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent.h"
-#include "dns.h"
+#include "agent/agent.h"
+#include "bpf/dns.h"
 
 #define DNS_NAME_MAX 256     /* presentation form, escapes included, NUL included */
 #define DNS_MAX_ANSWERS 16

@@ -10,9 +10,9 @@
 
 #include <bpf/libbpf.h>
 
-#include "file_decode.h"
-#include "log.h"
-#include "util.h"
+#include "agent/file_decode.h"
+#include "common/log.h"
+#include "common/util.h"
 
 _Static_assert(sizeof(struct at_file) % 8 == 0, "ring buffer records are 8-byte aligned");
 _Static_assert(AT_FILE_DATA_MAX == 4 * AT_FILE_PATH_MAX, "four pieces");

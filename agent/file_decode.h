@@ -20,8 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent.h"
-#include "file.h"
+#include "agent/agent.h"
+#include "bpf/file.h"
 
 /* base + '/' + name, or a deleted file's path + " (deleted)" */
 #define FILE_TEXT_MAX (2 * AT_FILE_PATH_MAX + 16)

@@ -21,11 +21,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "aitrail.skel.h"
-#include "core.h"
-#include "fileio_agent.h"
-#include "log.h"
-#include "util.h"
+#include "bpf/aitrail.skel.h"
+#include "agent/core.h"
+#include "agent/fileio_agent.h"
+#include "common/log.h"
+#include "common/util.h"
 
 #define FIO_BUCKETS 1024
 #define FIO_RECENT 128       /* closed writes remembered for a following rename */

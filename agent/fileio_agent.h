@@ -17,8 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent.h"
-#include "fileio.h"
+#include "agent/agent.h"
+#include "bpf/fileio.h"
 
 struct agent_config;
 

@@ -21,13 +21,13 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "aitrail.skel.h"
-#include "core.h"
-#include "dns_decode.h"
-#include "file_decode.h"
-#include "log.h"
-#include "session.h"
-#include "uring_decode.h"
+#include "bpf/aitrail.skel.h"
+#include "agent/core.h"
+#include "agent/dns_decode.h"
+#include "agent/file_decode.h"
+#include "common/log.h"
+#include "bpf/session.h"
+#include "agent/uring_decode.h"
 
 #define BPF_FS_MAGIC_ 0xcafe4a11
 #define MAX_LOAD_RETRIES 16

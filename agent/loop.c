@@ -12,8 +12,8 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "core.h"
-#include "log.h"
+#include "agent/core.h"
+#include "common/log.h"
 
 #define LOOP_MAX_FDS 64
 #define LOOP_POLL_MS 1000

@@ -10,19 +10,19 @@
 
 #include <bpf/libbpf.h>
 
-#include "aitrail.skel.h"
-#include "config.h"
-#include "core.h"
-#include "fileio_agent.h"
-#include "log.h"
-#include "netclose_decode.h"
-#include "netsweep.h"
-#include "uring_decode.h"
-#include "pbjson.h"
-#include "ship_agent.h"
-#include "policy_run.h"
-#include "util.h"
-#include "vendor.h"
+#include "bpf/aitrail.skel.h"
+#include "agent/config.h"
+#include "agent/core.h"
+#include "agent/fileio_agent.h"
+#include "common/log.h"
+#include "agent/netclose_decode.h"
+#include "agent/netsweep.h"
+#include "agent/uring_decode.h"
+#include "common/pbjson.h"
+#include "agent/ship_agent.h"
+#include "agent/policy_run.h"
+#include "common/util.h"
+#include "agent/vendor.h"
 
 #define EXIT_USAGE 2
 

@@ -8,11 +8,11 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#include "dns_decode.h"
-#include "log.h"
-#include "net_decode.h"
-#include "netclose_decode.h"
-#include "netname.h"
+#include "agent/dns_decode.h"
+#include "common/log.h"
+#include "agent/net_decode.h"
+#include "agent/netclose_decode.h"
+#include "agent/netname.h"
 
 _Static_assert(sizeof(struct at_net_connect) % 8 == 0, "ring buffer records are 8-byte aligned");
 

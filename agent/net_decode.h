@@ -8,8 +8,8 @@
 
 #include <stddef.h>
 
-#include "agent.h"
-#include "net.h"
+#include "agent/agent.h"
+#include "bpf/net.h"
 
 /* "@" + name for abstract unix names; NULs inside a name are shown as '@', as ss(8) does. */
 #define NET_ADDR_TEXT_MAX (AT_UNIX_PATH_MAX + 2)

@@ -11,10 +11,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "dns_decode.h"
-#include "net.h"
-#include "netclose_decode.h"
-#include "vendor.h"
+#include "agent/dns_decode.h"
+#include "bpf/net.h"
+#include "agent/netclose_decode.h"
+#include "agent/vendor.h"
 
 #define NC_NAMES 2048 /* power of 2 */
 

@@ -16,14 +16,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "aitrail.skel.h"
-#include "core.h"
-#include "dns_decode.h"
-#include "log.h"
-#include "net.h"
-#include "netclose_decode.h"
-#include "util.h"
-#include "vendor.h"
+#include "bpf/aitrail.skel.h"
+#include "agent/core.h"
+#include "agent/dns_decode.h"
+#include "common/log.h"
+#include "bpf/net.h"
+#include "agent/netclose_decode.h"
+#include "common/util.h"
+#include "agent/vendor.h"
 
 _Static_assert(sizeof(struct at_net_close) % 8 == 0, "ring buffer records are 8-byte aligned");
 

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent.h"
-#include "netclose.h"
+#include "agent/agent.h"
+#include "bpf/netclose.h"
 
 struct at_net_connect;
 

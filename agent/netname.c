@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "netname.h"
+#include "agent/netname.h"
 
 static unsigned int be16(const uint8_t *p)
 {

@@ -11,12 +11,12 @@
 #include <errno.h>
 #include <string.h>
 
-#include "aitrail.skel.h"
-#include "core.h"
-#include "log.h"
-#include "net.h"
-#include "netsweep.h"
-#include "util.h"
+#include "bpf/aitrail.skel.h"
+#include "agent/core.h"
+#include "common/log.h"
+#include "bpf/net.h"
+#include "agent/netsweep.h"
+#include "common/util.h"
 
 #define NET_HOLD_MAX_MS 1000
 #define NET_SWEEP_BATCH 256

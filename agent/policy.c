@@ -18,11 +18,11 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
-#include "log.h"
-#include "policy_agent.h"
-#include "policy_internal.h"
-#include "util.h"
-#include "../bpf/policy.h"
+#include "common/log.h"
+#include "agent/policy_agent.h"
+#include "agent/policy_internal.h"
+#include "common/util.h"
+#include "bpf/policy.h"
 
 
 static const char *const mech_names[] = {

@@ -12,9 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "event.pb-c.h"
-#include "aitrail.h"
-#include "policy.h"
+#include "proto/event.pb-c.h"
+#include "bpf/aitrail.h"
+#include "common/policy.h"
 
 struct pol_agent;
 

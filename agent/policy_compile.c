@@ -21,10 +21,10 @@
 #include <bpf/btf.h>
 #include <linux/bpf.h>
 
-#include "log.h"
-#include "policy_agent.h"
-#include "util.h"
-#include "../bpf/policy.h"
+#include "common/log.h"
+#include "agent/policy_agent.h"
+#include "common/util.h"
+#include "bpf/policy.h"
 
 #define POL_MAX_PORTS_IN_KERNEL 256
 

@@ -22,10 +22,10 @@
 #include <sys/socket.h>
 #include <bpf/bpf.h>
 
-#include "log.h"
-#include "policy_internal.h"
-#include "util.h"
-#include "../bpf/policy.h"
+#include "common/log.h"
+#include "agent/policy_internal.h"
+#include "common/util.h"
+#include "bpf/policy.h"
 
 static bool tool_listed(const struct pol_rule *r, const char *tool)
 {

@@ -17,10 +17,10 @@
 #include <unistd.h>
 #include <curl/curl.h>
 
-#include "log.h"
-#include "policy.h"
-#include "policy_fetch.h"
-#include "util.h"
+#include "common/log.h"
+#include "common/policy.h"
+#include "agent/policy_fetch.h"
+#include "common/util.h"
 
 struct pol_fetch {
 	char url[600];

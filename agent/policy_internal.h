@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "policy_agent.h"
+#include "agent/policy_agent.h"
 
 #define POL_DNS_MAX 4096 /* remembered (tool, name, address) triples; oldest overwritten */
 

@@ -18,14 +18,14 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 
-#include "aitrail.skel.h"
-#include "core.h"
-#include "log.h"
-#include "policy_agent.h"
-#include "policy_fetch.h"
-#include "policy_run.h"
-#include "util.h"
-#include "../bpf/policy.h"
+#include "bpf/aitrail.skel.h"
+#include "agent/core.h"
+#include "common/log.h"
+#include "agent/policy_agent.h"
+#include "agent/policy_fetch.h"
+#include "agent/policy_run.h"
+#include "common/util.h"
+#include "bpf/policy.h"
 
 #define PENDING_MAX 256
 #define TICK_MS 200

@@ -3,7 +3,7 @@
 #ifndef AITRAIL_POLICY_RUN_H
 #define AITRAIL_POLICY_RUN_H
 
-#include "agent.h"
+#include "agent/agent.h"
 
 /* After loader_start: loads policy.file, attaches the cgroup hooks, adds its fds and timer. */
 int policy_start(struct agent *a);

@@ -3,10 +3,10 @@
 #include <errno.h>
 #include <string.h>
 
-#include "core.h"
-#include "log.h"
-#include "session.h"
-#include "process.h"
+#include "agent/core.h"
+#include "common/log.h"
+#include "bpf/session.h"
+#include "agent/process.h"
 
 /* Splits a NUL-separated argument block into an arena array; a cut last string is kept. */
 static char **split_argv(struct arena *ar, const char *buf, size_t len, size_t *argc)

@@ -3,7 +3,7 @@
 #ifndef AITRAIL_PROCESS_H
 #define AITRAIL_PROCESS_H
 
-#include "agent.h"
+#include "agent/agent.h"
 
 int process_on_exec(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
 		    at_event *ev, struct arena *ar);

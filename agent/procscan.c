@@ -17,11 +17,11 @@
 
 #include <bpf/bpf.h>
 
-#include "aitrail.skel.h"
-#include "core.h"
-#include "log.h"
-#include "session.h"
-#include "util.h"
+#include "bpf/aitrail.skel.h"
+#include "agent/core.h"
+#include "common/log.h"
+#include "bpf/session.h"
+#include "common/util.h"
 
 #define NS_PER_TICK 10000000ULL /* USER_HZ = 100 */
 

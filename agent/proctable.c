@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
+#include "agent/core.h"
 
 #define PT_BUCKETS 4096
 #define USER_CACHE 64

@@ -13,9 +13,9 @@
 #include <json-c/json.h>
 #include <openssl/sha.h>
 
-#include "core.h"
-#include "log.h"
-#include "session.h"
+#include "agent/core.h"
+#include "common/log.h"
+#include "bpf/session.h"
 
 /* /proc/PID/stat reports start time in USER_HZ ticks: ids use that precision so a session
  * found by the /proc scan after an agent restart keeps the id the kernel path gave it. */

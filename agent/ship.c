@@ -19,10 +19,10 @@
 #include <unistd.h>
 #include <curl/curl.h>
 
-#include "log.h"
-#include "ship.h"
-#include "util.h"
-#include "wire.h"
+#include "common/log.h"
+#include "agent/ship.h"
+#include "common/util.h"
+#include "common/wire.h"
 
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000

@@ -10,9 +10,9 @@
 
 #include <stdint.h>
 
-#include "agent.h"
-#include "config.h"
-#include "spool.h"
+#include "agent/agent.h"
+#include "agent/config.h"
+#include "agent/spool.h"
 
 struct shipper;
 

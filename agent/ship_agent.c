@@ -7,10 +7,10 @@
 #include <string.h>
 #include <sys/epoll.h>
 
-#include "core.h"
-#include "log.h"
-#include "ship.h"
-#include "ship_agent.h"
+#include "agent/core.h"
+#include "common/log.h"
+#include "agent/ship.h"
+#include "agent/ship_agent.h"
 
 #define SHIP_FLUSH_MS 3000
 

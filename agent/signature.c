@@ -6,8 +6,8 @@
  */
 #include <string.h>
 
-#include "core.h"
-#include "session.h"
+#include "agent/core.h"
+#include "bpf/session.h"
 
 static const char *const match_names[] = {
 	[AT_MATCH_NONE] = "", [AT_MATCH_COMM] = "comm", [AT_MATCH_EXE] = "exe",

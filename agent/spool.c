@@ -22,9 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "spool.h"
-#include "util.h"
+#include "common/log.h"
+#include "agent/spool.h"
+#include "common/util.h"
 
 #define MAX_GAPS 64
 #define SEG_MIN (4u << 10)

@@ -12,9 +12,9 @@
 
 #include <stdint.h>
 
-#include "agent.h"
-#include "config.h"
-#include "wire.h"
+#include "agent/agent.h"
+#include "agent/config.h"
+#include "common/wire.h"
 
 struct spool;
 

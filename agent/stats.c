@@ -2,9 +2,9 @@
 /* agent_stats: what the agent did and every place an event could have been lost. */
 #include <string.h>
 
-#include "core.h"
-#include "log.h"
-#include "util.h"
+#include "agent/core.h"
+#include "common/log.h"
+#include "common/util.h"
 
 void stats_fill(struct agent *a, Aitrail__V1__AgentStats *st, Aitrail__V1__LossCounters *lost)
 {

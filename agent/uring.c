@@ -13,16 +13,16 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "aitrail.skel.h"
-#include "core.h"
-#include "file_decode.h"
-#include "log.h"
-#include "net.h"
-#include "net_decode.h"
-#include "netsweep.h"
-#include "uring.h"
-#include "uring_decode.h"
-#include "util.h"
+#include "bpf/aitrail.skel.h"
+#include "agent/core.h"
+#include "agent/file_decode.h"
+#include "common/log.h"
+#include "bpf/net.h"
+#include "agent/net_decode.h"
+#include "agent/netsweep.h"
+#include "bpf/uring.h"
+#include "agent/uring_decode.h"
+#include "common/util.h"
 
 /* A request not completed by then is reported without its result (a blocked open, a ring torn
  * down with requests in flight): the event must not wait for ever, nor the map fill up. */

@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "agent.h"
-#include "uring.h"
+#include "agent/agent.h"
+#include "bpf/uring.h"
 
 /* Fills u (strings from ar) from a raw AT_REC_URING_OP record; -EINVAL for a malformed one. */
 int uring_op_fill(const struct at_uring_op *r, size_t len, Aitrail__V1__UringOp *u,

@@ -14,10 +14,10 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "config.h"
-#include "log.h"
-#include "util.h"
-#include "vendor.h"
+#include "agent/config.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "agent/vendor.h"
 
 struct vendor_entry {
 	const char *pattern;

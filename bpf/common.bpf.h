@@ -7,8 +7,8 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 
-#include "aitrail.h"
-#include "maps.bpf.h"
+#include "bpf/aitrail.h"
+#include "bpf/maps.bpf.h"
 
 static __always_inline void at_count(__u32 idx)
 {

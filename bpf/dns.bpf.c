@@ -14,10 +14,10 @@
  * programs may use only on newer kernels: where the verifier refuses them the agent turns them
  * off and says so, and UDP is still seen.
  */
-#include "common.bpf.h"
+#include "bpf/common.bpf.h"
 #include <bpf/bpf_endian.h>
 
-#include "dns.h"
+#include "bpf/dns.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -38,7 +38,7 @@ struct {
 	__type(value, struct at_dns_msg);
 } dns_scratch SEC(".maps");
 
-#include "policy_dns.bpf.h"
+#include "bpf/policy_dns.bpf.h"
 
 struct dns_port_key {
 	__u16 family;

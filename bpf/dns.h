@@ -7,7 +7,7 @@
 #ifndef AITRAIL_DNS_H
 #define AITRAIL_DNS_H
 
-#include "aitrail.h"
+#include "bpf/aitrail.h"
 
 /*
  * Bytes of one message kept; larger ones are cut (cap_len < len). A power of two. TCP is what

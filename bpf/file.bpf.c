@@ -10,10 +10,10 @@
  * the two (bpf/file.h). Names are read at exit: the kernel has finished with them, and a
  * caller that rewrites its buffer during its own syscall only fools itself.
  */
-#include "common.bpf.h"
-#include "path.bpf.h"
+#include "bpf/common.bpf.h"
+#include "bpf/path.bpf.h"
 
-#include "file.h"
+#include "bpf/file.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -11,7 +11,7 @@
 #ifndef AITRAIL_FILE_H
 #define AITRAIL_FILE_H
 
-#include "aitrail.h"
+#include "bpf/aitrail.h"
 
 #define AT_FILE_PATH_MAX 4096 /* = AT_PATH_MAX in bpf/path.bpf.h, NUL included */
 

@@ -3,8 +3,8 @@
  * Writes and sensitive reads of tracked processes (bpf/fileio.h). Every hook starts with the
  * `tracked` lookup, so processes outside sessions cost one hash lookup per syscall.
  */
-#include "path.bpf.h"
-#include "fileio.h"
+#include "bpf/path.bpf.h"
+#include "bpf/fileio.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -11,7 +11,7 @@
 #ifndef AITRAIL_FILEIO_H
 #define AITRAIL_FILEIO_H
 
-#include "aitrail.h"
+#include "bpf/aitrail.h"
 
 #define AT_FIO_PATH_MAX 4096 /* = AT_PATH_MAX of bpf/path.bpf.h, NUL included */
 #define AT_FIO_KEY_LEN 32    /* names in the sensitive-path maps, NUL included */

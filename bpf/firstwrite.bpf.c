@@ -5,7 +5,7 @@
  * header) where the address alone cannot. The held connect record (net_estab) leaves the map
  * with those bytes attached. Parsing is user space's job.
  */
-#include "net.bpf.h"
+#include "bpf/net.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -6,7 +6,7 @@
 #ifndef AITRAIL_MAPS_BPF_H
 #define AITRAIL_MAPS_BPF_H
 
-#include "aitrail.h"
+#include "bpf/aitrail.h"
 
 #define AT_HEAP_SIZE (32 * 1024)
 

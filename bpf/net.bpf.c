@@ -6,11 +6,11 @@
  * exit. A non-blocking TCP connect is parked in net_synsent until the socket leaves SYN_SENT,
  * so the event carries the real outcome instead of EINPROGRESS.
  */
-#include "common.bpf.h"
+#include "bpf/common.bpf.h"
 #include <bpf/bpf_endian.h>
 
-#include "net.h"
-#include "net.bpf.h"
+#include "bpf/net.h"
+#include "bpf/net.bpf.h"
 
 #define EINTR 4
 #define EALREADY 114

@@ -6,8 +6,8 @@
 #ifndef AITRAIL_NET_BPF_H
 #define AITRAIL_NET_BPF_H
 
-#include "common.bpf.h"
-#include "net.h"
+#include "bpf/common.bpf.h"
+#include "bpf/net.h"
 
 #define AF_UNIX 1
 #define AF_INET 2

@@ -6,7 +6,7 @@
 #ifndef AITRAIL_NET_H
 #define AITRAIL_NET_H
 
-#include "aitrail.h"
+#include "bpf/aitrail.h"
 
 /* sizeof(sockaddr_un.sun_path): abstract names may use all of it and contain NULs. */
 #define AT_UNIX_PATH_MAX 108

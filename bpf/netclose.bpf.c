@@ -8,9 +8,9 @@
  * be attributed. Long connections: the agent runs netclose_iter every few seconds, which reports
  * the counters of the noted sockets still open.
  */
-#include "common.bpf.h"
+#include "bpf/common.bpf.h"
 
-#include "netclose.h"
+#include "bpf/netclose.h"
 
 #define AF_INET 2
 #define AF_INET6 10

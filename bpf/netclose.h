@@ -7,7 +7,7 @@
 #ifndef AITRAIL_NETCLOSE_H
 #define AITRAIL_NETCLOSE_H
 
-#include "aitrail.h"
+#include "bpf/aitrail.h"
 
 /* at_net_close.cflags */
 #define AT_NC_F_FINAL (1u << 0)     /* the connection closed; otherwise a periodic report */

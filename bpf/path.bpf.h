@@ -17,7 +17,7 @@
 #ifndef AITRAIL_PATH_BPF_H
 #define AITRAIL_PATH_BPF_H
 
-#include "common.bpf.h"
+#include "bpf/common.bpf.h"
 
 #define AT_PATH_MAX 4096  /* bytes of a path, NUL included; callers reserve this much */
 #define AT_PATH_DEPTH (AT_PATH_MAX / 2 + 32) /* enough for any path that fits, plus mounts */

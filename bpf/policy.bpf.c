@@ -15,12 +15,12 @@
  * Self-protection: a session process that signals, pidfd_opens, ptraces or writes the memory
  * of the agent is killed the same way.
  */
-#include "common.bpf.h"
+#include "bpf/common.bpf.h"
 #include <bpf/bpf_endian.h>
 
-#include "path.bpf.h"
-#include "policy.h"
-#include "policy_maps.bpf.h"
+#include "bpf/path.bpf.h"
+#include "bpf/policy.h"
+#include "bpf/policy_maps.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10

@@ -7,7 +7,7 @@
 #ifndef AITRAIL_POLICY_BPF_ABI_H
 #define AITRAIL_POLICY_BPF_ABI_H
 
-#include "aitrail.h"
+#include "bpf/aitrail.h"
 
 #define AT_POL_ID_LEN 32     /* rule id with NUL (POL_ID_MAX) */
 #define AT_POL_PATH_MAX 254  /* path bytes in an LPM key: 2 + 254 = 256, the LPM data limit */

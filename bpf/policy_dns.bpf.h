@@ -8,8 +8,8 @@
 #ifndef AITRAIL_POLICY_DNS_BPF_H
 #define AITRAIL_POLICY_DNS_BPF_H
 
-#include "dns.h"
-#include "policy_maps.bpf.h"
+#include "bpf/dns.h"
+#include "bpf/policy_maps.bpf.h"
 
 /* Included by dns.bpf.c after its dns_scratch map, whose receive slot holds the message. */
 

@@ -6,7 +6,7 @@
 #ifndef AITRAIL_POLICY_MAPS_BPF_H
 #define AITRAIL_POLICY_MAPS_BPF_H
 
-#include "policy.h"
+#include "bpf/policy.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);

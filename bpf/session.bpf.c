@@ -5,9 +5,9 @@
  * marker); every process forked by a tracked process is tracked from the moment of fork, so
  * nothing it does between fork/exec and a user-space reaction is missed.
  */
-#include "common.bpf.h"
-#include "path.bpf.h"
-#include "session.h"
+#include "bpf/common.bpf.h"
+#include "bpf/path.bpf.h"
+#include "bpf/session.h"
 
 #define SIGNAL_GROUP_EXIT 0x00000004 /* include/linux/sched/signal.h */
 

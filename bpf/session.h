@@ -6,7 +6,7 @@
 #ifndef AITRAIL_SESSION_H
 #define AITRAIL_SESSION_H
 
-#include "aitrail.h"
+#include "bpf/aitrail.h"
 
 #define AT_FILENAME_MAX 512
 #define AT_ARGV_MAX 2048  /* argv bytes kept, NUL separated */

@@ -6,11 +6,11 @@
  * then sent. Reads and writes on a ring are not reported one by one: the open that gave the fd
  * is. A relative name's directory is walked at submission, in the submitter's context.
  */
-#include "common.bpf.h"
+#include "bpf/common.bpf.h"
 #include <bpf/bpf_endian.h>
-#include "path.bpf.h"
+#include "bpf/path.bpf.h"
 
-#include "uring.h"
+#include "bpf/uring.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

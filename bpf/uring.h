@@ -7,7 +7,7 @@
 #ifndef AITRAIL_URING_H
 #define AITRAIL_URING_H
 
-#include "aitrail.h"
+#include "bpf/aitrail.h"
 
 #define AT_REC_URING_SETUP 100 /* at_uring_setup: a ring created */
 #define AT_REC_URING_OP 101    /* at_uring_op: one operation, with its completion */

@@ -10,10 +10,10 @@
 
 #include <curl/curl.h>
 
-#include "cli.h"
-#include "log.h"
-#include "timeparse.h"
-#include "util.h"
+#include "cli/cli.h"
+#include "common/log.h"
+#include "common/timeparse.h"
+#include "common/util.h"
 
 struct buf {
 	char *p;

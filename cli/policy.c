@@ -22,11 +22,11 @@
 
 #include <curl/curl.h>
 
-#include "cli.h"
-#include "log.h"
-#include "policy.h"
-#include "timeparse.h"
-#include "util.h"
+#include "cli/cli.h"
+#include "common/log.h"
+#include "common/policy.h"
+#include "common/timeparse.h"
+#include "common/util.h"
 
 struct body {
 	char *p;

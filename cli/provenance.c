@@ -25,7 +25,7 @@
 
 #include <openssl/evp.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 #define PROV_BATCH 50 /* digests per request: keeps the URL short */
 

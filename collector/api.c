@@ -16,12 +16,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "http.h"
-#include "log.h"
-#include "report.h"
-#include "store.h"
-#include "timeparse.h"
-#include "util.h"
+#include "collector/http.h"
+#include "common/log.h"
+#include "collector/report.h"
+#include "collector/store.h"
+#include "common/timeparse.h"
+#include "common/util.h"
 
 static const char *arg(struct MHD_Connection *con, const char *name)
 {

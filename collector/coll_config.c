@@ -6,9 +6,9 @@
 
 #include <yaml.h>
 
-#include "coll_config.h"
-#include "log.h"
-#include "util.h"
+#include "collector/coll_config.h"
+#include "common/log.h"
+#include "common/util.h"
 
 enum opt_kind { K_STR, K_U32, K_U64, K_FILE_TOKEN };
 

@@ -3,7 +3,7 @@
 #ifndef AITRAIL_COLL_CONFIG_H
 #define AITRAIL_COLL_CONFIG_H
 
-#include "server.h"
+#include "collector/server.h"
 
 /* Loads the YAML file over o. Errors are logged as "FILE:LINE: what"; returns 0 or -errno. */
 int collector_config_load(struct collector_opts *o, const char *path);

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "store.h"
-#include "util.h"
+#include "collector/store.h"
+#include "common/util.h"
 
 struct sbuf {
 	char *p;

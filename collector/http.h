@@ -10,7 +10,7 @@
 #include <microhttpd.h>
 #include <protobuf-c/protobuf-c.h>
 
-#include "server.h"
+#include "collector/server.h"
 
 struct server {
 	struct MHD_Daemon *mhd;

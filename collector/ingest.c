@@ -12,11 +12,11 @@
 #include <sys/random.h>
 
 
-#include "http.h"
-#include "log.h"
-#include "store.h"
-#include "util.h"
-#include "wire.h"
+#include "collector/http.h"
+#include "common/log.h"
+#include "collector/store.h"
+#include "common/util.h"
+#include "common/wire.h"
 
 /* A request body, inflated when needed; data points into r->body or into owned. */
 struct payload {

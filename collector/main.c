@@ -9,11 +9,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "coll_config.h"
-#include "log.h"
-#include "server.h"
-#include "store.h"
-#include "util.h"
+#include "collector/coll_config.h"
+#include "common/log.h"
+#include "collector/server.h"
+#include "collector/store.h"
+#include "common/util.h"
 
 static void usage(FILE *f)
 {

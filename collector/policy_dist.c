@@ -19,11 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
-#include "log.h"
-#include "policy.h"
-#include "store.h"
-#include "util.h"
+#include "collector/http.h"
+#include "common/log.h"
+#include "common/policy.h"
+#include "collector/store.h"
+#include "common/util.h"
 
 /* ?group=G: "" for none (the fleet); false after replying 400 to a bad name. */
 static bool group_arg(struct server *srv, struct MHD_Connection *con, const char **group,

@@ -13,12 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
-#include "log.h"
-#include "policy.h"
-#include "store.h"
-#include "timeparse.h"
-#include "util.h"
+#include "collector/http.h"
+#include "common/log.h"
+#include "common/policy.h"
+#include "collector/store.h"
+#include "common/timeparse.h"
+#include "common/util.h"
 
 
 struct replay {

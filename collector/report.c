@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "report.h"
+#include "collector/report.h"
 
 struct report {
 	json_object *by_tool, *by_user, *by_host; /* name -> count */

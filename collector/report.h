@@ -6,7 +6,7 @@
 
 #include <json-c/json.h>
 
-#include "store.h"
+#include "collector/store.h"
 
 /*
  * What AI sessions did in [since, until] (0 = open), for a compliance report: sessions by tool,

@@ -18,11 +18,11 @@
 #include <gnutls/gnutls.h>
 #include <openssl/evp.h>
 
-#include "http.h"
-#include "log.h"
-#include "store.h"
-#include "util.h"
-#include "wire.pb-c.h"
+#include "collector/http.h"
+#include "common/log.h"
+#include "collector/store.h"
+#include "common/util.h"
+#include "proto/wire.pb-c.h"
 
 static const char *const reject_names[REJ__COUNT] = {
 	[REJ_UNAUTHORIZED] = "unauthorized",

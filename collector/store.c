@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "store.h"
-#include "store_backend.h"
-#include "store_pg.h"
-#include "store_sqlite.h"
+#include "common/log.h"
+#include "collector/store.h"
+#include "collector/store_backend.h"
+#include "collector/store_pg.h"
+#include "collector/store_sqlite.h"
 
 int store_open(const char *spec, struct store **out)
 {

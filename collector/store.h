@@ -16,7 +16,7 @@
 
 #include <json-c/json.h>
 
-#include "wire.pb-c.h"
+#include "proto/wire.pb-c.h"
 
 #define STORE_ID_LEN 40
 #define STORE_HASH_LEN 32

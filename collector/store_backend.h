@@ -9,8 +9,8 @@
 
 #include <stdbool.h>
 
-#include "pbjson.h"
-#include "store.h"
+#include "common/pbjson.h"
+#include "collector/store.h"
 
 struct sqlite_store;
 struct pg_store;

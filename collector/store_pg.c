@@ -16,10 +16,10 @@
 
 #include <libpq-fe.h>
 
-#include "log.h"
-#include "store.h"
-#include "store_backend.h"
-#include "store_pg.h"
+#include "common/log.h"
+#include "collector/store.h"
+#include "collector/store_backend.h"
+#include "collector/store_pg.h"
 
 /*
  * The SQLite schema's tables and columns, with "user" (reserved here) named usr. Created under

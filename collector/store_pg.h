@@ -7,7 +7,7 @@
 
 #include <libpq-fe.h>
 
-#include "store.h"
+#include "collector/store.h"
 
 struct pg_store {
 	PGconn *conn;

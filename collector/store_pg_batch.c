@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "store.h"
-#include "store_backend.h"
-#include "store_pg.h"
+#include "common/log.h"
+#include "collector/store.h"
+#include "collector/store_backend.h"
+#include "collector/store_pg.h"
 
 static int chain_break(struct pg_store *st, const struct store_batch *b, uint64_t seq,
 		       const char *kind, struct store_put_result *res)

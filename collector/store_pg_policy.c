@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "store.h"
-#include "store_backend.h"
-#include "store_pg.h"
-#include "util.h"
+#include "common/log.h"
+#include "collector/store.h"
+#include "collector/store_backend.h"
+#include "collector/store_pg.h"
+#include "common/util.h"
 
 /* An empty yaml marks group's override removed. */
 static int insert(struct pg_store *st, const char *group, const char *name, const char *yaml,

@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "store.h"
-#include "store_backend.h"
-#include "store_pg.h"
-#include "timeline.h"
-#include "util.h"
+#include "common/log.h"
+#include "collector/store.h"
+#include "collector/store_backend.h"
+#include "collector/store_pg.h"
+#include "collector/timeline.h"
+#include "common/util.h"
 
 #define MAX_LIMIT 100000
 

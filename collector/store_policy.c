@@ -11,9 +11,9 @@
 
 #include <sqlite3.h>
 
-#include "log.h"
-#include "store.h"
-#include "store_sqlite.h"
+#include "common/log.h"
+#include "collector/store.h"
+#include "collector/store_sqlite.h"
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS policy_versions ("

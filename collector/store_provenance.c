@@ -6,11 +6,11 @@
 
 #include <sqlite3.h>
 
-#include "log.h"
-#include "store.h"
-#include "store_backend.h"
-#include "store_sqlite.h"
-#include "util.h"
+#include "common/log.h"
+#include "collector/store.h"
+#include "collector/store_backend.h"
+#include "collector/store_sqlite.h"
+#include "common/util.h"
 
 static void add_text(json_object *o, const char *k, sqlite3_stmt *s, int col)
 {

@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "pbjson.h"
-#include "store.h"
-#include "store_backend.h"
-#include "store_sqlite.h"
-#include "timeline.h"
-#include "util.h"
+#include "common/log.h"
+#include "common/pbjson.h"
+#include "collector/store.h"
+#include "collector/store_backend.h"
+#include "collector/store_sqlite.h"
+#include "collector/timeline.h"
+#include "common/util.h"
 
 #define MAX_LIMIT 100000
 #define LIST_LIMIT 100

@@ -13,10 +13,10 @@
 
 #include <sqlite3.h>
 
-#include "log.h"
-#include "store.h"
-#include "store_backend.h"
-#include "store_sqlite.h"
+#include "common/log.h"
+#include "collector/store.h"
+#include "collector/store_backend.h"
+#include "collector/store_sqlite.h"
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS agents ("

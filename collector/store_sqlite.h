@@ -5,7 +5,7 @@
 
 #include <sqlite3.h>
 
-#include "store.h"
+#include "collector/store.h"
 
 enum store_stmt {
 	ST_BEGIN,

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "timeline.h"
-#include "util.h"
+#include "collector/timeline.h"
+#include "common/util.h"
 
 /* A process of the timeline: one node per pid lifetime (a pid reused after exit is a new node). */
 struct tl_proc {

@@ -4,7 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "common/log.h"
 
 int log_min_level = LOG_LVL_INFO;
 static const char *log_prog = "aitrail";

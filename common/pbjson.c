@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pbjson.h"
-#include "util.h"
+#include "common/pbjson.h"
+#include "common/util.h"
 
 static int buf_reserve(struct pbjson_buf *b, size_t more)
 {

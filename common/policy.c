@@ -12,8 +12,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#include "policy.h"
-#include "util.h"
+#include "common/policy.h"
+#include "common/util.h"
 
 static const char *const cat_names[] = {
 	[POL_CAT_NETWORK] = "network",

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "event.pb-c.h"
+#include "proto/event.pb-c.h"
 
 #define POL_ID_MAX 32 /* rule id bytes with the NUL; the kernel records carry it */
 

@@ -11,9 +11,9 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "log.h"
-#include "policy.h"
-#include "util.h"
+#include "common/log.h"
+#include "common/policy.h"
+#include "common/util.h"
 
 #define POL_MAX_RULES 4096
 #define POL_MAX_FILE (4 << 20)

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "timeparse.h"
+#include "common/timeparse.h"
 
 static int digits(const char **p, int n, int *out)
 {

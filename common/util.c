@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "util.h"
+#include "common/util.h"
 
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {

@@ -7,7 +7,7 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
-#include "wire.h"
+#include "common/wire.h"
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

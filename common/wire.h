@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
 
-#include "wire.pb-c.h"
+#include "proto/wire.pb-c.h"
 
 #define WIRE_VERSION 1
 #define WIRE_HASH_LEN 32

@@ -30,12 +30,12 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "aitrail.skel.h"
-#include "log.h"
-#include "policy_agent.h"
-#include "policy_fetch.h"
-#include "util.h"
-#include "../../bpf/policy.h"
+#include "bpf/aitrail.skel.h"
+#include "common/log.h"
+#include "agent/policy_agent.h"
+#include "agent/policy_fetch.h"
+#include "common/util.h"
+#include "bpf/policy.h"
 
 static void json_str(const char *k, const char *v, bool comma)
 {

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.pb-c.h"
-#include "wire.h"
-#include "wire.pb-c.h"
+#include "proto/event.pb-c.h"
+#include "common/wire.h"
+#include "proto/wire.pb-c.h"
 
 #define TB_MAX 8192
 

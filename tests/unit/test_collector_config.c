@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "coll_config.h"
-#include "log.h"
+#include "collector/coll_config.h"
+#include "common/log.h"
 
 static char dir[64];
 

@@ -22,9 +22,9 @@
 #include <zlib.h>
 
 #include "coll_batch.h"
-#include "log.h"
-#include "server.h"
-#include "store.h"
+#include "common/log.h"
+#include "collector/server.h"
+#include "collector/store.h"
 
 #define SEC 1000000000ULL
 

@@ -13,10 +13,10 @@
 #include <sqlite3.h>
 
 #include "coll_batch.h"
-#include "log.h"
-#include "store.h"
-#include "store_backend.h"
-#include "store_sqlite.h"
+#include "common/log.h"
+#include "collector/store.h"
+#include "collector/store_backend.h"
+#include "collector/store_sqlite.h"
 
 #define T0 1764300000000000000ULL /* 2025-11-28T03:20:00Z */
 #define SEC 1000000000ULL

@@ -17,9 +17,9 @@
 #include <curl/curl.h>
 
 #include "coll_batch.h"
-#include "log.h"
-#include "server.h"
-#include "store.h"
+#include "common/log.h"
+#include "collector/server.h"
+#include "collector/store.h"
 
 static char dir[64];
 

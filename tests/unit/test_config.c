@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
+#include "agent/config.h"
+#include "common/log.h"
 
 static char cfg_path[64];
 static char err_path[64];

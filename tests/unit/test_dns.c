@@ -12,8 +12,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "dns_decode.h"
-#include "net_decode.h"
+#include "agent/dns_decode.h"
+#include "agent/net_decode.h"
 
 /* The agent's arena, for when this test is linked without it; the real one wins if pulled in. */
 struct arena {

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "file_decode.h"
+#include "agent/file_decode.h"
 
 /* The agent's arena, for when this test is linked without it; the real one wins if linked. */
 struct arena {

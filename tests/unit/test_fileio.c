@@ -15,9 +15,9 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "core.h"
-#include "fileio_agent.h"
+#include "agent/config.h"
+#include "agent/core.h"
+#include "agent/fileio_agent.h"
 
 static bool match_any_default(const char *path)
 {

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "net_decode.h"
-#include "util.h"
+#include "agent/net_decode.h"
+#include "common/util.h"
 
 /*
  * The agent's arena, for when this test is linked without it. Weak: the real one wins

@@ -12,9 +12,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "core.h"
-#include "net.h"
-#include "netclose_decode.h"
+#include "agent/core.h"
+#include "bpf/net.h"
+#include "agent/netclose_decode.h"
 
 static struct arena ar;
 

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "net_decode.h"
-#include "netname.h"
+#include "agent/net_decode.h"
+#include "agent/netname.h"
 
 struct arena {
 	int unused;

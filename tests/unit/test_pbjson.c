@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "event.pb-c.h"
-#include "pbjson.h"
+#include "proto/event.pb-c.h"
+#include "common/pbjson.h"
 
 static char *render(const ProtobufCMessage *m, struct pbjson_buf *b)
 {

@@ -10,8 +10,8 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
-#include "log.h"
-#include "policy.h"
+#include "common/log.h"
+#include "common/policy.h"
 
 static struct policy *parse_ok(const char *text)
 {

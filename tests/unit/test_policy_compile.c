@@ -15,10 +15,10 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
-#include "log.h"
-#include "policy.h"
-#include "policy_agent.h"
-#include "../../bpf/policy.h"
+#include "common/log.h"
+#include "common/policy.h"
+#include "agent/policy_agent.h"
+#include "bpf/policy.h"
 
 static const char *const tools[] = { "claude", "codex" };
 

@@ -10,8 +10,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "config.h"
-#include "log.h"
+#include "agent/config.h"
+#include "common/log.h"
 
 static int load(const char *text, struct agent_config *c)
 {

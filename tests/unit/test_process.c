@@ -8,10 +8,10 @@
 #include <signal.h>
 #include <string.h>
 
-#include "config.h"
-#include "core.h"
-#include "process.h"
-#include "session.h"
+#include "agent/config.h"
+#include "agent/core.h"
+#include "agent/process.h"
+#include "bpf/session.h"
 
 static struct agent_config cfg;
 static struct agent ag;

@@ -12,8 +12,8 @@
 #include <cmocka.h>
 
 #include "coll_batch.h"
-#include "log.h"
-#include "store.h"
+#include "common/log.h"
+#include "collector/store.h"
 
 #define T0 1764300000000000000ULL
 #define SEC 1000000000ULL

@@ -19,8 +19,8 @@
 #include <unistd.h>
 #include <microhttpd.h>
 
-#include "log.h"
-#include "ship.h"
+#include "common/log.h"
+#include "agent/ship.h"
 
 #define MAX_SEQ 20000
 

@@ -6,9 +6,9 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "config.h"
-#include "core.h"
-#include "session.h"
+#include "agent/config.h"
+#include "agent/core.h"
+#include "bpf/session.h"
 
 static struct agent_config cfg;
 

@@ -14,8 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "spool.h"
+#include "common/log.h"
+#include "agent/spool.h"
 
 static char dir[128];
 

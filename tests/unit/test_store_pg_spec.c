@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "store.h"
-#include "store_pg.h"
+#include "collector/store.h"
+#include "collector/store_pg.h"
 
 static void test_scheme(void **state)
 {

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "timeparse.h"
+#include "common/timeparse.h"
 
 #define S 1000000000ULL
 /* 2026-11-28T14:03:07.5Z */

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "core.h"
-#include "uring_decode.h"
+#include "agent/core.h"
+#include "agent/uring_decode.h"
 
 static struct arena ar;
 static struct at_uring_op rec;

@@ -12,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
-#include "vendor.h"
+#include "agent/config.h"
+#include "common/log.h"
+#include "agent/vendor.h"
 
 static void expect_class(const char *host, const char *cls, const char *vendor)
 {

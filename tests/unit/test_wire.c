@@ -10,7 +10,7 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
-#include "wire.h"
+#include "common/wire.h"
 
 static Aitrail__V1__Event *mk_event(uint64_t seq, const char *type)
 {
