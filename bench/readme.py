@@ -1,13 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Puts the latest `make bench` table into README.md's "Performance" section (replacing that
-section only; every other section is left alone).
+"""Writes docs/performance.md from the latest `make bench` table.
 
-Usage: bench/readme.py [build/bench/table.md] [README.md]
+Usage: bench/readme.py [build/bench/table.md] [docs/performance.md]
 """
 import sys
 
-INTRO = """## Performance
+INTRO = """# Performance
 
 What aitrail costs the host, side by side with Linux auditd doing the same audit. Reproduce
 with `make bench` as root (about 5-10 minutes on 2 cores): it measures, in one run, the host
@@ -22,26 +21,13 @@ The workloads are `bench/loops.c`; the driver is `bench/run.sh` / `bench/bench.p
 
 def main():
     table = sys.argv[1] if len(sys.argv) > 1 else "build/bench/table.md"
-    readme = sys.argv[2] if len(sys.argv) > 2 else "README.md"
+    out = sys.argv[2] if len(sys.argv) > 2 else "docs/performance.md"
     with open(table) as f:
         body = f.read()
-    with open(readme) as f:
-        lines = f.read().split("\n")
-    start = next((i for i, l in enumerate(lines) if l.strip() == "## Performance"), None)
-    if start is None:
-        head, tail = lines, []
-        while head and not head[-1].strip():
-            head.pop()
-        head.append("")
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-                   len(lines))
-        head, tail = lines[:start], lines[end:]
-    text = "\n".join(head) + "\n" + INTRO + body.rstrip("\n") + "\n"
-    if tail:
-        text += "\n" + "\n".join(tail)
-    with open(readme, "w") as f:
-        f.write(text)
+    # the table's sections are "### X" under the README's old "## Performance": one level up here
+    body = "\n".join(l[1:] if l.startswith("### ") else l for l in body.split("\n"))
+    with open(out, "w") as f:
+        f.write(INTRO + body.rstrip("\n") + "\n")
     return 0
 
 
