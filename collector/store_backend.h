@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * What the store backends (store_sqlite.c and friends, store_pg.c and friends) share: the
- * encodings of stored JSON columns and the per-batch session aggregation, so both store the
- * same rows for the same batch. store.c dispatches collector/store.h to the backend.
+ * What the store backends (store_sqlite.c and friends, store_pg.c and friends) share
+ * (store_backend.c): the encodings of stored JSON columns and the per-batch session aggregation,
+ * so both store the same rows for the same batch. store.c dispatches collector/store.h to the
+ * backend; the helpers of store.h that backends call (store_policy_release, store_spec_redact,
+ * event_detail) are not the dispatcher's either.
  */
 #ifndef AITRAIL_STORE_BACKEND_H
 #define AITRAIL_STORE_BACKEND_H

@@ -84,55 +84,6 @@ bool store_spec_is_pg(const char *spec)
 	return !strncmp(spec, "postgres://", 11) || !strncmp(spec, "postgresql://", 13);
 }
 
-/* Appends at most n bytes of s to buf (size len, at *pos), always terminated. */
-static void put(char *buf, size_t len, size_t *pos, const char *s, size_t n)
-{
-	while (n-- && *s && *pos + 1 < len)
-		buf[(*pos)++] = *s++;
-	buf[*pos] = '\0';
-}
-
-void store_spec_redact(const char *spec, char *buf, size_t len)
-{
-	const char *p = strstr(spec, "://"), *auth_end, *at = NULL, *colon;
-	size_t pos = 0;
-
-	if (!len)
-		return;
-	buf[0] = '\0';
-	if (!p) {
-		put(buf, len, &pos, spec, strlen(spec));
-		return;
-	}
-	p += 3;
-	put(buf, len, &pos, spec, (size_t)(p - spec));
-	auth_end = p + strcspn(p, "/?");
-	for (const char *q = p; q < auth_end; q++)
-		if (*q == '@')
-			at = q;
-	colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
-	if (colon) {
-		put(buf, len, &pos, p, (size_t)(colon - p));
-		put(buf, len, &pos, ":***", 4);
-		p = at;
-	}
-	/* parameters: password=... anywhere in the query string */
-	while (*p) {
-		size_t n = strcspn(p, "?&");
-
-		put(buf, len, &pos, p, n);
-		p += n;
-		if (!*p)
-			break;
-		put(buf, len, &pos, p, 1);
-		p++;
-		if (!strncmp(p, "password=", 9)) {
-			put(buf, len, &pos, "password=***", 12);
-			p += strcspn(p, "&");
-		}
-	}
-}
-
 void pgp_text(struct pg_params *p, const char *v)
 {
 	p->v[p->n] = v ? v : "";
