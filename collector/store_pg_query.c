@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * PostgreSQL backend, query half: sessions, a session's events and timeline, agents, with the
- * JSON shape of the SQLite backend's answers (store_query.c), value for value.
+ * JSON shape of the SQLite backend's answers (store_sqlite_query.c), value for value.
  */
 #include <errno.h>
 #include <stdio.h>

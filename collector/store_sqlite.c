@@ -4,7 +4,7 @@
  * synchronous=NORMAL by default: a collector crash loses nothing committed, but an OS crash or
  * power loss can lose the last batches already acknowledged (the agent has dropped them from its
  * spool); store_set_durable() trades throughput for an fsync per batch. The query half lives in
- * store_query.c.
+ * store_sqlite_query.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -154,7 +154,7 @@ int sqlite_store_open(const char *spec, struct sqlite_store **out)
 		sqlite3_free(err);
 		goto fail;
 	}
-	if (store_policy_schema(st))
+	if (sqlite_policy_schema(st))
 		goto fail;
 	for (int i = 0; i < ST__COUNT; i++) {
 		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
@@ -181,7 +181,7 @@ void sqlite_store_close(struct sqlite_store *st)
 }
 
 /* Resets and returns a prepared statement, ready for binding. */
-sqlite3_stmt *stmt_get(struct sqlite_store *st, enum store_stmt id)
+sqlite3_stmt *sqlite_stmt_get(struct sqlite_store *st, enum store_stmt id)
 {
 	sqlite3_stmt *s = st->stmt[id];
 
@@ -192,7 +192,7 @@ sqlite3_stmt *stmt_get(struct sqlite_store *st, enum store_stmt id)
 
 static int exec_stmt(struct sqlite_store *st, enum store_stmt id)
 {
-	sqlite3_stmt *s = stmt_get(st, id);
+	sqlite3_stmt *s = sqlite_stmt_get(st, id);
 	int rc = sqlite3_step(s);
 
 	sqlite3_reset(s);
@@ -207,7 +207,7 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v)
 int sqlite_store_agent_add(struct sqlite_store *st, const char *agent_id, const char *key_hash,
 			   const Aitrail__V1__AgentInfo *info, uint64_t now_ns)
 {
-	sqlite3_stmt *s = stmt_get(st, ST_AGENT_ADD);
+	sqlite3_stmt *s = sqlite_stmt_get(st, ST_AGENT_ADD);
 
 	bind_text(s, 1, agent_id);
 	bind_text(s, 2, key_hash);
@@ -224,7 +224,7 @@ int sqlite_store_agent_add(struct sqlite_store *st, const char *agent_id, const 
 int sqlite_store_agent_by_key(struct sqlite_store *st, const char *key_hash,
 			      struct store_agent *out)
 {
-	sqlite3_stmt *s = stmt_get(st, ST_AGENT_BY_KEY);
+	sqlite3_stmt *s = sqlite_stmt_get(st, ST_AGENT_BY_KEY);
 	int rc;
 
 	bind_text(s, 1, key_hash);
@@ -243,7 +243,7 @@ int sqlite_store_agent_by_key(struct sqlite_store *st, const char *key_hash,
 
 int sqlite_store_agent_revoke(struct sqlite_store *st, const char *agent_id, uint64_t now_ns)
 {
-	sqlite3_stmt *s = stmt_get(st, ST_AGENT_REVOKE);
+	sqlite3_stmt *s = sqlite_stmt_get(st, ST_AGENT_REVOKE);
 
 	bind_text(s, 1, agent_id);
 	sqlite3_bind_int64(s, 2, (int64_t)now_ns);
@@ -255,7 +255,7 @@ int sqlite_store_agent_revoke(struct sqlite_store *st, const char *agent_id, uin
 static int put_stats(struct sqlite_store *st, const char *agent_id,
 		     const Aitrail__V1__AgentStats *stats, uint64_t ts)
 {
-	sqlite3_stmt *s = stmt_get(st, ST_AGENT_STATS);
+	sqlite3_stmt *s = sqlite_stmt_get(st, ST_AGENT_STATS);
 	char *js = store_stats_json(stats);
 	int rc;
 
@@ -272,7 +272,7 @@ static int put_stats(struct sqlite_store *st, const char *agent_id,
 int sqlite_store_heartbeat(struct sqlite_store *st, const char *agent_id,
 			   const Aitrail__V1__Heartbeat *hb, uint64_t now_ns)
 {
-	sqlite3_stmt *s = stmt_get(st, ST_AGENT_HEARTBEAT);
+	sqlite3_stmt *s = sqlite_stmt_get(st, ST_AGENT_HEARTBEAT);
 
 	bind_text(s, 1, agent_id);
 	sqlite3_bind_int64(s, 2, (int64_t)now_ns);
@@ -292,7 +292,7 @@ int sqlite_store_heartbeat(struct sqlite_store *st, const char *agent_id,
 static int chain_break(struct sqlite_store *st, const struct store_batch *b, uint64_t seq,
 		       const char *kind, struct store_put_result *res)
 {
-	sqlite3_stmt *s = stmt_get(st, ST_CHAIN_BREAK);
+	sqlite3_stmt *s = sqlite_stmt_get(st, ST_CHAIN_BREAK);
 
 	bind_text(s, 1, b->agent_id);
 	bind_text(s, 2, b->boot_id);
@@ -332,7 +332,7 @@ static int verify_chain(struct sqlite_store *st, const struct store_batch *b,
 		if (!is_zero(b->prev_hash, b->prev_hash_len))
 			return chain_break(st, b, b->seq, "prev_mismatch", res);
 	} else {
-		s = stmt_get(st, ST_BATCH_BY_SEQ);
+		s = sqlite_stmt_get(st, ST_BATCH_BY_SEQ);
 		bind_text(s, 1, b->agent_id);
 		sqlite3_bind_int64(s, 2, (int64_t)(b->seq - 1));
 		rc = sqlite3_step(s);
@@ -347,7 +347,7 @@ static int verify_chain(struct sqlite_store *st, const struct store_batch *b,
 			return db_err(st, "look up previous batch");
 		}
 	}
-	s = stmt_get(st, ST_BATCH_BY_SEQ);
+	s = sqlite_stmt_get(st, ST_BATCH_BY_SEQ);
 	bind_text(s, 1, b->agent_id);
 	sqlite3_bind_int64(s, 2, (int64_t)(b->seq + 1));
 	rc = sqlite3_step(s);
@@ -366,7 +366,7 @@ static int verify_chain(struct sqlite_store *st, const struct store_batch *b,
 
 static int put_gap(struct sqlite_store *st, const struct store_batch *b, const Aitrail__V1__Gap *g)
 {
-	sqlite3_stmt *s = stmt_get(st, ST_GAP_ADD);
+	sqlite3_stmt *s = sqlite_stmt_get(st, ST_GAP_ADD);
 
 	bind_text(s, 1, b->agent_id);
 	bind_text(s, 2, b->boot_id);
@@ -382,7 +382,7 @@ static int flush_touches(struct sqlite_store *st, const struct store_batch *b, s
 {
 	for (int i = 0; i < ts->n; i++) {
 		const struct session_touch *t = &ts->t[i];
-		sqlite3_stmt *s = stmt_get(st, ST_SESSION_TOUCH);
+		sqlite3_stmt *s = sqlite_stmt_get(st, ST_SESSION_TOUCH);
 
 		bind_text(s, 1, t->id);
 		bind_text(s, 2, t->tool);
@@ -422,7 +422,7 @@ static int put_session_edge(struct sqlite_store *st, const Aitrail__V1__Event *e
 		const Aitrail__V1__SessionStart *st_ = ev->session_start;
 		char *argv = store_argv_json(st_->n_argv, st_->argv);
 
-		s = stmt_get(st, ST_SESSION_START);
+		s = sqlite_stmt_get(st, ST_SESSION_START);
 		bind_text(s, 1, ss->id);
 		bind_text(s, 2, st_->cwd);
 		sqlite3_bind_text(s, 3, argv, -1, free);
@@ -430,7 +430,7 @@ static int put_session_edge(struct sqlite_store *st, const Aitrail__V1__Event *e
 		if (sqlite3_step(s) != SQLITE_DONE)
 			return db_err(st, "store session start");
 	} else if (ev->body_case == AITRAIL__V1__EVENT__BODY_SESSION_END) {
-		s = stmt_get(st, ST_SESSION_END);
+		s = sqlite_stmt_get(st, ST_SESSION_END);
 		bind_text(s, 1, ss->id);
 		sqlite3_bind_int64(s, 2, (int64_t)ev->ts);
 		sqlite3_bind_int64(s, 3, ev->session_end->exit_code);
@@ -451,7 +451,7 @@ static int put_provenance(struct sqlite_store *st, const struct store_batch *b,
 
 	if (!fw->sha256 || strlen(fw->sha256) != 64 || !fw->path[0])
 		return 0; /* not hashed (too large, gone): nothing to match content against */
-	s = stmt_get(st, ST_PROV_ADD);
+	s = sqlite_stmt_get(st, ST_PROV_ADD);
 	bind_text(s, 1, fw->sha256);
 	bind_text(s, 2, fw->path);
 	bind_text(s, 3, ss ? ss->id : "");
@@ -476,7 +476,7 @@ static int put_event(struct sqlite_store *st, const struct store_batch *b, size_
 	const Aitrail__V1__Event *ev = b->events[i];
 	const Aitrail__V1__Proc *p = ev->proc;
 	const Aitrail__V1__Session *ss = ev->session;
-	sqlite3_stmt *s = stmt_get(st, ST_EVENT_ADD);
+	sqlite3_stmt *s = sqlite_stmt_get(st, ST_EVENT_ADD);
 	char detail[1024];
 	int has_session = ss && ss->id[0];
 	int rc;
@@ -524,7 +524,7 @@ static int put_event(struct sqlite_store *st, const struct store_batch *b, size_
 static int put_batch_locked(struct sqlite_store *st, const struct store_batch *b,
 			    struct store_put_result *res)
 {
-	sqlite3_stmt *s = stmt_get(st, ST_BATCH_GET);
+	sqlite3_stmt *s = sqlite_stmt_get(st, ST_BATCH_GET);
 	struct touches ts = { .n = 0 };
 	int rc;
 
@@ -546,7 +546,7 @@ static int put_batch_locked(struct sqlite_store *st, const struct store_batch *b
 
 	if ((rc = verify_chain(st, b, res)))
 		return rc;
-	s = stmt_get(st, ST_BATCH_ADD);
+	s = sqlite_stmt_get(st, ST_BATCH_ADD);
 	bind_text(s, 1, b->agent_id);
 	bind_text(s, 2, b->boot_id);
 	sqlite3_bind_int64(s, 3, (int64_t)b->seq);
@@ -582,7 +582,7 @@ int sqlite_store_put_batch(struct sqlite_store *st, const struct store_batch *b,
 		return db_err(st, "begin transaction");
 	rc = put_batch_locked(st, b, res);
 	if (!rc) {
-		s = stmt_get(st, ST_AGENT_SEEN);
+		s = sqlite_stmt_get(st, ST_AGENT_SEEN);
 		bind_text(s, 1, b->agent_id);
 		sqlite3_bind_int64(s, 2, (int64_t)b->received_ns);
 		bind_text(s, 3, b->boot_id);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Internals shared by the SQLite backend's files (store_sqlite.c, store_query.c, ...). */
+/* Internals shared by the SQLite backend's files (store_sqlite*.c). */
 #ifndef AITRAIL_STORE_SQLITE_H
 #define AITRAIL_STORE_SQLITE_H
 
@@ -35,9 +35,9 @@ struct sqlite_store {
 	sqlite3_stmt *stmt[ST__COUNT];
 };
 
-sqlite3_stmt *stmt_get(struct sqlite_store *st, enum store_stmt id);
-/* The policy_versions table, and its group column on older databases (store_policy.c). */
-int store_policy_schema(struct sqlite_store *st);
+sqlite3_stmt *sqlite_stmt_get(struct sqlite_store *st, enum store_stmt id);
+/* The policy_versions table, and its group column on older databases (store_sqlite_policy.c). */
+int sqlite_policy_schema(struct sqlite_store *st);
 
 /* The SQLite backend of each function of collector/store.h, with the same contract. */
 int sqlite_store_open(const char *spec, struct sqlite_store **out);

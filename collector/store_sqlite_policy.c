@@ -23,7 +23,7 @@ static const char schema[] =
 static const char add_group[] = "ALTER TABLE policy_versions ADD COLUMN grp TEXT NOT NULL "
 				"DEFAULT ''";
 
-int store_policy_schema(struct sqlite_store *st)
+int sqlite_policy_schema(struct sqlite_store *st)
 {
 	char *msg = NULL;
 
