@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * collector/store.h dispatched to a backend by the spec's scheme (SQLite files, postgres://
- * URIs). What the backends share is in store_backend.c; nothing here is called by a backend.
+ * collector/store.h dispatched to a backend: the first whose accepts() takes the spec (postgres://
+ * URIs), else the one without (SQLite files). A backend is one row of the table below; what the
+ * backends share is in store_backend.c, and nothing here is called by a backend.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -11,122 +12,159 @@
 #include "collector/store_pg.h"
 #include "collector/store_sqlite.h"
 
+static const struct store_ops backends[] = {
+	{
+		.name = "postgresql",
+		.accepts = store_spec_is_pg,
+		.open = pg_store_open,
+		.close = pg_store_close,
+		.set_durable = pg_store_set_durable,
+		.agent_add = pg_store_agent_add,
+		.agent_by_key = pg_store_agent_by_key,
+		.agent_revoke = pg_store_agent_revoke,
+		.heartbeat = pg_store_heartbeat,
+		.put_batch = pg_store_put_batch,
+		.query_sessions = pg_store_query_sessions,
+		.query_events = pg_store_query_events,
+		.query_timeline = pg_store_query_timeline,
+		.query_agents = pg_store_query_agents,
+		.query_provenance = pg_store_query_provenance,
+		.prune = pg_store_prune,
+		.policy_put = pg_store_policy_put,
+		.policy_remove = pg_store_policy_remove,
+		.policy_get = pg_store_policy_get,
+		.replay = pg_store_replay,
+	},
+	{
+		.name = "sqlite",
+		.open = sqlite_store_open,
+		.close = sqlite_store_close,
+		.set_durable = sqlite_store_set_durable,
+		.agent_add = sqlite_store_agent_add,
+		.agent_by_key = sqlite_store_agent_by_key,
+		.agent_revoke = sqlite_store_agent_revoke,
+		.heartbeat = sqlite_store_heartbeat,
+		.put_batch = sqlite_store_put_batch,
+		.query_sessions = sqlite_store_query_sessions,
+		.query_events = sqlite_store_query_events,
+		.query_timeline = sqlite_store_query_timeline,
+		.query_agents = sqlite_store_query_agents,
+		.query_provenance = sqlite_store_query_provenance,
+		.prune = sqlite_store_prune,
+		.policy_put = sqlite_store_policy_put,
+		.policy_remove = sqlite_store_policy_remove,
+		.policy_get = sqlite_store_policy_get,
+		.replay = sqlite_store_replay,
+	},
+};
+
 int store_open(const char *spec, struct store **out)
 {
-	struct store *st = calloc(1, sizeof(*st));
+	const struct store_ops *be = NULL;
+	struct store *st;
 	int err;
 
-	if (!st)
-		return -ENOMEM;
-	if (store_spec_is_pg(spec))
-		err = pg_store_open(spec, &st->pg);
-	else
-		err = sqlite_store_open(spec, &st->lite);
-	if (err) {
-		free(st);
+	for (size_t i = 0; !be && i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (!backends[i].accepts || backends[i].accepts(spec))
+			be = &backends[i];
+	if (!be)
+		return -EINVAL;
+	err = be->open(spec, &st);
+	if (err)
 		return err;
-	}
+	st->ops = be;
 	*out = st;
 	return 0;
 }
 
 void store_close(struct store *st)
 {
-	if (!st)
-		return;
-	if (st->pg)
-		pg_store_close(st->pg);
-	else
-		sqlite_store_close(st->lite);
-	free(st);
+	if (st)
+		st->ops->close(st);
 }
-
-/* Every other function is the backend's, with the same arguments. */
-#define DISPATCH(fn, ...) \
-	(st->pg ? pg_##fn(st->pg, __VA_ARGS__) : sqlite_##fn(st->lite, __VA_ARGS__))
 
 int store_set_durable(struct store *st, int durable)
 {
-	return DISPATCH(store_set_durable, durable);
+	return st->ops->set_durable(st, durable);
 }
 
 int store_agent_add(struct store *st, const char *agent_id, const char *key_hash,
 		    const Aitrail__V1__AgentInfo *info, uint64_t now_ns)
 {
-	return DISPATCH(store_agent_add, agent_id, key_hash, info, now_ns);
+	return st->ops->agent_add(st, agent_id, key_hash, info, now_ns);
 }
 
 int store_agent_by_key(struct store *st, const char *key_hash, struct store_agent *out)
 {
-	return DISPATCH(store_agent_by_key, key_hash, out);
+	return st->ops->agent_by_key(st, key_hash, out);
 }
 
 int store_agent_revoke(struct store *st, const char *agent_id, uint64_t now_ns)
 {
-	return DISPATCH(store_agent_revoke, agent_id, now_ns);
+	return st->ops->agent_revoke(st, agent_id, now_ns);
 }
 
 int store_heartbeat(struct store *st, const char *agent_id, const Aitrail__V1__Heartbeat *hb,
 		    uint64_t now_ns)
 {
-	return DISPATCH(store_heartbeat, agent_id, hb, now_ns);
+	return st->ops->heartbeat(st, agent_id, hb, now_ns);
 }
 
 int store_put_batch(struct store *st, const struct store_batch *b, struct store_put_result *res)
 {
-	return DISPATCH(store_put_batch, b, res);
+	return st->ops->put_batch(st, b, res);
 }
 
 int store_query_sessions(struct store *st, const struct session_filter *f, json_object **out)
 {
-	return DISPATCH(store_query_sessions, f, out);
+	return st->ops->query_sessions(st, f, out);
 }
 
 int store_query_events(struct store *st, const struct event_filter *f, json_object **out)
 {
-	return DISPATCH(store_query_events, f, out);
+	return st->ops->query_events(st, f, out);
 }
 
 int store_query_timeline(struct store *st, const char *session_id, json_object **out)
 {
-	return DISPATCH(store_query_timeline, session_id, out);
+	return st->ops->query_timeline(st, session_id, out);
 }
 
 int store_query_agents(struct store *st, uint64_t now_ns, uint32_t silent_after,
 		       uint32_t default_interval_s, json_object **out)
 {
-	return DISPATCH(store_query_agents, now_ns, silent_after, default_interval_s, out);
+	return st->ops->query_agents(st, now_ns, silent_after, default_interval_s, out);
 }
 
 int store_query_provenance(struct store *st, const char *const *sha256, size_t n,
 			   json_object **out)
 {
-	return DISPATCH(store_query_provenance, sha256, n, out);
+	return st->ops->query_provenance(st, sha256, n, out);
 }
 
 int store_prune(struct store *st, uint64_t before_ns, uint32_t max_rows, uint64_t *deleted)
 {
-	return DISPATCH(store_prune, before_ns, max_rows, deleted);
+	return st->ops->prune(st, before_ns, max_rows, deleted);
 }
 
 int store_policy_put(struct store *st, const char *group, const char *name, const char *yaml,
 		     size_t len, const char *etag, uint64_t now_ns)
 {
-	return DISPATCH(store_policy_put, group, name, yaml, len, etag, now_ns);
+	return st->ops->policy_put(st, group, name, yaml, len, etag, now_ns);
 }
 
 int store_policy_remove(struct store *st, const char *group, uint64_t now_ns)
 {
-	return DISPATCH(store_policy_remove, group, now_ns);
+	return st->ops->policy_remove(st, group, now_ns);
 }
 
 int store_policy_get(struct store *st, const char *group, struct store_policy *out)
 {
-	return DISPATCH(store_policy_get, group, out);
+	return st->ops->policy_get(st, group, out);
 }
 
 int store_replay(struct store *st, uint64_t since_ns, uint64_t until_ns, unsigned int kinds,
 		 store_replay_fn fn, void *arg, uint64_t *undecodable)
 {
-	return DISPATCH(store_replay, since_ns, until_ns, kinds, fn, arg, undecodable);
+	return st->ops->replay(st, since_ns, until_ns, kinds, fn, arg, undecodable);
 }

@@ -10,17 +10,51 @@
 #define AITRAIL_STORE_BACKEND_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "common/pbjson.h"
 #include "collector/store.h"
 
-struct sqlite_store;
-struct pg_store;
+/*
+ * A backend: one row of store.c's table. Each function has the contract of its collector/store.h
+ * namesake; st is the struct store that the backend's open returned, which the backend's own
+ * handle starts with (struct sqlite_store, struct pg_store).
+ */
+struct store_ops {
+	const char *name;
+	/* The spec names a database of this backend; NULL: every spec no other backend takes. */
+	bool (*accepts)(const char *spec);
+	int (*open)(const char *spec, struct store **out);
+	void (*close)(struct store *st);
+	int (*set_durable)(struct store *st, int durable);
+	int (*agent_add)(struct store *st, const char *agent_id, const char *key_hash,
+			 const Aitrail__V1__AgentInfo *info, uint64_t now_ns);
+	int (*agent_by_key)(struct store *st, const char *key_hash, struct store_agent *out);
+	int (*agent_revoke)(struct store *st, const char *agent_id, uint64_t now_ns);
+	int (*heartbeat)(struct store *st, const char *agent_id, const Aitrail__V1__Heartbeat *hb,
+			 uint64_t now_ns);
+	int (*put_batch)(struct store *st, const struct store_batch *b,
+			 struct store_put_result *res);
+	int (*query_sessions)(struct store *st, const struct session_filter *f, json_object **out);
+	int (*query_events)(struct store *st, const struct event_filter *f, json_object **out);
+	int (*query_timeline)(struct store *st, const char *session_id, json_object **out);
+	int (*query_agents)(struct store *st, uint64_t now_ns, uint32_t silent_after,
+			    uint32_t default_interval_s, json_object **out);
+	int (*query_provenance)(struct store *st, const char *const *sha256, size_t n,
+				json_object **out);
+	int (*prune)(struct store *st, uint64_t before_ns, uint32_t max_rows, uint64_t *deleted);
+	int (*policy_put)(struct store *st, const char *group, const char *name, const char *yaml,
+			  size_t len, const char *etag, uint64_t now_ns);
+	int (*policy_remove)(struct store *st, const char *group, uint64_t now_ns);
+	int (*policy_get)(struct store *st, const char *group, struct store_policy *out);
+	int (*replay)(struct store *st, uint64_t since_ns, uint64_t until_ns, unsigned int kinds,
+		      store_replay_fn fn, void *arg, uint64_t *undecodable);
+};
 
-/* Exactly one backend is set. */
+/* The head of every backend's handle; store.c sets ops after the backend's open. */
 struct store {
-	struct sqlite_store *lite;
-	struct pg_store *pg;
+	const struct store_ops *ops;
 };
 
 /* Loss counters and the rest of AgentStats as a flat JSON object; malloc'd, NULL on ENOMEM. */

@@ -205,7 +205,7 @@ static void quiet(void *arg, const char *msg)
 	log_debug("postgres: %s", msg);
 }
 
-int pg_store_open(const char *spec, struct pg_store **out)
+int pg_store_open(const char *spec, struct store **out)
 {
 	char where[512], *msg, *nl;
 	struct pg_store *st;
@@ -236,15 +236,17 @@ int pg_store_open(const char *spec, struct pg_store **out)
 		goto fail;
 	}
 	PQclear(r);
-	*out = st;
+	*out = &st->base;
 	return 0;
 fail:
-	pg_store_close(st);
+	pg_store_close(&st->base);
 	return -EIO;
 }
 
-void pg_store_close(struct pg_store *st)
+void pg_store_close(struct store *store)
 {
+	struct pg_store *st = pg_of(store);
+
 	if (!st)
 		return;
 	PQfinish(st->conn);
@@ -252,14 +254,15 @@ void pg_store_close(struct pg_store *st)
 	free(st);
 }
 
-int pg_store_set_durable(struct pg_store *st, int durable)
+int pg_store_set_durable(struct store *store, int durable)
 {
 	return 0;
 }
 
-int pg_store_agent_add(struct pg_store *st, const char *agent_id, const char *key_hash,
+int pg_store_agent_add(struct store *store, const char *agent_id, const char *key_hash,
 		       const Aitrail__V1__AgentInfo *info, uint64_t now_ns)
 {
+	struct pg_store *st = pg_of(store);
 	struct pg_params p = { 0 };
 
 	pgp_text(&p, agent_id);
@@ -274,8 +277,9 @@ int pg_store_agent_add(struct pg_store *st, const char *agent_id, const char *ke
 		      &p, NULL);
 }
 
-int pg_store_agent_by_key(struct pg_store *st, const char *key_hash, struct store_agent *out)
+int pg_store_agent_by_key(struct store *store, const char *key_hash, struct store_agent *out)
 {
+	struct pg_store *st = pg_of(store);
 	struct pg_params p = { 0 };
 	PGresult *r;
 	int rc = -ENOENT;
@@ -295,8 +299,9 @@ int pg_store_agent_by_key(struct pg_store *st, const char *key_hash, struct stor
 	return rc;
 }
 
-int pg_store_agent_revoke(struct pg_store *st, const char *agent_id, uint64_t now_ns)
+int pg_store_agent_revoke(struct store *store, const char *agent_id, uint64_t now_ns)
 {
+	struct pg_store *st = pg_of(store);
 	struct pg_params p = { 0 };
 	uint64_t n = 0;
 	int rc;
@@ -328,9 +333,10 @@ int pg_put_stats(struct pg_store *st, const char *agent_id, const Aitrail__V1__A
 	return rc;
 }
 
-int pg_store_heartbeat(struct pg_store *st, const char *agent_id, const Aitrail__V1__Heartbeat *hb,
+int pg_store_heartbeat(struct store *store, const char *agent_id, const Aitrail__V1__Heartbeat *hb,
 		       uint64_t now_ns)
 {
+	struct pg_store *st = pg_of(store);
 	struct pg_params p = { 0 };
 	int rc;
 

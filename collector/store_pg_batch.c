@@ -381,9 +381,10 @@ static int put_batch_locked(struct pg_store *st, const struct store_batch *b,
 	return 0;
 }
 
-int pg_store_put_batch(struct pg_store *st, const struct store_batch *b,
+int pg_store_put_batch(struct store *store, const struct store_batch *b,
 		       struct store_put_result *res)
 {
+	struct pg_store *st = pg_of(store);
 	struct pg_params p = { 0 };
 	int rc;
 

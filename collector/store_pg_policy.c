@@ -35,30 +35,34 @@ static int insert(struct pg_store *st, const char *group, const char *name, cons
 	return rc;
 }
 
-int pg_store_policy_put(struct pg_store *st, const char *group, const char *name, const char *yaml,
+int pg_store_policy_put(struct store *store, const char *group, const char *name, const char *yaml,
 			size_t len, const char *etag, uint64_t now_ns)
 {
+	struct pg_store *st = pg_of(store);
+
 	if (!len)
 		return -EINVAL;
 	return insert(st, group, name, yaml, len, etag, now_ns);
 }
 
-int pg_store_policy_remove(struct pg_store *st, const char *group, uint64_t now_ns)
+int pg_store_policy_remove(struct store *store, const char *group, uint64_t now_ns)
 {
+	struct pg_store *st = pg_of(store);
 	struct store_policy p;
 	int err;
 
 	if (!*group)
 		return -EINVAL;
-	err = pg_store_policy_get(st, group, &p);
+	err = pg_store_policy_get(store, group, &p);
 	if (err)
 		return err;
 	store_policy_release(&p);
 	return insert(st, group, "", "", 0, "", now_ns);
 }
 
-int pg_store_policy_get(struct pg_store *st, const char *group, struct store_policy *out)
+int pg_store_policy_get(struct store *store, const char *group, struct store_policy *out)
 {
+	struct pg_store *st = pg_of(store);
 	struct pg_params p = { 0 };
 	PGresult *r;
 	int err = 0;
@@ -115,9 +119,10 @@ static void replay_row(const PGresult *r, store_replay_fn fn, void *arg, uint64_
 	aitrail__v1__event__free_unpacked(ev, NULL);
 }
 
-int pg_store_replay(struct pg_store *st, uint64_t since_ns, uint64_t until_ns,
+int pg_store_replay(struct store *store, uint64_t since_ns, uint64_t until_ns,
 		    unsigned int kinds, store_replay_fn fn, void *arg, uint64_t *undecodable)
 {
+	struct pg_store *st = pg_of(store);
 	struct pg_params p = { 0 };
 	PGresult *r;
 	int err = 0;
@@ -179,9 +184,10 @@ static json_object *match_row(const PGresult *r, int row)
 	return m;
 }
 
-int pg_store_query_provenance(struct pg_store *st, const char *const *sha256, size_t n,
+int pg_store_query_provenance(struct store *store, const char *const *sha256, size_t n,
 			      json_object **out)
 {
+	struct pg_store *st = pg_of(store);
 	json_object *o, *results;
 
 	if (n > STORE_PROV_MAX)
@@ -216,8 +222,9 @@ int pg_store_query_provenance(struct pg_store *st, const char *const *sha256, si
 	return 0;
 }
 
-int pg_store_prune(struct pg_store *st, uint64_t before_ns, uint32_t max_rows, uint64_t *deleted)
+int pg_store_prune(struct store *store, uint64_t before_ns, uint32_t max_rows, uint64_t *deleted)
 {
+	struct pg_store *st = pg_of(store);
 	struct pg_params p = { 0 };
 	int rc;
 

@@ -77,8 +77,9 @@ static json_object *session_row(const PGresult *r, int row)
 	return o;
 }
 
-int pg_store_query_sessions(struct pg_store *st, const struct session_filter *f, json_object **out)
+int pg_store_query_sessions(struct store *store, const struct session_filter *f, json_object **out)
 {
+	struct pg_store *st = pg_of(store);
 	struct pg_params p = { 0 };
 	json_object *arr;
 	PGresult *r;
@@ -144,8 +145,9 @@ static int session_known(struct pg_store *st, const char *id, json_object **row)
 	return rc;
 }
 
-int pg_store_query_events(struct pg_store *st, const struct event_filter *f, json_object **out)
+int pg_store_query_events(struct store *store, const struct event_filter *f, json_object **out)
 {
+	struct pg_store *st = pg_of(store);
 	struct pbjson_buf pb = { 0 };
 	struct pg_params p = { 0 };
 	json_object *arr;
@@ -202,8 +204,9 @@ static void timeline_row_of(const PGresult *r, int row, struct timeline_row *t)
 	t->detail = PQgetvalue(r, row, 9);
 }
 
-int pg_store_query_timeline(struct pg_store *st, const char *session_id, json_object **out)
+int pg_store_query_timeline(struct store *store, const char *session_id, json_object **out)
 {
+	struct pg_store *st = pg_of(store);
 	struct timeline t = { 0 };
 	struct pg_params p = { 0 };
 	json_object *session = NULL;
@@ -330,9 +333,10 @@ static int agent_breaks(struct pg_store *st, const char *id, json_object *o)
 	return 0;
 }
 
-int pg_store_query_agents(struct pg_store *st, uint64_t now_ns, uint32_t silent_after,
+int pg_store_query_agents(struct store *store, uint64_t now_ns, uint32_t silent_after,
 			  uint32_t default_interval_s, json_object **out)
 {
+	struct pg_store *st = pg_of(store);
 	json_object *arr;
 	PGresult *r;
 	int rc = 0;

@@ -121,7 +121,7 @@ static int db_err(struct sqlite_store *st, const char *what)
 	return -EIO;
 }
 
-int sqlite_store_open(const char *spec, struct sqlite_store **out)
+int sqlite_store_open(const char *spec, struct store **out)
 {
 	struct sqlite_store *st;
 	char *err = NULL;
@@ -163,15 +163,17 @@ int sqlite_store_open(const char *spec, struct sqlite_store **out)
 			goto fail;
 		}
 	}
-	*out = st;
+	*out = &st->base;
 	return 0;
 fail:
-	sqlite_store_close(st);
+	sqlite_store_close(&st->base);
 	return -EIO;
 }
 
-void sqlite_store_close(struct sqlite_store *st)
+void sqlite_store_close(struct store *store)
 {
+	struct sqlite_store *st = sqlite_of(store);
+
 	if (!st)
 		return;
 	for (int i = 0; i < ST__COUNT; i++)
@@ -204,9 +206,10 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v)
 	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_STATIC);
 }
 
-int sqlite_store_agent_add(struct sqlite_store *st, const char *agent_id, const char *key_hash,
+int sqlite_store_agent_add(struct store *store, const char *agent_id, const char *key_hash,
 			   const Aitrail__V1__AgentInfo *info, uint64_t now_ns)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = sqlite_stmt_get(st, ST_AGENT_ADD);
 
 	bind_text(s, 1, agent_id);
@@ -221,9 +224,10 @@ int sqlite_store_agent_add(struct sqlite_store *st, const char *agent_id, const 
 	return 0;
 }
 
-int sqlite_store_agent_by_key(struct sqlite_store *st, const char *key_hash,
+int sqlite_store_agent_by_key(struct store *store, const char *key_hash,
 			      struct store_agent *out)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = sqlite_stmt_get(st, ST_AGENT_BY_KEY);
 	int rc;
 
@@ -241,8 +245,9 @@ int sqlite_store_agent_by_key(struct sqlite_store *st, const char *key_hash,
 	return 0;
 }
 
-int sqlite_store_agent_revoke(struct sqlite_store *st, const char *agent_id, uint64_t now_ns)
+int sqlite_store_agent_revoke(struct store *store, const char *agent_id, uint64_t now_ns)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = sqlite_stmt_get(st, ST_AGENT_REVOKE);
 
 	bind_text(s, 1, agent_id);
@@ -269,9 +274,10 @@ static int put_stats(struct sqlite_store *st, const char *agent_id,
 	return rc == SQLITE_DONE ? 0 : db_err(st, "store agent stats");
 }
 
-int sqlite_store_heartbeat(struct sqlite_store *st, const char *agent_id,
+int sqlite_store_heartbeat(struct store *store, const char *agent_id,
 			   const Aitrail__V1__Heartbeat *hb, uint64_t now_ns)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = sqlite_stmt_get(st, ST_AGENT_HEARTBEAT);
 
 	bind_text(s, 1, agent_id);
@@ -571,9 +577,10 @@ static int put_batch_locked(struct sqlite_store *st, const struct store_batch *b
 	return 0;
 }
 
-int sqlite_store_put_batch(struct sqlite_store *st, const struct store_batch *b,
+int sqlite_store_put_batch(struct store *store, const struct store_batch *b,
 			   struct store_put_result *res)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s;
 	int rc;
 
@@ -598,9 +605,10 @@ int sqlite_store_put_batch(struct sqlite_store *st, const struct store_batch *b,
 	return rc;
 }
 
-int sqlite_store_prune(struct sqlite_store *st, uint64_t before_ns, uint32_t max_rows,
+int sqlite_store_prune(struct store *store, uint64_t before_ns, uint32_t max_rows,
 		       uint64_t *deleted)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = NULL;
 	int rc;
 
@@ -627,8 +635,10 @@ int sqlite_store_prune(struct sqlite_store *st, uint64_t before_ns, uint32_t max
 	return rc == SQLITE_DONE ? 0 : db_err(st, "prune sessions");
 }
 
-int sqlite_store_set_durable(struct sqlite_store *st, int durable)
+int sqlite_store_set_durable(struct store *store, int durable)
 {
+	struct sqlite_store *st = sqlite_of(store);
+
 	if (sqlite3_exec(st->db, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
 			 NULL, NULL, NULL) != SQLITE_OK)
 		return db_err(st, "set synchronous");

@@ -71,22 +71,25 @@ static int insert(struct sqlite_store *st, const char *group, const char *name, 
 	return 0;
 }
 
-int sqlite_store_policy_put(struct sqlite_store *st, const char *group, const char *name,
+int sqlite_store_policy_put(struct store *store, const char *group, const char *name,
 			    const char *yaml, size_t len, const char *etag, uint64_t now_ns)
 {
+	struct sqlite_store *st = sqlite_of(store);
+
 	if (!len)
 		return -EINVAL;
 	return insert(st, group, name, yaml, len, etag, now_ns);
 }
 
-int sqlite_store_policy_remove(struct sqlite_store *st, const char *group, uint64_t now_ns)
+int sqlite_store_policy_remove(struct store *store, const char *group, uint64_t now_ns)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	struct store_policy p;
 	int err;
 
 	if (!*group)
 		return -EINVAL;
-	err = sqlite_store_policy_get(st, group, &p);
+	err = sqlite_store_policy_get(store, group, &p);
 	if (err)
 		return err;
 	store_policy_release(&p);
@@ -108,8 +111,9 @@ static char *dup_text(sqlite3_stmt *s, int col, size_t *len)
 	return d;
 }
 
-int sqlite_store_policy_get(struct sqlite_store *st, const char *group, struct store_policy *out)
+int sqlite_store_policy_get(struct store *store, const char *group, struct store_policy *out)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = NULL;
 	int rc, err = 0;
 
@@ -139,9 +143,10 @@ int sqlite_store_policy_get(struct sqlite_store *st, const char *group, struct s
 	return err;
 }
 
-int sqlite_store_replay(struct sqlite_store *st, uint64_t since_ns, uint64_t until_ns,
+int sqlite_store_replay(struct store *store, uint64_t since_ns, uint64_t until_ns,
 			unsigned int kinds, store_replay_fn fn, void *arg, uint64_t *undecodable)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	static const struct {
 		unsigned int kind;
 		const char *cond;

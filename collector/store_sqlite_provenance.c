@@ -43,9 +43,10 @@ static json_object *match_row(sqlite3_stmt *s)
 	return m;
 }
 
-int sqlite_store_query_provenance(struct sqlite_store *st, const char *const *sha256, size_t n,
+int sqlite_store_query_provenance(struct store *store, const char *const *sha256, size_t n,
 				  json_object **out)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	json_object *o, *results;
 	sqlite3_stmt *s = NULL;
 	int rc = 0;

@@ -104,9 +104,10 @@ static json_object *session_row(sqlite3_stmt *s)
 	return o;
 }
 
-int sqlite_store_query_sessions(struct sqlite_store *st, const struct session_filter *f,
+int sqlite_store_query_sessions(struct store *store, const struct session_filter *f,
 				json_object **out)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = prepare(st,
 		"SELECT " SESSION_COLS " FROM sessions"
 		" WHERE (?1 IS NULL OR host = ?1) AND (?2 IS NULL OR user = ?2)"
@@ -175,9 +176,10 @@ static int session_known(struct sqlite_store *st, const char *id, json_object **
 	return rc == SQLITE_DONE ? -ENOENT : q_err(st, "look up session");
 }
 
-int sqlite_store_query_events(struct sqlite_store *st, const struct event_filter *f,
+int sqlite_store_query_events(struct store *store, const struct event_filter *f,
 			      json_object **out)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = prepare(st,
 		"SELECT " EVENT_COLS ", pb FROM events WHERE session_id = ?1"
 		" AND (?2 IS NULL OR type = ?2 OR (?2 = 'file' AND type LIKE 'file_%'))"
@@ -240,8 +242,9 @@ static void timeline_row_of(sqlite3_stmt *s, struct timeline_row *r)
 	r->detail = col_text(s, 9);
 }
 
-int sqlite_store_query_timeline(struct sqlite_store *st, const char *session_id, json_object **out)
+int sqlite_store_query_timeline(struct store *store, const char *session_id, json_object **out)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = prepare(st, "SELECT " EVENT_COLS " FROM events WHERE session_id = ?1"
 				  " ORDER BY ts, seq LIMIT ?2");
 	struct timeline t = { 0 };
@@ -376,9 +379,10 @@ static int agent_breaks(struct sqlite_store *st, const char *id, json_object *o)
 	return rc == SQLITE_DONE ? 0 : q_err(st, "query chain breaks");
 }
 
-int sqlite_store_query_agents(struct sqlite_store *st, uint64_t now_ns, uint32_t silent_after,
+int sqlite_store_query_agents(struct store *store, uint64_t now_ns, uint32_t silent_after,
 			      uint32_t default_interval_s, json_object **out)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = prepare(st,
 		"SELECT id, hostname, host_id, boot_id, agent_version, enrolled_ns, revoked_ns,"
 		" last_seen_ns, last_heartbeat_ns, interval_s, last_batch_seq, spool_bytes,"

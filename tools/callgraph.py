@@ -70,6 +70,9 @@ def graph(objs):
     for o, f in zip(objs, files):
         d, u = symbols(o)
         for s in d:
+            if s in definer and definer[s] != f:
+                print(f"callgraph: {s} is defined in {definer[s]} and {f} (a stale object?)",
+                      file=sys.stderr)
             definer.setdefault(s, f)
         uses[f] = u
     edges = {f: {} for f in files}
