@@ -9,6 +9,7 @@
 
 #include "collector/store.h"
 #include "collector/store_backend.h"
+#include "collector/store_batch.h"
 #include "collector/store_pg.h"
 #include "collector/store_sqlite.h"
 
@@ -23,7 +24,7 @@ static const struct store_ops backends[] = {
 		.agent_by_key = pg_store_agent_by_key,
 		.agent_revoke = pg_store_agent_revoke,
 		.heartbeat = pg_store_heartbeat,
-		.put_batch = pg_store_put_batch,
+		.rows = &pg_rows_ops,
 		.query_sessions = pg_store_query_sessions,
 		.query_events = pg_store_query_events,
 		.query_timeline = pg_store_query_timeline,
@@ -44,7 +45,7 @@ static const struct store_ops backends[] = {
 		.agent_by_key = sqlite_store_agent_by_key,
 		.agent_revoke = sqlite_store_agent_revoke,
 		.heartbeat = sqlite_store_heartbeat,
-		.put_batch = sqlite_store_put_batch,
+		.rows = &sqlite_rows_ops,
 		.query_sessions = sqlite_store_query_sessions,
 		.query_events = sqlite_store_query_events,
 		.query_timeline = sqlite_store_query_timeline,
@@ -112,7 +113,7 @@ int store_heartbeat(struct store *st, const char *agent_id, const Aitrail__V1__H
 
 int store_put_batch(struct store *st, const struct store_batch *b, struct store_put_result *res)
 {
-	return st->ops->put_batch(st, b, res);
+	return store_batch_put(st, st->ops->rows, b, res);
 }
 
 int store_query_sessions(struct store *st, const struct session_filter *f, json_object **out)

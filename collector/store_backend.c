@@ -142,46 +142,6 @@ json_object *store_event_json(const void *pb, size_t len, struct pbjson_buf *b)
 	return o;
 }
 
-int store_touches_add(struct touches *ts, const Aitrail__V1__Event *ev)
-{
-	const Aitrail__V1__Session *ss = ev->session;
-	const char *user = ev->proc ? ev->proc->user : "";
-	struct session_touch *t = NULL;
-	int i;
-
-	if (ev->body_case == AITRAIL__V1__EVENT__BODY_SESSION_START && ev->session_start->user[0])
-		user = ev->session_start->user;
-	if (!user)
-		user = "";
-	if (ts->n && !strcmp(ts->t[ts->last].id, ss->id))
-		t = &ts->t[ts->last];
-	for (i = 0; !t && i < ts->n; i++)
-		if (!strcmp(ts->t[i].id, ss->id))
-			t = &ts->t[i];
-	if (!t) {
-		if (ts->n == TOUCH_MAX)
-			return -ENOSPC;
-		t = &ts->t[ts->n++];
-		*t = (struct session_touch){ .id = ss->id, .tool = ss->tool ? ss->tool : "",
-					     .host = ev->host ? ev->host : "", .user = user,
-					     .root_pid = ss->root_pid, .first_ns = ev->ts,
-					     .last_ns = ev->ts };
-	}
-	ts->last = t - ts->t;
-	if (!t->tool[0] && ss->tool)
-		t->tool = ss->tool;
-	if (!t->user[0])
-		t->user = user;
-	if (!t->root_pid)
-		t->root_pid = ss->root_pid;
-	if (ev->ts < t->first_ns)
-		t->first_ns = ev->ts;
-	if (ev->ts > t->last_ns)
-		t->last_ns = ev->ts;
-	t->events++;
-	return 0;
-}
-
 json_object *store_seq_range(uint64_t from, uint64_t to)
 {
 	json_object *r = json_object_new_object();

@@ -16,6 +16,8 @@
 #include "common/pbjson.h"
 #include "collector/store.h"
 
+struct store_rows_ops;
+
 /*
  * A backend: one row of store.c's table. Each function has the contract of its collector/store.h
  * namesake; st is the struct store that the backend's open returned, which the backend's own
@@ -34,8 +36,8 @@ struct store_ops {
 	int (*agent_revoke)(struct store *st, const char *agent_id, uint64_t now_ns);
 	int (*heartbeat)(struct store *st, const char *agent_id, const Aitrail__V1__Heartbeat *hb,
 			 uint64_t now_ns);
-	int (*put_batch)(struct store *st, const struct store_batch *b,
-			 struct store_put_result *res);
+	/* store_put_batch: store_batch.c's semantics over these rows */
+	const struct store_rows_ops *rows;
 	int (*query_sessions)(struct store *st, const struct session_filter *f, json_object **out);
 	int (*query_events)(struct store *st, const struct event_filter *f, json_object **out);
 	int (*query_timeline)(struct store *st, const char *session_id, json_object **out);
@@ -70,26 +72,5 @@ bool store_is_sha256_hex(const char *s);
 json_object *store_event_json(const void *pb, size_t len, struct pbjson_buf *b);
 /* {"from_seq": from, "to_seq": to}: a range of batch numbers in the agents answer. */
 json_object *store_seq_range(uint64_t from, uint64_t to);
-
-/*
- * A batch's events touch few sessions: one upsert per session and batch, not per event, keeps the
- * sessions row (and its indexes) out of the per-event cost. The first non-empty tool, user and
- * root pid win, as they would one event at a time.
- */
-struct session_touch {
-	const char *id, *tool, *host, *user;
-	uint32_t root_pid;
-	uint64_t first_ns, last_ns, events;
-};
-
-#define TOUCH_MAX 32
-
-struct touches {
-	struct session_touch t[TOUCH_MAX];
-	int n, last;
-};
-
-/* Adds ev (which has a session) to its session's touch; -ENOSPC: flush the touches, add again. */
-int store_touches_add(struct touches *ts, const Aitrail__V1__Event *ev);
 
 #endif

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * PostgreSQL backend of collector/store.h (libpq): the connection, the schema, agents and the
- * batch write path. One connection per struct store, used by one thread at a time like the
+ * PostgreSQL backend of collector/store.h (libpq): the connection, the schema, agents and
+ * heartbeats. One connection per struct store, used by one thread at a time like the
  * SQLite handle. Every value goes in as a query parameter. A batch is one transaction holding
  * the agent's advisory lock, so concurrent collectors verify an agent's chain one batch at a
  * time, as SQLite's single writer does. Commits are synchronous (the server's default), so an
  * acknowledged batch survives a crash of the database host: store_set_durable has nothing to
- * add. The query half is store_pg_query.c; policies, replay and pruning store_pg_policy.c.
+ * add. The batch rows are store_pg_batch.c's, the query half store_pg_query.c's; policies,
+ * replay and pruning store_pg_policy.c's.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -251,6 +252,7 @@ void pg_store_close(struct store *store)
 		return;
 	PQfinish(st->conn);
 	free(st->where);
+	free(st->ev);
 	free(st);
 }
 

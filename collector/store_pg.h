@@ -15,6 +15,7 @@ struct pg_store {
 	struct store base; /* first: a struct store * is one of these */
 	PGconn *conn;
 	char *where; /* the spec without its password, for messages */
+	struct pg_ev_rows *ev; /* event rows held for one INSERT (store_pg_batch.c) */
 };
 
 _Static_assert(offsetof(struct pg_store, base) == 0, "the struct store heads the handle");
@@ -60,6 +61,9 @@ int64_t pg_i64(const PGresult *r, int row, int col);
 int pg_put_stats(struct pg_store *st, const char *agent_id, const Aitrail__V1__AgentStats *stats,
 		 uint64_t ts);
 
+/* store_batch.c's rows (store_pg_batch.c). */
+extern const struct store_rows_ops pg_rows_ops;
+
 /* The PostgreSQL backend of each function of collector/store.h, with the same contract. */
 int pg_store_open(const char *spec, struct store **out);
 void pg_store_close(struct store *st);
@@ -71,8 +75,6 @@ int pg_store_agent_by_key(struct store *st, const char *key_hash,
 int pg_store_agent_revoke(struct store *st, const char *agent_id, uint64_t now_ns);
 int pg_store_heartbeat(struct store *st, const char *agent_id,
 			   const Aitrail__V1__Heartbeat *hb, uint64_t now_ns);
-int pg_store_put_batch(struct store *st, const struct store_batch *b,
-			   struct store_put_result *res);
 int pg_store_query_sessions(struct store *st, const struct session_filter *f,
 				json_object **out);
 int pg_store_query_events(struct store *st, const struct event_filter *f,

@@ -46,7 +46,22 @@ static inline struct sqlite_store *sqlite_of(struct store *st)
 	return (struct sqlite_store *)st;
 }
 
+/* Resets and returns a statement prepared at open, ready for binding. */
 sqlite3_stmt *sqlite_stmt_get(struct sqlite_store *st, enum store_stmt id);
+/* Logs "failed to <what>: <SQLite's message>"; -EIO. */
+int sqlite_db_err(struct sqlite_store *st, const char *what);
+/* An AgentStats into the agent's row unless a newer one is there. */
+int sqlite_put_stats(struct sqlite_store *st, const char *agent_id,
+		     const Aitrail__V1__AgentStats *stats, uint64_t ts);
+
+/* Binds v, NULL as "", for the duration of the statement's step. */
+static inline void sqlite_bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_STATIC);
+}
+
+/* store_batch.c's rows (store_sqlite_batch.c). */
+extern const struct store_rows_ops sqlite_rows_ops;
 /* The policy_versions table, and its group column on older databases (store_sqlite_policy.c). */
 int sqlite_policy_schema(struct sqlite_store *st);
 
@@ -61,8 +76,6 @@ int sqlite_store_agent_by_key(struct store *st, const char *key_hash,
 int sqlite_store_agent_revoke(struct store *st, const char *agent_id, uint64_t now_ns);
 int sqlite_store_heartbeat(struct store *st, const char *agent_id,
 			   const Aitrail__V1__Heartbeat *hb, uint64_t now_ns);
-int sqlite_store_put_batch(struct store *st, const struct store_batch *b,
-			   struct store_put_result *res);
 int sqlite_store_query_sessions(struct store *st, const struct session_filter *f,
 				json_object **out);
 int sqlite_store_query_events(struct store *st, const struct event_filter *f,
