@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * collector/store.h dispatched to a backend: the first whose accepts() takes the spec (postgres://
- * URIs), else the one without (SQLite files). A backend is one row of the table below; what the
- * backends share is in store_backend.c, and nothing here is called by a backend.
+ * URIs), else the one without (SQLite files). A backend is one row of the table below. The
+ * argument checks and defaults of collector/store.h are made here once, for every backend; what
+ * the backends share is in store_backend.c, and nothing here is called by a backend.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "collector/store.h"
@@ -31,8 +34,7 @@ static const struct store_ops backends[] = {
 		.query_agents = pg_store_query_agents,
 		.query_provenance = pg_store_query_provenance,
 		.prune = pg_store_prune,
-		.policy_put = pg_store_policy_put,
-		.policy_remove = pg_store_policy_remove,
+		.policy_add = pg_store_policy_add,
 		.policy_get = pg_store_policy_get,
 		.replay = pg_store_replay,
 	},
@@ -52,8 +54,7 @@ static const struct store_ops backends[] = {
 		.query_agents = sqlite_store_query_agents,
 		.query_provenance = sqlite_store_query_provenance,
 		.prune = sqlite_store_prune,
-		.policy_put = sqlite_store_policy_put,
-		.policy_remove = sqlite_store_policy_remove,
+		.policy_add = sqlite_store_policy_add,
 		.policy_get = sqlite_store_policy_get,
 		.replay = sqlite_store_replay,
 	},
@@ -116,14 +117,30 @@ int store_put_batch(struct store *st, const struct store_batch *b, struct store_
 	return store_batch_put(st, st->ops->rows, b, res);
 }
 
+/* A query's limit: dflt when none was asked, and never more than MAX_LIMIT rows. */
+#define MAX_LIMIT 100000
+
+static uint32_t limit(uint32_t asked, uint32_t dflt)
+{
+	if (!asked)
+		return dflt;
+	return asked > MAX_LIMIT ? MAX_LIMIT : asked;
+}
+
 int store_query_sessions(struct store *st, const struct session_filter *f, json_object **out)
 {
-	return st->ops->query_sessions(st, f, out);
+	struct session_filter g = *f;
+
+	g.limit = limit(f->limit, 1000);
+	return st->ops->query_sessions(st, &g, out);
 }
 
 int store_query_events(struct store *st, const struct event_filter *f, json_object **out)
 {
-	return st->ops->query_events(st, f, out);
+	struct event_filter g = *f;
+
+	g.limit = limit(f->limit, 10000);
+	return st->ops->query_events(st, &g, out);
 }
 
 int store_query_timeline(struct store *st, const char *session_id, json_object **out)
@@ -137,9 +154,24 @@ int store_query_agents(struct store *st, uint64_t now_ns, uint32_t silent_after,
 	return st->ops->query_agents(st, now_ns, silent_after, default_interval_s, out);
 }
 
+static bool is_sha256_hex(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
+			return false;
+	return i == 64;
+}
+
 int store_query_provenance(struct store *st, const char *const *sha256, size_t n,
 			   json_object **out)
 {
+	if (n > STORE_PROV_MAX)
+		return -E2BIG;
+	for (size_t i = 0; i < n; i++)
+		if (!is_sha256_hex(sha256[i]))
+			return -EINVAL;
 	return st->ops->query_provenance(st, sha256, n, out);
 }
 
@@ -151,12 +183,23 @@ int store_prune(struct store *st, uint64_t before_ns, uint32_t max_rows, uint64_
 int store_policy_put(struct store *st, const char *group, const char *name, const char *yaml,
 		     size_t len, const char *etag, uint64_t now_ns)
 {
-	return st->ops->policy_put(st, group, name, yaml, len, etag, now_ns);
+	if (!len)
+		return -EINVAL; /* an empty version is how a removal is recorded */
+	return st->ops->policy_add(st, group, name, yaml, len, etag, now_ns);
 }
 
 int store_policy_remove(struct store *st, const char *group, uint64_t now_ns)
 {
-	return st->ops->policy_remove(st, group, now_ns);
+	struct store_policy p;
+	int err;
+
+	if (!*group)
+		return -EINVAL;
+	err = st->ops->policy_get(st, group, &p);
+	if (err)
+		return err;
+	store_policy_release(&p);
+	return st->ops->policy_add(st, group, "", "", 0, "", now_ns);
 }
 
 int store_policy_get(struct store *st, const char *group, struct store_policy *out)

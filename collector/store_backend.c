@@ -12,6 +12,7 @@
 
 #include "collector/store.h"
 #include "collector/store_backend.h"
+#include "common/util.h"
 
 /* Appends at most n bytes of s to buf (size len, at *pos), always terminated. */
 static void put(char *buf, size_t len, size_t *pos, const char *s, size_t n)
@@ -117,16 +118,6 @@ char *store_argv_json(size_t n, char **argv)
 	return s;
 }
 
-bool store_is_sha256_hex(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i]; i++)
-		if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
-			return false;
-	return i == 64;
-}
-
 json_object *store_event_json(const void *pb, size_t len, struct pbjson_buf *b)
 {
 	Aitrail__V1__Event *ev;
@@ -149,4 +140,18 @@ json_object *store_seq_range(uint64_t from, uint64_t to)
 	json_object_object_add(r, "from_seq", json_object_new_int64((int64_t)from));
 	json_object_object_add(r, "to_seq", json_object_new_int64((int64_t)to));
 	return r;
+}
+
+void store_json_ts(json_object *o, const char *k, bool has, uint64_t ns)
+{
+	char key[64], buf[40];
+
+	if (!has) {
+		json_object_object_add(o, k, NULL);
+		return;
+	}
+	format_rfc3339_ns(ns, buf, sizeof(buf));
+	json_object_object_add(o, k, json_object_new_string(buf));
+	snprintf(key, sizeof(key), "%s_ns", k);
+	json_object_object_add(o, key, json_object_new_int64((int64_t)ns));
 }

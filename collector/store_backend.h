@@ -20,8 +20,9 @@ struct store_rows_ops;
 
 /*
  * A backend: one row of store.c's table. Each function has the contract of its collector/store.h
- * namesake; st is the struct store that the backend's open returned, which the backend's own
- * handle starts with (struct sqlite_store, struct pg_store).
+ * namesake, with the arguments store.c checked: filters come with their limit resolved (never
+ * 0), provenance digests are valid. st is the struct store that the backend's open returned,
+ * which the backend's own handle starts with (struct sqlite_store, struct pg_store).
  */
 struct store_ops {
 	const char *name;
@@ -46,9 +47,9 @@ struct store_ops {
 	int (*query_provenance)(struct store *st, const char *const *sha256, size_t n,
 				json_object **out);
 	int (*prune)(struct store *st, uint64_t before_ns, uint32_t max_rows, uint64_t *deleted);
-	int (*policy_put)(struct store *st, const char *group, const char *name, const char *yaml,
+	/* A new version of group's policy; an empty yaml marks the group's own one removed. */
+	int (*policy_add)(struct store *st, const char *group, const char *name, const char *yaml,
 			  size_t len, const char *etag, uint64_t now_ns);
-	int (*policy_remove)(struct store *st, const char *group, uint64_t now_ns);
 	int (*policy_get)(struct store *st, const char *group, struct store_policy *out);
 	int (*replay)(struct store *st, uint64_t since_ns, uint64_t until_ns, unsigned int kinds,
 		      store_replay_fn fn, void *arg, uint64_t *undecodable);
@@ -63,13 +64,17 @@ struct store {
 char *store_stats_json(const Aitrail__V1__AgentStats *stats);
 /* A session's argv as a JSON array; malloc'd. */
 char *store_argv_json(size_t n, char **argv);
-bool store_is_sha256_hex(const char *s);
 /*
  * The whole stored event as the agent's JSON output renders it (common/pbjson.c), so scripts
  * see every field (argv arrays, flags, truncated, policy decisions) and not only the columns;
  * NULL when it no longer decodes.
  */
 json_object *store_event_json(const void *pb, size_t len, struct pbjson_buf *b);
+/*
+ * A timestamp goes out twice: k as RFC 3339 for people and jq, k_ns in ns for scripts that
+ * compute; without one (has false), k is null.
+ */
+void store_json_ts(json_object *o, const char *k, bool has, uint64_t ns);
 /* {"from_seq": from, "to_seq": to}: a range of batch numbers in the agents answer. */
 json_object *store_seq_range(uint64_t from, uint64_t to);
 

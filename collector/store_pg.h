@@ -64,7 +64,7 @@ int pg_put_stats(struct pg_store *st, const char *agent_id, const Aitrail__V1__A
 /* store_batch.c's rows (store_pg_batch.c). */
 extern const struct store_rows_ops pg_rows_ops;
 
-/* The PostgreSQL backend of each function of collector/store.h, with the same contract. */
+/* The PostgreSQL row of store.c's backend table: struct store_ops (collector/store_backend.h). */
 int pg_store_open(const char *spec, struct store **out);
 void pg_store_close(struct store *st);
 int pg_store_set_durable(struct store *st, int durable);
@@ -87,9 +87,8 @@ int pg_store_query_provenance(struct store *st, const char *const *sha256, size_
 				  json_object **out);
 int pg_store_prune(struct store *st, uint64_t before_ns, uint32_t max_rows,
 		       uint64_t *deleted);
-int pg_store_policy_put(struct store *st, const char *group, const char *name,
+int pg_store_policy_add(struct store *st, const char *group, const char *name,
 			    const char *yaml, size_t len, const char *etag, uint64_t now_ns);
-int pg_store_policy_remove(struct store *st, const char *group, uint64_t now_ns);
 int pg_store_policy_get(struct store *st, const char *group, struct store_policy *out);
 int pg_store_replay(struct store *st, uint64_t since_ns, uint64_t until_ns,
 			unsigned int kinds, store_replay_fn fn, void *arg, uint64_t *undecodable);

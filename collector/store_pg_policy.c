@@ -14,9 +14,8 @@
 #include "collector/store_pg.h"
 #include "common/util.h"
 
-/* An empty yaml marks group's override removed. */
-static int insert(struct pg_store *st, const char *group, const char *name, const char *yaml,
-		  size_t len, const char *etag, uint64_t now_ns)
+int pg_store_policy_add(struct store *store, const char *group, const char *name,
+			const char *yaml, size_t len, const char *etag, uint64_t now_ns)
 {
 	struct pg_params p = { 0 };
 	char *text = strndup(yaml, len); /* text parameters end at a NUL, not at a length */
@@ -29,35 +28,10 @@ static int insert(struct pg_store *st, const char *group, const char *name, cons
 	pgp_text(&p, etag);
 	pgp_i64(&p, (int64_t)now_ns);
 	pgp_text(&p, group);
-	rc = pg_cmd(st, "store a policy version", "INSERT INTO policy_versions (name, yaml, etag,"
-		    " pushed_ns, grp) VALUES ($1, $2, $3, $4, $5)", &p, NULL);
+	rc = pg_cmd(pg_of(store), "store a policy version", "INSERT INTO policy_versions (name,"
+		    " yaml, etag, pushed_ns, grp) VALUES ($1, $2, $3, $4, $5)", &p, NULL);
 	free(text);
 	return rc;
-}
-
-int pg_store_policy_put(struct store *store, const char *group, const char *name, const char *yaml,
-			size_t len, const char *etag, uint64_t now_ns)
-{
-	struct pg_store *st = pg_of(store);
-
-	if (!len)
-		return -EINVAL;
-	return insert(st, group, name, yaml, len, etag, now_ns);
-}
-
-int pg_store_policy_remove(struct store *store, const char *group, uint64_t now_ns)
-{
-	struct pg_store *st = pg_of(store);
-	struct store_policy p;
-	int err;
-
-	if (!*group)
-		return -EINVAL;
-	err = pg_store_policy_get(store, group, &p);
-	if (err)
-		return err;
-	store_policy_release(&p);
-	return insert(st, group, "", "", 0, "", now_ns);
 }
 
 int pg_store_policy_get(struct store *store, const char *group, struct store_policy *out)
@@ -190,11 +164,6 @@ int pg_store_query_provenance(struct store *store, const char *const *sha256, si
 	struct pg_store *st = pg_of(store);
 	json_object *o, *results;
 
-	if (n > STORE_PROV_MAX)
-		return -E2BIG;
-	for (size_t i = 0; i < n; i++)
-		if (!store_is_sha256_hex(sha256[i]))
-			return -EINVAL;
 	o = json_object_new_object();
 	results = json_object_new_array();
 	json_object_object_add(o, "results", results);

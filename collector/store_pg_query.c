@@ -15,8 +15,6 @@
 #include "collector/timeline.h"
 #include "common/util.h"
 
-#define MAX_LIMIT 100000
-
 static void add_str(json_object *o, const char *k, const PGresult *r, int row, int col)
 {
 	json_object_object_add(o, k, json_object_new_string(PQgetvalue(r, row, col)));
@@ -30,26 +28,9 @@ static void add_int(json_object *o, const char *k, const PGresult *r, int row, i
 		json_object_object_add(o, k, json_object_new_int64(pg_i64(r, row, col)));
 }
 
-/* Timestamps go out twice: ns for scripts that compute, RFC 3339 for people and jq. */
 static void add_ts(json_object *o, const char *k, const PGresult *r, int row, int col)
 {
-	char key[64], buf[40];
-
-	if (PQgetisnull(r, row, col)) {
-		json_object_object_add(o, k, NULL);
-		return;
-	}
-	format_rfc3339_ns((uint64_t)pg_i64(r, row, col), buf, sizeof(buf));
-	json_object_object_add(o, k, json_object_new_string(buf));
-	snprintf(key, sizeof(key), "%s_ns", k);
-	json_object_object_add(o, key, json_object_new_int64(pg_i64(r, row, col)));
-}
-
-static int64_t clamp_limit(uint32_t limit, uint32_t dflt)
-{
-	if (!limit)
-		return dflt;
-	return limit > MAX_LIMIT ? MAX_LIMIT : limit;
+	store_json_ts(o, k, !PQgetisnull(r, row, col), (uint64_t)pg_i64(r, row, col));
 }
 
 #define SESSION_COLS "id, tool, host, usr, agent_id, root_pid, start_ns, last_ns, end_ns," \
@@ -90,7 +71,7 @@ int pg_store_query_sessions(struct store *store, const struct session_filter *f,
 	pgp_opt_text(&p, f->agent_id);
 	pgp_i64(&p, (int64_t)f->since_ns);
 	pgp_i64(&p, (int64_t)f->until_ns);
-	pgp_i64(&p, clamp_limit(f->limit, 1000));
+	pgp_i64(&p, f->limit);
 	r = pg_exec(st, "query sessions", "SELECT " SESSION_COLS " FROM sessions"
 		    " WHERE ($1::text IS NULL OR host = $1) AND ($2::text IS NULL OR usr = $2)"
 		    " AND ($3::text IS NULL OR tool = $3) AND ($4::text IS NULL OR agent_id = $4)"
@@ -160,7 +141,7 @@ int pg_store_query_events(struct store *store, const struct event_filter *f, jso
 	pgp_opt_text(&p, f->type);
 	pgp_i64(&p, (int64_t)f->since_ns);
 	pgp_i64(&p, (int64_t)f->until_ns);
-	pgp_i64(&p, clamp_limit(f->limit, 10000));
+	pgp_i64(&p, f->limit);
 	r = pg_exec(st, "query events", "SELECT " EVENT_COLS ", pb FROM events"
 		    " WHERE session_id = $1"
 		    " AND ($2::text IS NULL OR type = $2 OR ($2 = 'file' AND type LIKE 'file_%'))"

@@ -65,7 +65,7 @@ extern const struct store_rows_ops sqlite_rows_ops;
 /* The policy_versions table, and its group column on older databases (store_sqlite_policy.c). */
 int sqlite_policy_schema(struct sqlite_store *st);
 
-/* The SQLite backend of each function of collector/store.h, with the same contract. */
+/* The SQLite row of store.c's backend table: struct store_ops (collector/store_backend.h). */
 int sqlite_store_open(const char *spec, struct store **out);
 void sqlite_store_close(struct store *st);
 int sqlite_store_set_durable(struct store *st, int durable);
@@ -88,9 +88,8 @@ int sqlite_store_query_provenance(struct store *st, const char *const *sha256, s
 				  json_object **out);
 int sqlite_store_prune(struct store *st, uint64_t before_ns, uint32_t max_rows,
 		       uint64_t *deleted);
-int sqlite_store_policy_put(struct store *st, const char *group, const char *name,
+int sqlite_store_policy_add(struct store *st, const char *group, const char *name,
 			    const char *yaml, size_t len, const char *etag, uint64_t now_ns);
-int sqlite_store_policy_remove(struct store *st, const char *group, uint64_t now_ns);
 int sqlite_store_policy_get(struct store *st, const char *group, struct store_policy *out);
 int sqlite_store_replay(struct store *st, uint64_t since_ns, uint64_t until_ns,
 			unsigned int kinds, store_replay_fn fn, void *arg, uint64_t *undecodable);

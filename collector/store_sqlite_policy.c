@@ -45,10 +45,10 @@ int sqlite_policy_schema(struct sqlite_store *st)
 	return 0;
 }
 
-/* An empty yaml marks group's override removed. */
-static int insert(struct sqlite_store *st, const char *group, const char *name, const char *yaml,
-		  size_t len, const char *etag, uint64_t now_ns)
+int sqlite_store_policy_add(struct store *store, const char *group, const char *name,
+			    const char *yaml, size_t len, const char *etag, uint64_t now_ns)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = NULL;
 	int rc;
 
@@ -69,31 +69,6 @@ static int insert(struct sqlite_store *st, const char *group, const char *name, 
 		return -EIO;
 	}
 	return 0;
-}
-
-int sqlite_store_policy_put(struct store *store, const char *group, const char *name,
-			    const char *yaml, size_t len, const char *etag, uint64_t now_ns)
-{
-	struct sqlite_store *st = sqlite_of(store);
-
-	if (!len)
-		return -EINVAL;
-	return insert(st, group, name, yaml, len, etag, now_ns);
-}
-
-int sqlite_store_policy_remove(struct store *store, const char *group, uint64_t now_ns)
-{
-	struct sqlite_store *st = sqlite_of(store);
-	struct store_policy p;
-	int err;
-
-	if (!*group)
-		return -EINVAL;
-	err = sqlite_store_policy_get(store, group, &p);
-	if (err)
-		return err;
-	store_policy_release(&p);
-	return insert(st, group, "", "", 0, "", now_ns);
 }
 
 static char *dup_text(sqlite3_stmt *s, int col, size_t *len)

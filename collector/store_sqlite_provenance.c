@@ -51,11 +51,6 @@ int sqlite_store_query_provenance(struct store *store, const char *const *sha256
 	sqlite3_stmt *s = NULL;
 	int rc = 0;
 
-	if (n > STORE_PROV_MAX)
-		return -E2BIG;
-	for (size_t i = 0; i < n; i++)
-		if (!store_is_sha256_hex(sha256[i]))
-			return -EINVAL;
 	if (sqlite3_prepare_v2(st->db, "SELECT path, session_id, tool, host, user, ts, agent_id, pid,"
 			       " size, renamed_from FROM provenance WHERE sha256 = ?1"
 			       " ORDER BY ts LIMIT 1000", -1, &s, NULL) != SQLITE_OK) {

@@ -16,15 +16,6 @@
 #include "collector/timeline.h"
 #include "common/util.h"
 
-#define MAX_LIMIT 100000
-#define LIST_LIMIT 100
-
-static int q_err(struct sqlite_store *st, const char *what)
-{
-	log_error("failed to %s: %s", what, sqlite3_errmsg(st->db));
-	return -EIO;
-}
-
 static sqlite3_stmt *prepare(struct sqlite_store *st, const char *sql)
 {
 	sqlite3_stmt *s = NULL;
@@ -51,32 +42,16 @@ static void add_int(json_object *o, const char *k, sqlite3_stmt *s, int col)
 		json_object_object_add(o, k, json_object_new_int64(sqlite3_column_int64(s, col)));
 }
 
-/* Timestamps go out twice: ns for scripts that compute, RFC 3339 for people and jq. */
 static void add_ts(json_object *o, const char *k, sqlite3_stmt *s, int col)
 {
-	char key[64], buf[40];
-
-	if (sqlite3_column_type(s, col) == SQLITE_NULL) {
-		json_object_object_add(o, k, NULL);
-		return;
-	}
-	format_rfc3339_ns((uint64_t)sqlite3_column_int64(s, col), buf, sizeof(buf));
-	json_object_object_add(o, k, json_object_new_string(buf));
-	snprintf(key, sizeof(key), "%s_ns", k);
-	json_object_object_add(o, key, json_object_new_int64(sqlite3_column_int64(s, col)));
+	store_json_ts(o, k, sqlite3_column_type(s, col) != SQLITE_NULL,
+		      (uint64_t)sqlite3_column_int64(s, col));
 }
 
 static void bind_opt_text(sqlite3_stmt *s, int i, const char *v)
 {
 	if (v && *v)
 		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-}
-
-static int64_t clamp_limit(uint32_t limit, uint32_t dflt)
-{
-	if (!limit)
-		return dflt;
-	return limit > MAX_LIMIT ? MAX_LIMIT : limit;
 }
 
 #define SESSION_COLS "id, tool, host, user, agent_id, root_pid, start_ns, last_ns, end_ns," \
@@ -125,14 +100,14 @@ int sqlite_store_query_sessions(struct store *store, const struct session_filter
 	bind_opt_text(s, 4, f->agent_id);
 	sqlite3_bind_int64(s, 5, (int64_t)f->since_ns);
 	sqlite3_bind_int64(s, 6, (int64_t)f->until_ns);
-	sqlite3_bind_int64(s, 7, clamp_limit(f->limit, 1000));
+	sqlite3_bind_int64(s, 7, f->limit);
 	arr = json_object_new_array();
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		json_object_array_add(arr, session_row(s));
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE) {
 		json_object_put(arr);
-		return q_err(st, "query sessions");
+		return sqlite_db_err(st, "query sessions");
 	}
 	*out = json_object_new_object();
 	json_object_object_add(*out, "sessions", arr);
@@ -173,7 +148,7 @@ static int session_known(struct sqlite_store *st, const char *id, json_object **
 	sqlite3_finalize(s);
 	if (rc == SQLITE_ROW)
 		return 0;
-	return rc == SQLITE_DONE ? -ENOENT : q_err(st, "look up session");
+	return rc == SQLITE_DONE ? -ENOENT : sqlite_db_err(st, "look up session");
 }
 
 int sqlite_store_query_events(struct store *store, const struct event_filter *f,
@@ -198,7 +173,7 @@ int sqlite_store_query_events(struct store *store, const struct event_filter *f,
 	bind_opt_text(s, 2, f->type);
 	sqlite3_bind_int64(s, 3, (int64_t)f->since_ns);
 	sqlite3_bind_int64(s, 4, (int64_t)f->until_ns);
-	sqlite3_bind_int64(s, 5, clamp_limit(f->limit, 10000));
+	sqlite3_bind_int64(s, 5, f->limit);
 	arr = json_object_new_array();
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		json_object *o = json_object_new_object();
@@ -212,7 +187,7 @@ int sqlite_store_query_events(struct store *store, const struct event_filter *f,
 	pbjson_buf_free(&pb);
 	if (rc != SQLITE_DONE) {
 		json_object_put(arr);
-		return q_err(st, "query events");
+		return sqlite_db_err(st, "query events");
 	}
 	*out = json_object_new_object();
 	json_object_object_add(*out, "session_id", json_object_new_string(f->session_id));
@@ -274,7 +249,7 @@ int sqlite_store_query_timeline(struct store *store, const char *session_id, jso
 	if (rc != SQLITE_DONE) {
 		json_object_put(timeline_finish(&t));
 		json_object_put(session);
-		return q_err(st, "query timeline");
+		return sqlite_db_err(st, "query timeline");
 	}
 	*out = timeline_answer(session_id, session, &t, n_events);
 	return 0;
@@ -301,7 +276,7 @@ static int agent_missing(struct sqlite_store *st, const char *id, json_object *o
 	sqlite3_finalize(s);
 	json_object_object_add(o, "batches_missing", arr);
 	if (rc != SQLITE_DONE)
-		return q_err(st, "query missing batches");
+		return sqlite_db_err(st, "query missing batches");
 
 	s = prepare(st, "SELECT count(*), coalesce(max(seq), 0), coalesce(sum(events), 0)"
 			" FROM batches WHERE agent_id = ?1");
@@ -316,7 +291,7 @@ static int agent_missing(struct sqlite_store *st, const char *id, json_object *o
 		*max_seq = sqlite3_column_int64(s, 1);
 	}
 	sqlite3_finalize(s);
-	return rc == SQLITE_ROW ? 0 : q_err(st, "count batches");
+	return rc == SQLITE_ROW ? 0 : sqlite_db_err(st, "count batches");
 }
 
 static int agent_gaps(struct sqlite_store *st, const char *id, json_object *o)
@@ -343,7 +318,7 @@ static int agent_gaps(struct sqlite_store *st, const char *id, json_object *o)
 	sqlite3_finalize(s);
 	json_object_object_add(o, "gaps", arr);
 	if (rc != SQLITE_DONE)
-		return q_err(st, "query gaps");
+		return sqlite_db_err(st, "query gaps");
 	s = prepare(st, "SELECT coalesce(sum(events), 0) FROM gaps WHERE agent_id = ?1");
 	if (!s)
 		return -EIO;
@@ -376,7 +351,7 @@ static int agent_breaks(struct sqlite_store *st, const char *id, json_object *o)
 	}
 	sqlite3_finalize(s);
 	json_object_object_add(o, "chain_breaks", arr);
-	return rc == SQLITE_DONE ? 0 : q_err(st, "query chain breaks");
+	return rc == SQLITE_DONE ? 0 : sqlite_db_err(st, "query chain breaks");
 }
 
 int sqlite_store_query_agents(struct store *store, uint64_t now_ns, uint32_t silent_after,
@@ -433,7 +408,7 @@ int sqlite_store_query_agents(struct store *store, uint64_t now_ns, uint32_t sil
 	}
 	sqlite3_finalize(s);
 	if (!rc && qrc != SQLITE_DONE)
-		rc = q_err(st, "query agents");
+		rc = sqlite_db_err(st, "query agents");
 	if (rc) {
 		json_object_put(arr);
 		return rc;
