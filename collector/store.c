@@ -151,7 +151,10 @@ int store_query_timeline(struct store *st, const char *session_id, json_object *
 int store_query_agents(struct store *st, uint64_t now_ns, uint32_t silent_after,
 		       uint32_t default_interval_s, json_object **out)
 {
-	return st->ops->query_agents(st, now_ns, silent_after, default_interval_s, out);
+	struct store_liveness l = { .now_ns = now_ns, .silent_after = silent_after,
+				    .default_interval_s = default_interval_s };
+
+	return st->ops->query_agents(st, &l, out);
 }
 
 static bool is_sha256_hex(const char *s)

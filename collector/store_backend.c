@@ -155,3 +155,21 @@ void store_json_ts(json_object *o, const char *k, bool has, uint64_t ns)
 	snprintf(key, sizeof(key), "%s_ns", k);
 	json_object_object_add(o, key, json_object_new_int64((int64_t)ns));
 }
+
+void store_agent_liveness(json_object *o, int64_t interval_s, uint64_t seen_ns, bool revoked,
+			  const struct store_liveness *l)
+{
+	uint64_t silent_ns;
+
+	if (interval_s <= 0)
+		interval_s = l->default_interval_s;
+	silent_ns = (uint64_t)interval_s * l->silent_after * 1000000000ULL;
+	json_object_object_add(o, "heartbeat_interval_s", json_object_new_int64(interval_s));
+	json_object_object_add(o, "silent", json_object_new_boolean(
+		!revoked && (!seen_ns || l->now_ns > seen_ns + silent_ns)));
+}
+
+json_object *store_batches_pending(int64_t last_cut, int64_t max_received)
+{
+	return last_cut > max_received ? store_seq_range(max_received + 1, last_cut) : NULL;
+}

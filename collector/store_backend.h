@@ -18,6 +18,12 @@
 
 struct store_rows_ops;
 
+/* What decides whether an agent is silent, as the agents query was given it. */
+struct store_liveness {
+	uint64_t now_ns;
+	uint32_t silent_after;       /* heartbeat intervals */
+	uint32_t default_interval_s; /* for agents that never sent a heartbeat */
+};
 /*
  * A backend: one row of store.c's table. Each function has the contract of its collector/store.h
  * namesake, with the arguments store.c checked: filters come with their limit resolved (never
@@ -42,8 +48,7 @@ struct store_ops {
 	int (*query_sessions)(struct store *st, const struct session_filter *f, json_object **out);
 	int (*query_events)(struct store *st, const struct event_filter *f, json_object **out);
 	int (*query_timeline)(struct store *st, const char *session_id, json_object **out);
-	int (*query_agents)(struct store *st, uint64_t now_ns, uint32_t silent_after,
-			    uint32_t default_interval_s, json_object **out);
+	int (*query_agents)(struct store *st, const struct store_liveness *l, json_object **out);
 	int (*query_provenance)(struct store *st, const char *const *sha256, size_t n,
 				json_object **out);
 	int (*prune)(struct store *st, uint64_t before_ns, uint32_t max_rows, uint64_t *deleted);
@@ -77,5 +82,14 @@ json_object *store_event_json(const void *pb, size_t len, struct pbjson_buf *b);
 void store_json_ts(json_object *o, const char *k, bool has, uint64_t ns);
 /* {"from_seq": from, "to_seq": to}: a range of batch numbers in the agents answer. */
 json_object *store_seq_range(uint64_t from, uint64_t to);
+
+/*
+ * The agents answer's heartbeat_interval_s and silent, from the agent's stored interval (0 or
+ * less: none) and when it was last heard from (0: never). A revoked agent is never silent.
+ */
+void store_agent_liveness(json_object *o, int64_t interval_s, uint64_t seen_ns, bool revoked,
+			  const struct store_liveness *l);
+/* Batches the agent says it cut but that have not arrived (yet): a range, or NULL. */
+json_object *store_batches_pending(int64_t last_cut, int64_t max_received);
 
 #endif

@@ -314,8 +314,8 @@ static int agent_breaks(struct pg_store *st, const char *id, json_object *o)
 	return 0;
 }
 
-int pg_store_query_agents(struct store *store, uint64_t now_ns, uint32_t silent_after,
-			  uint32_t default_interval_s, json_object **out)
+int pg_store_query_agents(struct store *store, const struct store_liveness *l,
+			  json_object **out)
 {
 	struct pg_store *st = pg_of(store);
 	json_object *arr;
@@ -333,13 +333,8 @@ int pg_store_query_agents(struct store *store, uint64_t now_ns, uint32_t silent_
 	for (int i = 0; !rc && i < PQntuples(r); i++) {
 		json_object *o = json_object_new_object();
 		const char *id = PQgetvalue(r, i, 0);
-		int64_t interval = pg_i64(r, i, 9), max_seq = 0, last_cut;
-		uint64_t seen = (uint64_t)pg_i64(r, i, 7), silent_ns;
-		int revoked = !PQgetisnull(r, i, 6);
+		int64_t max_seq = 0;
 
-		if (interval <= 0)
-			interval = default_interval_s;
-		silent_ns = (uint64_t)interval * silent_after * 1000000000ULL;
 		add_str(o, "id", r, i, 0);
 		add_str(o, "host", r, i, 1);
 		add_str(o, "host_id", r, i, 2);
@@ -349,19 +344,16 @@ int pg_store_query_agents(struct store *store, uint64_t now_ns, uint32_t silent_
 		add_ts(o, "revoked", r, i, 6);
 		add_ts(o, "last_seen", r, i, 7);
 		add_ts(o, "last_heartbeat", r, i, 8);
-		json_object_object_add(o, "heartbeat_interval_s", json_object_new_int64(interval));
-		json_object_object_add(o, "silent", json_object_new_boolean(
-			!revoked && (!seen || now_ns > seen + silent_ns)));
+		store_agent_liveness(o, pg_i64(r, i, 9), (uint64_t)pg_i64(r, i, 7),
+				     !PQgetisnull(r, i, 6), l);
 		add_int(o, "last_batch_cut", r, i, 10);
 		add_int(o, "spool_bytes", r, i, 11);
 		add_int(o, "spool_events", r, i, 12);
 		json_object_object_add(o, "stats", PQgetisnull(r, i, 13) ? NULL :
 				       json_tokener_parse(PQgetvalue(r, i, 13)));
 		rc = agent_missing(st, id, o, &max_seq);
-		/* batches the agent says it cut but that have not arrived (yet) */
-		last_cut = pg_i64(r, i, 10);
-		json_object_object_add(o, "batches_pending", last_cut > max_seq ?
-				       store_seq_range(max_seq + 1, last_cut) : NULL);
+		json_object_object_add(o, "batches_pending",
+				       store_batches_pending(pg_i64(r, i, 10), max_seq));
 		if (!rc)
 			rc = agent_gaps(st, id, o);
 		if (!rc)

@@ -82,8 +82,8 @@ int sqlite_store_query_events(struct store *st, const struct event_filter *f,
 			      json_object **out);
 int sqlite_store_query_timeline(struct store *st, const char *session_id,
 				json_object **out);
-int sqlite_store_query_agents(struct store *st, uint64_t now_ns, uint32_t silent_after,
-			      uint32_t default_interval_s, json_object **out);
+int sqlite_store_query_agents(struct store *st, const struct store_liveness *l,
+			      json_object **out);
 int sqlite_store_query_provenance(struct store *st, const char *const *sha256, size_t n,
 				  json_object **out);
 int sqlite_store_prune(struct store *st, uint64_t before_ns, uint32_t max_rows,

@@ -354,8 +354,8 @@ static int agent_breaks(struct sqlite_store *st, const char *id, json_object *o)
 	return rc == SQLITE_DONE ? 0 : sqlite_db_err(st, "query chain breaks");
 }
 
-int sqlite_store_query_agents(struct store *store, uint64_t now_ns, uint32_t silent_after,
-			      uint32_t default_interval_s, json_object **out)
+int sqlite_store_query_agents(struct store *store, const struct store_liveness *l,
+			      json_object **out)
 {
 	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = prepare(st,
@@ -372,13 +372,8 @@ int sqlite_store_query_agents(struct store *store, uint64_t now_ns, uint32_t sil
 		json_object *o = json_object_new_object();
 		const char *id = (const char *)sqlite3_column_text(s, 0);
 		const char *stats = (const char *)sqlite3_column_text(s, 13);
-		int64_t interval = sqlite3_column_int64(s, 9), max_seq = 0, last_cut;
-		uint64_t seen = (uint64_t)sqlite3_column_int64(s, 7), silent_ns;
-		int revoked = sqlite3_column_type(s, 6) != SQLITE_NULL;
+		int64_t max_seq = 0;
 
-		if (interval <= 0)
-			interval = default_interval_s;
-		silent_ns = (uint64_t)interval * silent_after * 1000000000ULL;
 		add_str(o, "id", s, 0);
 		add_str(o, "host", s, 1);
 		add_str(o, "host_id", s, 2);
@@ -388,18 +383,16 @@ int sqlite_store_query_agents(struct store *store, uint64_t now_ns, uint32_t sil
 		add_ts(o, "revoked", s, 6);
 		add_ts(o, "last_seen", s, 7);
 		add_ts(o, "last_heartbeat", s, 8);
-		json_object_object_add(o, "heartbeat_interval_s", json_object_new_int64(interval));
-		json_object_object_add(o, "silent", json_object_new_boolean(
-			!revoked && (!seen || now_ns > seen + silent_ns)));
+		store_agent_liveness(o, sqlite3_column_int64(s, 9),
+				     (uint64_t)sqlite3_column_int64(s, 7),
+				     sqlite3_column_type(s, 6) != SQLITE_NULL, l);
 		add_int(o, "last_batch_cut", s, 10);
 		add_int(o, "spool_bytes", s, 11);
 		add_int(o, "spool_events", s, 12);
 		json_object_object_add(o, "stats", stats ? json_tokener_parse(stats) : NULL);
 		rc = agent_missing(st, id, o, &max_seq);
-		/* batches the agent says it cut but that have not arrived (yet) */
-		last_cut = sqlite3_column_int64(s, 10);
-		json_object_object_add(o, "batches_pending", last_cut > max_seq ?
-				       store_seq_range(max_seq + 1, last_cut) : NULL);
+		json_object_object_add(o, "batches_pending",
+				       store_batches_pending(sqlite3_column_int64(s, 10), max_seq));
 		if (!rc)
 			rc = agent_gaps(st, id, o);
 		if (!rc)
