@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * What the store backends (store_sqlite.c and friends, store_pg.c and friends) share
- * (store_backend.c): the encodings of stored JSON columns and the per-batch session aggregation,
- * so both store the same rows for the same batch. store.c dispatches collector/store.h to the
- * backend; the helpers of store.h that backends call (store_policy_release, store_spec_redact,
- * event_detail) are not the dispatcher's either.
+ * What a store backend is, and what the backends share. struct store_ops is a backend: one row
+ * of store.c's table. store_backend.c holds the helpers every backend calls: the encodings of
+ * stored JSON columns, the JSON of stored events and timestamps, the agents answer's derived
+ * fields, so both backends answer the same JSON for the same rows; and the helpers of store.h
+ * that backends call too (store_policy_release, store_spec_redact), which are therefore not in
+ * the dispatcher. The batch semantics over a backend's rows are store_batch.h's.
  */
 #ifndef AITRAIL_STORE_BACKEND_H
 #define AITRAIL_STORE_BACKEND_H

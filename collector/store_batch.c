@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "collector/event_detail.h"
 #include "collector/store.h"
 #include "collector/store_backend.h"
 #include "collector/store_batch.h"
