@@ -171,7 +171,8 @@ bool admin_authorized(struct server *srv, struct MHD_Connection *con, enum MHD_R
 	}
 	if (!tok || !token_equal(tok, srv->opts.admin_token)) {
 		*ret = reject(srv, con, true, MHD_HTTP_UNAUTHORIZED, REJ_UNAUTHORIZED,
-			      tok ? "wrong admin token" : "missing Authorization: Bearer <admin token>");
+			      tok ? "wrong admin token"
+				  : "missing Authorization: Bearer <admin token>");
 		return false;
 	}
 	return true;

@@ -144,8 +144,8 @@ static int rows_events_flush(struct store *store)
 	if (!rows || !rows->n)
 		return 0;
 	pos = (size_t)snprintf(rows->sql, sizeof(rows->sql), "INSERT INTO events (agent_id,"
-			       " boot_id, batch_seq, seq, ts, type, host, session_id, tool, usr, uid,"
-			       " pid, ppid, comm, exe, detail, pb) VALUES ");
+			       " boot_id, batch_seq, seq, ts, type, host, session_id, tool, usr,"
+			       " uid, pid, ppid, comm, exe, detail, pb) VALUES ");
 	for (int i = 0; i < rows->n; i++) {
 		for (int c = 0; c < EV_COLS; c++, k++) {
 			rows->v[k] = rows->row[i].v[c];
