@@ -32,7 +32,7 @@ struct pg_ev_rows {
 	char sql[EV_CHUNK * (EV_COLS * 8 + 2) + 256];
 };
 
-static int rows_begin(struct store *store, const struct store_batch *b)
+static int pg_rows_begin(struct store *store, const struct store_batch *b)
 {
 	struct pg_store *st = pg_of(store);
 	struct pg_params p = { 0 };
@@ -49,12 +49,12 @@ static int rows_begin(struct store *store, const struct store_batch *b)
 	return 0;
 }
 
-static int rows_commit(struct store *store)
+static int pg_rows_commit(struct store *store)
 {
 	return pg_cmd(pg_of(store), "commit batch", "COMMIT", NULL, NULL);
 }
 
-static void rows_rollback(struct store *store)
+static void pg_rows_rollback(struct store *store)
 {
 	struct pg_store *st = pg_of(store);
 
@@ -73,8 +73,8 @@ static void bytes(const PGresult *r, int col, uint8_t *out, size_t *len)
 		memcpy(out, PQgetvalue(r, 0, col), n < STORE_HASH_LEN ? n : STORE_HASH_LEN);
 }
 
-static int rows_batch_find(struct store *store, const char *what, const char *agent_id,
-			   const char *boot_id, uint64_t seq, struct store_link *out)
+static int pg_rows_batch_find(struct store *store, const char *what, const char *agent_id,
+			      const char *boot_id, uint64_t seq, struct store_link *out)
 {
 	struct pg_store *st = pg_of(store);
 	struct pg_params p = { 0 };
@@ -102,7 +102,7 @@ static int rows_batch_find(struct store *store, const char *what, const char *ag
 	return found;
 }
 
-static int rows_batch_add(struct store *store, const struct store_batch *b, const char *flagged)
+static int pg_rows_batch_add(struct store *store, const struct store_batch *b, const char *flagged)
 {
 	struct pg_params p = { 0 };
 
@@ -119,8 +119,8 @@ static int rows_batch_add(struct store *store, const struct store_batch *b, cons
 		      " $6, $7, $8)", &p, NULL);
 }
 
-static int rows_chain_break_add(struct store *store, const struct store_batch *b, uint64_t seq,
-				const char *kind)
+static int pg_rows_chain_break_add(struct store *store, const struct store_batch *b, uint64_t seq,
+				   const char *kind)
 {
 	struct pg_params p = { 0 };
 
@@ -133,7 +133,7 @@ static int rows_chain_break_add(struct store *store, const struct store_batch *b
 		      " boot_id, seq, kind, detected_ns) VALUES ($1, $2, $3, $4, $5)", &p, NULL);
 }
 
-static int rows_events_flush(struct store *store)
+static int pg_rows_events_flush(struct store *store)
 {
 	struct pg_store *st = pg_of(store);
 	struct pg_ev_rows *rows = st->ev;
@@ -162,7 +162,7 @@ static int rows_events_flush(struct store *store)
 	return r ? 0 : -EIO;
 }
 
-static int rows_event_add(struct store *store, const struct store_event_row *r)
+static int pg_rows_event_add(struct store *store, const struct store_event_row *r)
 {
 	struct pg_store *st = pg_of(store);
 	struct pg_params *p;
@@ -203,12 +203,12 @@ static int rows_event_add(struct store *store, const struct store_event_row *r)
 	pgp_text(p, detail);
 	pgp_bytes(p, r->pb ? r->pb : (const uint8_t *)"", r->pb_len);
 	if (++st->ev->n == EV_CHUNK)
-		return rows_events_flush(store);
+		return pg_rows_events_flush(store);
 	return 0;
 }
 
-static int rows_session_touch(struct store *store, const char *agent_id,
-			      const struct session_touch *t)
+static int pg_rows_session_touch(struct store *store, const char *agent_id,
+				 const struct session_touch *t)
 {
 	struct pg_params p = { 0 };
 
@@ -235,8 +235,8 @@ static int rows_session_touch(struct store *store, const char *agent_id,
 		      " root_pid = coalesce(s.root_pid, excluded.root_pid)", &p, NULL);
 }
 
-static int rows_session_start(struct store *store, const char *session_id, const char *cwd,
-			      const char *argv_json, const char *user)
+static int pg_rows_session_start(struct store *store, const char *session_id, const char *cwd,
+				 const char *argv_json, const char *user)
 {
 	struct pg_params p = { 0 };
 
@@ -252,8 +252,8 @@ static int rows_session_start(struct store *store, const char *session_id, const
 		      NULL);
 }
 
-static int rows_session_end(struct store *store, const char *session_id, uint64_t end_ns,
-			    int32_t exit_code, const char *signal)
+static int pg_rows_session_end(struct store *store, const char *session_id, uint64_t end_ns,
+			       int32_t exit_code, const char *signal)
 {
 	struct pg_params p = { 0 };
 
@@ -265,7 +265,7 @@ static int rows_session_end(struct store *store, const char *session_id, uint64_
 		      " exit_code = $3, signal = $4 WHERE id = $1", &p, NULL);
 }
 
-static int rows_provenance_add(struct store *store, const struct store_prov_row *r)
+static int pg_rows_provenance_add(struct store *store, const struct store_prov_row *r)
 {
 	struct pg_params p = { 0 };
 
@@ -289,8 +289,8 @@ static int rows_provenance_add(struct store *store, const struct store_prov_row 
 		      NULL);
 }
 
-static int rows_gap_add(struct store *store, const struct store_batch *b,
-			const Aitrail__V1__Gap *g)
+static int pg_rows_gap_add(struct store *store, const struct store_batch *b,
+			   const Aitrail__V1__Gap *g)
 {
 	struct pg_params p = { 0 };
 
@@ -306,13 +306,13 @@ static int rows_gap_add(struct store *store, const struct store_batch *b,
 		      " ON CONFLICT DO NOTHING", &p, NULL);
 }
 
-static int rows_agent_stats(struct store *store, const char *agent_id,
-			    const Aitrail__V1__AgentStats *stats, uint64_t ts)
+static int pg_rows_agent_stats(struct store *store, const char *agent_id,
+			       const Aitrail__V1__AgentStats *stats, uint64_t ts)
 {
 	return pg_put_stats(pg_of(store), agent_id, stats, ts);
 }
 
-static int rows_agent_seen(struct store *store, const struct store_batch *b)
+static int pg_rows_agent_seen(struct store *store, const struct store_batch *b)
 {
 	struct pg_params p = { 0 };
 
@@ -325,19 +325,19 @@ static int rows_agent_seen(struct store *store, const struct store_batch *b)
 }
 
 const struct store_rows_ops pg_rows_ops = {
-	.begin = rows_begin,
-	.commit = rows_commit,
-	.rollback = rows_rollback,
-	.batch_find = rows_batch_find,
-	.batch_add = rows_batch_add,
-	.chain_break_add = rows_chain_break_add,
-	.event_add = rows_event_add,
-	.events_flush = rows_events_flush,
-	.session_touch = rows_session_touch,
-	.session_start = rows_session_start,
-	.session_end = rows_session_end,
-	.provenance_add = rows_provenance_add,
-	.gap_add = rows_gap_add,
-	.agent_stats = rows_agent_stats,
-	.agent_seen = rows_agent_seen,
+	.begin = pg_rows_begin,
+	.commit = pg_rows_commit,
+	.rollback = pg_rows_rollback,
+	.batch_find = pg_rows_batch_find,
+	.batch_add = pg_rows_batch_add,
+	.chain_break_add = pg_rows_chain_break_add,
+	.event_add = pg_rows_event_add,
+	.events_flush = pg_rows_events_flush,
+	.session_touch = pg_rows_session_touch,
+	.session_start = pg_rows_session_start,
+	.session_end = pg_rows_session_end,
+	.provenance_add = pg_rows_provenance_add,
+	.gap_add = pg_rows_gap_add,
+	.agent_stats = pg_rows_agent_stats,
+	.agent_seen = pg_rows_agent_seen,
 };

@@ -29,21 +29,21 @@ static int done(struct sqlite_store *st, sqlite3_stmt *s, const char *what)
 	return sqlite3_step(s) == SQLITE_DONE ? 0 : sqlite_db_err(st, what);
 }
 
-static int rows_begin(struct store *store, const struct store_batch *b)
+static int sqlite_rows_begin(struct store *store, const struct store_batch *b)
 {
 	struct sqlite_store *st = sqlite_of(store);
 
 	return exec_stmt(st, ST_BEGIN) ? sqlite_db_err(st, "begin transaction") : 0;
 }
 
-static int rows_commit(struct store *store)
+static int sqlite_rows_commit(struct store *store)
 {
 	struct sqlite_store *st = sqlite_of(store);
 
 	return exec_stmt(st, ST_COMMIT) ? sqlite_db_err(st, "commit batch") : 0;
 }
 
-static void rows_rollback(struct store *store)
+static void sqlite_rows_rollback(struct store *store)
 {
 	exec_stmt(sqlite_of(store), ST_ROLLBACK);
 }
@@ -58,8 +58,8 @@ static void blob(sqlite3_stmt *s, int col, uint8_t *out, size_t *len)
 		memcpy(out, sqlite3_column_blob(s, col), n < STORE_HASH_LEN ? n : STORE_HASH_LEN);
 }
 
-static int rows_batch_find(struct store *store, const char *what, const char *agent_id,
-			   const char *boot_id, uint64_t seq, struct store_link *out)
+static int sqlite_rows_batch_find(struct store *store, const char *what, const char *agent_id,
+				  const char *boot_id, uint64_t seq, struct store_link *out)
 {
 	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s;
@@ -86,7 +86,8 @@ static int rows_batch_find(struct store *store, const char *what, const char *ag
 	return 1;
 }
 
-static int rows_batch_add(struct store *store, const struct store_batch *b, const char *flagged)
+static int sqlite_rows_batch_add(struct store *store, const struct store_batch *b,
+				 const char *flagged)
 {
 	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = sqlite_stmt_get(st, ST_BATCH_ADD);
@@ -103,8 +104,8 @@ static int rows_batch_add(struct store *store, const struct store_batch *b, cons
 	return done(st, s, "store batch");
 }
 
-static int rows_chain_break_add(struct store *store, const struct store_batch *b, uint64_t seq,
-				const char *kind)
+static int sqlite_rows_chain_break_add(struct store *store, const struct store_batch *b,
+				       uint64_t seq, const char *kind)
 {
 	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = sqlite_stmt_get(st, ST_CHAIN_BREAK);
@@ -117,7 +118,7 @@ static int rows_chain_break_add(struct store *store, const struct store_batch *b
 	return done(st, s, "record chain break");
 }
 
-static int rows_event_add(struct store *store, const struct store_event_row *r)
+static int sqlite_rows_event_add(struct store *store, const struct store_event_row *r)
 {
 	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = sqlite_stmt_get(st, ST_EVENT_ADD);
@@ -146,8 +147,8 @@ static int rows_event_add(struct store *store, const struct store_event_row *r)
 	return done(st, s, "store event");
 }
 
-static int rows_session_touch(struct store *store, const char *agent_id,
-			      const struct session_touch *t)
+static int sqlite_rows_session_touch(struct store *store, const char *agent_id,
+				     const struct session_touch *t)
 {
 	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = sqlite_stmt_get(st, ST_SESSION_TOUCH);
@@ -165,8 +166,8 @@ static int rows_session_touch(struct store *store, const char *agent_id,
 	return done(st, s, "update session");
 }
 
-static int rows_session_start(struct store *store, const char *session_id, const char *cwd,
-			      const char *argv_json, const char *user)
+static int sqlite_rows_session_start(struct store *store, const char *session_id, const char *cwd,
+				     const char *argv_json, const char *user)
 {
 	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = sqlite_stmt_get(st, ST_SESSION_START);
@@ -178,8 +179,8 @@ static int rows_session_start(struct store *store, const char *session_id, const
 	return done(st, s, "store session start");
 }
 
-static int rows_session_end(struct store *store, const char *session_id, uint64_t end_ns,
-			    int32_t exit_code, const char *signal)
+static int sqlite_rows_session_end(struct store *store, const char *session_id, uint64_t end_ns,
+				   int32_t exit_code, const char *signal)
 {
 	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = sqlite_stmt_get(st, ST_SESSION_END);
@@ -191,7 +192,7 @@ static int rows_session_end(struct store *store, const char *session_id, uint64_
 	return done(st, s, "store session end");
 }
 
-static int rows_provenance_add(struct store *store, const struct store_prov_row *r)
+static int sqlite_rows_provenance_add(struct store *store, const struct store_prov_row *r)
 {
 	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = sqlite_stmt_get(st, ST_PROV_ADD);
@@ -212,8 +213,8 @@ static int rows_provenance_add(struct store *store, const struct store_prov_row 
 	return done(st, s, "store provenance");
 }
 
-static int rows_gap_add(struct store *store, const struct store_batch *b,
-			const Aitrail__V1__Gap *g)
+static int sqlite_rows_gap_add(struct store *store, const struct store_batch *b,
+			       const Aitrail__V1__Gap *g)
 {
 	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = sqlite_stmt_get(st, ST_GAP_ADD);
@@ -228,13 +229,13 @@ static int rows_gap_add(struct store *store, const struct store_batch *b,
 	return done(st, s, "store gap");
 }
 
-static int rows_agent_stats(struct store *store, const char *agent_id,
-			    const Aitrail__V1__AgentStats *stats, uint64_t ts)
+static int sqlite_rows_agent_stats(struct store *store, const char *agent_id,
+				   const Aitrail__V1__AgentStats *stats, uint64_t ts)
 {
 	return sqlite_put_stats(sqlite_of(store), agent_id, stats, ts);
 }
 
-static int rows_agent_seen(struct store *store, const struct store_batch *b)
+static int sqlite_rows_agent_seen(struct store *store, const struct store_batch *b)
 {
 	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = sqlite_stmt_get(st, ST_AGENT_SEEN);
@@ -246,18 +247,18 @@ static int rows_agent_seen(struct store *store, const struct store_batch *b)
 }
 
 const struct store_rows_ops sqlite_rows_ops = {
-	.begin = rows_begin,
-	.commit = rows_commit,
-	.rollback = rows_rollback,
-	.batch_find = rows_batch_find,
-	.batch_add = rows_batch_add,
-	.chain_break_add = rows_chain_break_add,
-	.event_add = rows_event_add,
-	.session_touch = rows_session_touch,
-	.session_start = rows_session_start,
-	.session_end = rows_session_end,
-	.provenance_add = rows_provenance_add,
-	.gap_add = rows_gap_add,
-	.agent_stats = rows_agent_stats,
-	.agent_seen = rows_agent_seen,
+	.begin = sqlite_rows_begin,
+	.commit = sqlite_rows_commit,
+	.rollback = sqlite_rows_rollback,
+	.batch_find = sqlite_rows_batch_find,
+	.batch_add = sqlite_rows_batch_add,
+	.chain_break_add = sqlite_rows_chain_break_add,
+	.event_add = sqlite_rows_event_add,
+	.session_touch = sqlite_rows_session_touch,
+	.session_start = sqlite_rows_session_start,
+	.session_end = sqlite_rows_session_end,
+	.provenance_add = sqlite_rows_provenance_add,
+	.gap_add = sqlite_rows_gap_add,
+	.agent_stats = sqlite_rows_agent_stats,
+	.agent_seen = sqlite_rows_agent_seen,
 };
