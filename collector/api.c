@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "collector/api.h"
 #include "collector/http.h"
 #include "common/log.h"
 #include "collector/report.h"
@@ -195,16 +196,12 @@ static enum MHD_Result report(struct server *srv, struct MHD_Connection *con)
 enum MHD_Result handle_api(struct server *srv, struct MHD_Connection *con, const char *method,
 			   const char *url)
 {
-	const char *tok = bearer_token(con);
 	bool get = !strcmp(method, MHD_HTTP_METHOD_GET), post = !strcmp(method, "POST");
 	json_object *o = NULL;
+	enum MHD_Result ret;
 
-	if (!srv->opts.admin_token[0])
-		return reject(srv, con, true, MHD_HTTP_FORBIDDEN, REJ_FORBIDDEN,
-			      "the query API is disabled: start the collector with --admin-token");
-	if (!tok || !token_equal(tok, srv->opts.admin_token))
-		return reject(srv, con, true, MHD_HTTP_UNAUTHORIZED, REJ_UNAUTHORIZED,
-			      tok ? "wrong admin token" : "missing Authorization: Bearer <admin token>");
+	if (!admin_authorized(srv, con, &ret))
+		return ret;
 	if (!strcmp(url, "/v1/sessions") && get)
 		return sessions(srv, con);
 	if (!strncmp(url, "/v1/sessions/", 13) && get)

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "collector/store.h"
+#include "collector/event_detail.h"
 #include "common/util.h"
 
 struct sbuf {

@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Internals of the collector's HTTP server shared by server.c, ingest.c and api.c. */
+/*
+ * Internals of the collector's HTTP server: the server and request state, and what every endpoint
+ * handler answers with (collector/http.c). server.c routes requests to the handlers (ingest.h,
+ * api.h, policy_dist.h, policy_test.h); handlers call down into http.c and the store, never back
+ * into server.c.
+ */
 #ifndef AITRAIL_HTTP_H
 #define AITRAIL_HTTP_H
 
@@ -47,20 +52,12 @@ enum MHD_Result reject(struct server *srv, struct MHD_Connection *con, bool json
 /* The bearer token of the request, or NULL. */
 const char *bearer_token(struct MHD_Connection *con);
 bool token_equal(const char *a, const char *b);
+/*
+ * The request carries the admin token. Otherwise replies itself (403 while the query API is
+ * disabled, 401) and returns false with the reply in *ret.
+ */
+bool admin_authorized(struct server *srv, struct MHD_Connection *con, enum MHD_Result *ret);
 /* Hex SHA-256 of data: how agent keys are stored and compared, and policy ETags. */
 void sha256_hex(const void *data, size_t len, char out[65]);
-
-enum MHD_Result handle_enroll(struct server *srv, struct MHD_Connection *con, struct request *r);
-enum MHD_Result handle_events(struct server *srv, struct MHD_Connection *con, struct request *r);
-enum MHD_Result handle_heartbeat(struct server *srv, struct MHD_Connection *con,
-				 struct request *r);
-enum MHD_Result handle_api(struct server *srv, struct MHD_Connection *con, const char *method,
-			   const char *url);
-/* POST /v1/policy/test (collector/policy_test.c): replay stored events through a policy. */
-enum MHD_Result handle_policy_test(struct server *srv, struct MHD_Connection *con,
-				   const char *method, struct request *r);
-/* GET/POST /v1/policy (collector/policy_dist.c): the policy agents fetch. */
-enum MHD_Result handle_policy(struct server *srv, struct MHD_Connection *con, const char *method,
-			      struct request *r);
 
 #endif

@@ -12,6 +12,7 @@
 #include <sys/random.h>
 
 
+#include "collector/ingest.h"
 #include "collector/http.h"
 #include "common/log.h"
 #include "collector/store.h"

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collector/policy_dist.h"
 #include "collector/http.h"
 #include "common/log.h"
 #include "common/policy.h"

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collector/policy_test.h"
 #include "collector/http.h"
 #include "common/log.h"
 #include "common/policy.h"
@@ -154,20 +155,17 @@ static const char *qarg(struct MHD_Connection *con, const char *name)
 enum MHD_Result handle_policy_test(struct server *srv, struct MHD_Connection *con,
 				   const char *method, struct request *req)
 {
-	const char *tok = bearer_token(con), *name = qarg(con, "name");
+	const char *name = qarg(con, "name");
 	uint64_t since = 0, until = 0, limit = 100, undecodable = 0, now = now_realtime_ns();
 	struct replay r = { 0 };
 	struct pol_errors err;
 	struct policy *p = NULL;
+	enum MHD_Result reply;
 	json_object *o;
 	int ret;
 
-	if (!srv->opts.admin_token[0])
-		return reject(srv, con, true, MHD_HTTP_FORBIDDEN, REJ_FORBIDDEN,
-			      "the query API is disabled: start the collector with --admin-token");
-	if (!tok || !token_equal(tok, srv->opts.admin_token))
-		return reject(srv, con, true, MHD_HTTP_UNAUTHORIZED, REJ_UNAUTHORIZED,
-			      tok ? "wrong admin token" : "missing Authorization: Bearer <admin token>");
+	if (!admin_authorized(srv, con, &reply))
+		return reply;
 	if (strcmp(method, "POST"))
 		return reject(srv, con, true, MHD_HTTP_METHOD_NOT_ALLOWED, REJ_METHOD,
 			      "/v1/policy/test takes POST with the policy as the body, not %s",

@@ -62,7 +62,10 @@ struct server_counters {
 	uint64_t queries;
 };
 
+/* The counters are kept where requests are answered (collector/http.c), read here. */
 const char *reject_reason_name(enum reject_reason r);
+void server_counters(struct server *srv, struct server_counters *out);
+json_object *server_counters_json(struct server *srv);
 
 void collector_opts_defaults(struct collector_opts *o);
 int server_start(struct store *st, const struct collector_opts *o, struct server **out);
@@ -73,8 +76,6 @@ int server_start(struct store *st, const struct collector_opts *o, struct server
 int server_start_admin(struct store *st, const struct collector_opts *o, struct server *ingest,
 		       struct server **out);
 uint16_t server_port(const struct server *srv);
-void server_counters(struct server *srv, struct server_counters *out);
-json_object *server_counters_json(struct server *srv);
 void server_stop(struct server *srv);
 
 #endif

@@ -160,7 +160,4 @@ typedef void (*store_replay_fn)(void *arg, const Aitrail__V1__Event *ev, const c
 int store_replay(struct store *st, uint64_t since_ns, uint64_t until_ns, unsigned int kinds,
 		 store_replay_fn fn, void *arg, uint64_t *undecodable);
 
-/* A one-line summary of an event's body, for tables and the timeline. */
-void event_detail(const Aitrail__V1__Event *ev, char *buf, size_t len);
-
 #endif

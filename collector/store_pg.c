@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * PostgreSQL backend of collector/store.h (libpq): the connection, the schema, agents and the
- * batch write path. One connection per struct store, used by one thread at a time like the
+ * PostgreSQL backend of collector/store.h (libpq): the connection, the schema, agents and
+ * heartbeats. One connection per struct store, used by one thread at a time like the
  * SQLite handle. Every value goes in as a query parameter. A batch is one transaction holding
  * the agent's advisory lock, so concurrent collectors verify an agent's chain one batch at a
  * time, as SQLite's single writer does. Commits are synchronous (the server's default), so an
  * acknowledged batch survives a crash of the database host: store_set_durable has nothing to
- * add. The query half is store_pg_query.c; policies, replay and pruning store_pg_policy.c.
+ * add. The batch rows are store_pg_batch.c's, the query half store_pg_query.c's; policies,
+ * replay and pruning store_pg_policy.c's.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -82,55 +83,6 @@ static const char schema[] =
 bool store_spec_is_pg(const char *spec)
 {
 	return !strncmp(spec, "postgres://", 11) || !strncmp(spec, "postgresql://", 13);
-}
-
-/* Appends at most n bytes of s to buf (size len, at *pos), always terminated. */
-static void put(char *buf, size_t len, size_t *pos, const char *s, size_t n)
-{
-	while (n-- && *s && *pos + 1 < len)
-		buf[(*pos)++] = *s++;
-	buf[*pos] = '\0';
-}
-
-void store_spec_redact(const char *spec, char *buf, size_t len)
-{
-	const char *p = strstr(spec, "://"), *auth_end, *at = NULL, *colon;
-	size_t pos = 0;
-
-	if (!len)
-		return;
-	buf[0] = '\0';
-	if (!p) {
-		put(buf, len, &pos, spec, strlen(spec));
-		return;
-	}
-	p += 3;
-	put(buf, len, &pos, spec, (size_t)(p - spec));
-	auth_end = p + strcspn(p, "/?");
-	for (const char *q = p; q < auth_end; q++)
-		if (*q == '@')
-			at = q;
-	colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
-	if (colon) {
-		put(buf, len, &pos, p, (size_t)(colon - p));
-		put(buf, len, &pos, ":***", 4);
-		p = at;
-	}
-	/* parameters: password=... anywhere in the query string */
-	while (*p) {
-		size_t n = strcspn(p, "?&");
-
-		put(buf, len, &pos, p, n);
-		p += n;
-		if (!*p)
-			break;
-		put(buf, len, &pos, p, 1);
-		p++;
-		if (!strncmp(p, "password=", 9)) {
-			put(buf, len, &pos, "password=***", 12);
-			p += strcspn(p, "&");
-		}
-	}
 }
 
 void pgp_text(struct pg_params *p, const char *v)
@@ -254,7 +206,7 @@ static void quiet(void *arg, const char *msg)
 	log_debug("postgres: %s", msg);
 }
 
-int pg_store_open(const char *spec, struct pg_store **out)
+int pg_store_open(const char *spec, struct store **out)
 {
 	char where[512], *msg, *nl;
 	struct pg_store *st;
@@ -285,30 +237,34 @@ int pg_store_open(const char *spec, struct pg_store **out)
 		goto fail;
 	}
 	PQclear(r);
-	*out = st;
+	*out = &st->base;
 	return 0;
 fail:
-	pg_store_close(st);
+	pg_store_close(&st->base);
 	return -EIO;
 }
 
-void pg_store_close(struct pg_store *st)
+void pg_store_close(struct store *store)
 {
+	struct pg_store *st = pg_of(store);
+
 	if (!st)
 		return;
 	PQfinish(st->conn);
 	free(st->where);
+	free(st->ev);
 	free(st);
 }
 
-int pg_store_set_durable(struct pg_store *st, int durable)
+int pg_store_set_durable(struct store *store, int durable)
 {
 	return 0;
 }
 
-int pg_store_agent_add(struct pg_store *st, const char *agent_id, const char *key_hash,
+int pg_store_agent_add(struct store *store, const char *agent_id, const char *key_hash,
 		       const Aitrail__V1__AgentInfo *info, uint64_t now_ns)
 {
+	struct pg_store *st = pg_of(store);
 	struct pg_params p = { 0 };
 
 	pgp_text(&p, agent_id);
@@ -323,8 +279,9 @@ int pg_store_agent_add(struct pg_store *st, const char *agent_id, const char *ke
 		      &p, NULL);
 }
 
-int pg_store_agent_by_key(struct pg_store *st, const char *key_hash, struct store_agent *out)
+int pg_store_agent_by_key(struct store *store, const char *key_hash, struct store_agent *out)
 {
+	struct pg_store *st = pg_of(store);
 	struct pg_params p = { 0 };
 	PGresult *r;
 	int rc = -ENOENT;
@@ -344,8 +301,9 @@ int pg_store_agent_by_key(struct pg_store *st, const char *key_hash, struct stor
 	return rc;
 }
 
-int pg_store_agent_revoke(struct pg_store *st, const char *agent_id, uint64_t now_ns)
+int pg_store_agent_revoke(struct store *store, const char *agent_id, uint64_t now_ns)
 {
+	struct pg_store *st = pg_of(store);
 	struct pg_params p = { 0 };
 	uint64_t n = 0;
 	int rc;
@@ -377,9 +335,10 @@ int pg_put_stats(struct pg_store *st, const char *agent_id, const Aitrail__V1__A
 	return rc;
 }
 
-int pg_store_heartbeat(struct pg_store *st, const char *agent_id, const Aitrail__V1__Heartbeat *hb,
+int pg_store_heartbeat(struct store *store, const char *agent_id, const Aitrail__V1__Heartbeat *hb,
 		       uint64_t now_ns)
 {
+	struct pg_store *st = pg_of(store);
 	struct pg_params p = { 0 };
 	int rc;
 

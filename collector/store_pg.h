@@ -4,15 +4,26 @@
 #define AITRAIL_STORE_PG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <libpq-fe.h>
 
 #include "collector/store.h"
+#include "collector/store_backend.h"
 
 struct pg_store {
+	struct store base; /* first: a struct store * is one of these */
 	PGconn *conn;
 	char *where; /* the spec without its password, for messages */
+	struct pg_ev_rows *ev; /* event rows held for one INSERT (store_pg_batch.c) */
 };
+
+_Static_assert(offsetof(struct pg_store, base) == 0, "the struct store heads the handle");
+
+static inline struct pg_store *pg_of(struct store *st)
+{
+	return (struct pg_store *)st;
+}
 
 /* Spec schemes served by this backend: postgres:// and postgresql:// (libpq connection URIs). */
 bool store_spec_is_pg(const char *spec);
@@ -50,36 +61,36 @@ int64_t pg_i64(const PGresult *r, int row, int col);
 int pg_put_stats(struct pg_store *st, const char *agent_id, const Aitrail__V1__AgentStats *stats,
 		 uint64_t ts);
 
-/* The PostgreSQL backend of each function of collector/store.h, with the same contract. */
-int pg_store_open(const char *spec, struct pg_store **out);
-void pg_store_close(struct pg_store *st);
-int pg_store_set_durable(struct pg_store *st, int durable);
-int pg_store_agent_add(struct pg_store *st, const char *agent_id, const char *key_hash,
+/* store_batch.c's rows (store_pg_batch.c). */
+extern const struct store_rows_ops pg_rows_ops;
+
+/* The PostgreSQL row of store.c's backend table: struct store_ops (collector/store_backend.h). */
+int pg_store_open(const char *spec, struct store **out);
+void pg_store_close(struct store *st);
+int pg_store_set_durable(struct store *st, int durable);
+int pg_store_agent_add(struct store *st, const char *agent_id, const char *key_hash,
 			   const Aitrail__V1__AgentInfo *info, uint64_t now_ns);
-int pg_store_agent_by_key(struct pg_store *st, const char *key_hash,
+int pg_store_agent_by_key(struct store *st, const char *key_hash,
 			      struct store_agent *out);
-int pg_store_agent_revoke(struct pg_store *st, const char *agent_id, uint64_t now_ns);
-int pg_store_heartbeat(struct pg_store *st, const char *agent_id,
+int pg_store_agent_revoke(struct store *st, const char *agent_id, uint64_t now_ns);
+int pg_store_heartbeat(struct store *st, const char *agent_id,
 			   const Aitrail__V1__Heartbeat *hb, uint64_t now_ns);
-int pg_store_put_batch(struct pg_store *st, const struct store_batch *b,
-			   struct store_put_result *res);
-int pg_store_query_sessions(struct pg_store *st, const struct session_filter *f,
+int pg_store_query_sessions(struct store *st, const struct session_filter *f,
 				json_object **out);
-int pg_store_query_events(struct pg_store *st, const struct event_filter *f,
+int pg_store_query_events(struct store *st, const struct event_filter *f,
 			      json_object **out);
-int pg_store_query_timeline(struct pg_store *st, const char *session_id,
+int pg_store_query_timeline(struct store *st, const char *session_id,
 				json_object **out);
-int pg_store_query_agents(struct pg_store *st, uint64_t now_ns, uint32_t silent_after,
-			      uint32_t default_interval_s, json_object **out);
-int pg_store_query_provenance(struct pg_store *st, const char *const *sha256, size_t n,
+int pg_store_query_agents(struct store *st, const struct store_liveness *l,
+			  json_object **out);
+int pg_store_query_provenance(struct store *st, const char *const *sha256, size_t n,
 				  json_object **out);
-int pg_store_prune(struct pg_store *st, uint64_t before_ns, uint32_t max_rows,
+int pg_store_prune(struct store *st, uint64_t before_ns, uint32_t max_rows,
 		       uint64_t *deleted);
-int pg_store_policy_put(struct pg_store *st, const char *group, const char *name,
+int pg_store_policy_add(struct store *st, const char *group, const char *name,
 			    const char *yaml, size_t len, const char *etag, uint64_t now_ns);
-int pg_store_policy_remove(struct pg_store *st, const char *group, uint64_t now_ns);
-int pg_store_policy_get(struct pg_store *st, const char *group, struct store_policy *out);
-int pg_store_replay(struct pg_store *st, uint64_t since_ns, uint64_t until_ns,
+int pg_store_policy_get(struct store *st, const char *group, struct store_policy *out);
+int pg_store_replay(struct store *st, uint64_t since_ns, uint64_t until_ns,
 			unsigned int kinds, store_replay_fn fn, void *arg, uint64_t *undecodable);
 
 #endif

@@ -14,9 +14,8 @@
 #include "collector/store_pg.h"
 #include "common/util.h"
 
-/* An empty yaml marks group's override removed. */
-static int insert(struct pg_store *st, const char *group, const char *name, const char *yaml,
-		  size_t len, const char *etag, uint64_t now_ns)
+int pg_store_policy_add(struct store *store, const char *group, const char *name,
+			const char *yaml, size_t len, const char *etag, uint64_t now_ns)
 {
 	struct pg_params p = { 0 };
 	char *text = strndup(yaml, len); /* text parameters end at a NUL, not at a length */
@@ -29,36 +28,15 @@ static int insert(struct pg_store *st, const char *group, const char *name, cons
 	pgp_text(&p, etag);
 	pgp_i64(&p, (int64_t)now_ns);
 	pgp_text(&p, group);
-	rc = pg_cmd(st, "store a policy version", "INSERT INTO policy_versions (name, yaml, etag,"
-		    " pushed_ns, grp) VALUES ($1, $2, $3, $4, $5)", &p, NULL);
+	rc = pg_cmd(pg_of(store), "store a policy version", "INSERT INTO policy_versions (name,"
+		    " yaml, etag, pushed_ns, grp) VALUES ($1, $2, $3, $4, $5)", &p, NULL);
 	free(text);
 	return rc;
 }
 
-int pg_store_policy_put(struct pg_store *st, const char *group, const char *name, const char *yaml,
-			size_t len, const char *etag, uint64_t now_ns)
+int pg_store_policy_get(struct store *store, const char *group, struct store_policy *out)
 {
-	if (!len)
-		return -EINVAL;
-	return insert(st, group, name, yaml, len, etag, now_ns);
-}
-
-int pg_store_policy_remove(struct pg_store *st, const char *group, uint64_t now_ns)
-{
-	struct store_policy p;
-	int err;
-
-	if (!*group)
-		return -EINVAL;
-	err = pg_store_policy_get(st, group, &p);
-	if (err)
-		return err;
-	store_policy_release(&p);
-	return insert(st, group, "", "", 0, "", now_ns);
-}
-
-int pg_store_policy_get(struct pg_store *st, const char *group, struct store_policy *out)
-{
+	struct pg_store *st = pg_of(store);
 	struct pg_params p = { 0 };
 	PGresult *r;
 	int err = 0;
@@ -115,9 +93,10 @@ static void replay_row(const PGresult *r, store_replay_fn fn, void *arg, uint64_
 	aitrail__v1__event__free_unpacked(ev, NULL);
 }
 
-int pg_store_replay(struct pg_store *st, uint64_t since_ns, uint64_t until_ns,
+int pg_store_replay(struct store *store, uint64_t since_ns, uint64_t until_ns,
 		    unsigned int kinds, store_replay_fn fn, void *arg, uint64_t *undecodable)
 {
+	struct pg_store *st = pg_of(store);
 	struct pg_params p = { 0 };
 	PGresult *r;
 	int err = 0;
@@ -179,16 +158,12 @@ static json_object *match_row(const PGresult *r, int row)
 	return m;
 }
 
-int pg_store_query_provenance(struct pg_store *st, const char *const *sha256, size_t n,
+int pg_store_query_provenance(struct store *store, const char *const *sha256, size_t n,
 			      json_object **out)
 {
+	struct pg_store *st = pg_of(store);
 	json_object *o, *results;
 
-	if (n > STORE_PROV_MAX)
-		return -E2BIG;
-	for (size_t i = 0; i < n; i++)
-		if (!store_is_sha256_hex(sha256[i]))
-			return -EINVAL;
 	o = json_object_new_object();
 	results = json_object_new_array();
 	json_object_object_add(o, "results", results);
@@ -216,8 +191,9 @@ int pg_store_query_provenance(struct pg_store *st, const char *const *sha256, si
 	return 0;
 }
 
-int pg_store_prune(struct pg_store *st, uint64_t before_ns, uint32_t max_rows, uint64_t *deleted)
+int pg_store_prune(struct store *store, uint64_t before_ns, uint32_t max_rows, uint64_t *deleted)
 {
+	struct pg_store *st = pg_of(store);
 	struct pg_params p = { 0 };
 	int rc;
 

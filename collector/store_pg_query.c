@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * PostgreSQL backend, query half: sessions, a session's events and timeline, agents, with the
- * JSON shape of the SQLite backend's answers (store_query.c), value for value.
+ * JSON shape of the SQLite backend's answers (store_sqlite_query.c), value for value.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,8 +14,6 @@
 #include "collector/store_pg.h"
 #include "collector/timeline.h"
 #include "common/util.h"
-
-#define MAX_LIMIT 100000
 
 static void add_str(json_object *o, const char *k, const PGresult *r, int row, int col)
 {
@@ -30,26 +28,9 @@ static void add_int(json_object *o, const char *k, const PGresult *r, int row, i
 		json_object_object_add(o, k, json_object_new_int64(pg_i64(r, row, col)));
 }
 
-/* Timestamps go out twice: ns for scripts that compute, RFC 3339 for people and jq. */
 static void add_ts(json_object *o, const char *k, const PGresult *r, int row, int col)
 {
-	char key[64], buf[40];
-
-	if (PQgetisnull(r, row, col)) {
-		json_object_object_add(o, k, NULL);
-		return;
-	}
-	format_rfc3339_ns((uint64_t)pg_i64(r, row, col), buf, sizeof(buf));
-	json_object_object_add(o, k, json_object_new_string(buf));
-	snprintf(key, sizeof(key), "%s_ns", k);
-	json_object_object_add(o, key, json_object_new_int64(pg_i64(r, row, col)));
-}
-
-static int64_t clamp_limit(uint32_t limit, uint32_t dflt)
-{
-	if (!limit)
-		return dflt;
-	return limit > MAX_LIMIT ? MAX_LIMIT : limit;
+	store_json_ts(o, k, !PQgetisnull(r, row, col), (uint64_t)pg_i64(r, row, col));
 }
 
 #define SESSION_COLS "id, tool, host, usr, agent_id, root_pid, start_ns, last_ns, end_ns," \
@@ -77,8 +58,9 @@ static json_object *session_row(const PGresult *r, int row)
 	return o;
 }
 
-int pg_store_query_sessions(struct pg_store *st, const struct session_filter *f, json_object **out)
+int pg_store_query_sessions(struct store *store, const struct session_filter *f, json_object **out)
 {
+	struct pg_store *st = pg_of(store);
 	struct pg_params p = { 0 };
 	json_object *arr;
 	PGresult *r;
@@ -89,7 +71,7 @@ int pg_store_query_sessions(struct pg_store *st, const struct session_filter *f,
 	pgp_opt_text(&p, f->agent_id);
 	pgp_i64(&p, (int64_t)f->since_ns);
 	pgp_i64(&p, (int64_t)f->until_ns);
-	pgp_i64(&p, clamp_limit(f->limit, 1000));
+	pgp_i64(&p, f->limit);
 	r = pg_exec(st, "query sessions", "SELECT " SESSION_COLS " FROM sessions"
 		    " WHERE ($1::text IS NULL OR host = $1) AND ($2::text IS NULL OR usr = $2)"
 		    " AND ($3::text IS NULL OR tool = $3) AND ($4::text IS NULL OR agent_id = $4)"
@@ -144,8 +126,9 @@ static int session_known(struct pg_store *st, const char *id, json_object **row)
 	return rc;
 }
 
-int pg_store_query_events(struct pg_store *st, const struct event_filter *f, json_object **out)
+int pg_store_query_events(struct store *store, const struct event_filter *f, json_object **out)
 {
+	struct pg_store *st = pg_of(store);
 	struct pbjson_buf pb = { 0 };
 	struct pg_params p = { 0 };
 	json_object *arr;
@@ -158,7 +141,7 @@ int pg_store_query_events(struct pg_store *st, const struct event_filter *f, jso
 	pgp_opt_text(&p, f->type);
 	pgp_i64(&p, (int64_t)f->since_ns);
 	pgp_i64(&p, (int64_t)f->until_ns);
-	pgp_i64(&p, clamp_limit(f->limit, 10000));
+	pgp_i64(&p, f->limit);
 	r = pg_exec(st, "query events", "SELECT " EVENT_COLS ", pb FROM events"
 		    " WHERE session_id = $1"
 		    " AND ($2::text IS NULL OR type = $2 OR ($2 = 'file' AND type LIKE 'file_%'))"
@@ -202,8 +185,9 @@ static void timeline_row_of(const PGresult *r, int row, struct timeline_row *t)
 	t->detail = PQgetvalue(r, row, 9);
 }
 
-int pg_store_query_timeline(struct pg_store *st, const char *session_id, json_object **out)
+int pg_store_query_timeline(struct store *store, const char *session_id, json_object **out)
 {
+	struct pg_store *st = pg_of(store);
 	struct timeline t = { 0 };
 	struct pg_params p = { 0 };
 	json_object *session = NULL;
@@ -330,9 +314,10 @@ static int agent_breaks(struct pg_store *st, const char *id, json_object *o)
 	return 0;
 }
 
-int pg_store_query_agents(struct pg_store *st, uint64_t now_ns, uint32_t silent_after,
-			  uint32_t default_interval_s, json_object **out)
+int pg_store_query_agents(struct store *store, const struct store_liveness *l,
+			  json_object **out)
 {
+	struct pg_store *st = pg_of(store);
 	json_object *arr;
 	PGresult *r;
 	int rc = 0;
@@ -348,13 +333,8 @@ int pg_store_query_agents(struct pg_store *st, uint64_t now_ns, uint32_t silent_
 	for (int i = 0; !rc && i < PQntuples(r); i++) {
 		json_object *o = json_object_new_object();
 		const char *id = PQgetvalue(r, i, 0);
-		int64_t interval = pg_i64(r, i, 9), max_seq = 0, last_cut;
-		uint64_t seen = (uint64_t)pg_i64(r, i, 7), silent_ns;
-		int revoked = !PQgetisnull(r, i, 6);
+		int64_t max_seq = 0;
 
-		if (interval <= 0)
-			interval = default_interval_s;
-		silent_ns = (uint64_t)interval * silent_after * 1000000000ULL;
 		add_str(o, "id", r, i, 0);
 		add_str(o, "host", r, i, 1);
 		add_str(o, "host_id", r, i, 2);
@@ -364,19 +344,16 @@ int pg_store_query_agents(struct pg_store *st, uint64_t now_ns, uint32_t silent_
 		add_ts(o, "revoked", r, i, 6);
 		add_ts(o, "last_seen", r, i, 7);
 		add_ts(o, "last_heartbeat", r, i, 8);
-		json_object_object_add(o, "heartbeat_interval_s", json_object_new_int64(interval));
-		json_object_object_add(o, "silent", json_object_new_boolean(
-			!revoked && (!seen || now_ns > seen + silent_ns)));
+		store_agent_liveness(o, pg_i64(r, i, 9), (uint64_t)pg_i64(r, i, 7),
+				     !PQgetisnull(r, i, 6), l);
 		add_int(o, "last_batch_cut", r, i, 10);
 		add_int(o, "spool_bytes", r, i, 11);
 		add_int(o, "spool_events", r, i, 12);
 		json_object_object_add(o, "stats", PQgetisnull(r, i, 13) ? NULL :
 				       json_tokener_parse(PQgetvalue(r, i, 13)));
 		rc = agent_missing(st, id, o, &max_seq);
-		/* batches the agent says it cut but that have not arrived (yet) */
-		last_cut = pg_i64(r, i, 10);
-		json_object_object_add(o, "batches_pending", last_cut > max_seq ?
-				       store_seq_range(max_seq + 1, last_cut) : NULL);
+		json_object_object_add(o, "batches_pending",
+				       store_batches_pending(pg_i64(r, i, 10), max_seq));
 		if (!rc)
 			rc = agent_gaps(st, id, o);
 		if (!rc)

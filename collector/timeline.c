@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collector/store_backend.h"
 #include "collector/timeline.h"
-#include "common/util.h"
 
 /* A process of the timeline: one node per pid lifetime (a pid reused after exit is a new node). */
 struct tl_proc {
@@ -13,21 +13,6 @@ struct tl_proc {
 	int exited;
 	json_object *node, *activity;
 };
-
-/* Timestamps go out twice: ns for scripts that compute, RFC 3339 for people and jq. */
-static void put_ts(json_object *o, const char *k, bool has, uint64_t ns)
-{
-	char key[64], buf[40];
-
-	if (!has) {
-		json_object_object_add(o, k, NULL);
-		return;
-	}
-	format_rfc3339_ns(ns, buf, sizeof(buf));
-	json_object_object_add(o, k, json_object_new_string(buf));
-	snprintf(key, sizeof(key), "%s_ns", k);
-	json_object_object_add(o, key, json_object_new_int64((int64_t)ns));
-}
 
 static struct tl_proc *tl_find(struct timeline *t, uint32_t pid)
 {
@@ -62,7 +47,7 @@ static struct tl_proc *tl_new(struct timeline *t, const struct timeline_row *r)
 	json_object_object_add(p->node, "comm", json_object_new_string(r->comm));
 	json_object_object_add(p->node, "exe", json_object_new_string(r->exe));
 	json_object_object_add(p->node, "user", json_object_new_string(r->user));
-	put_ts(p->node, "first", r->has_ts, r->ts);
+	store_json_ts(p->node, "first", r->has_ts, r->ts);
 	return p;
 }
 
@@ -86,7 +71,7 @@ int timeline_add(struct timeline *t, const struct timeline_row *r)
 	if (!strcmp(r->type, "exit"))
 		p->exited = 1;
 	a = json_object_new_object();
-	put_ts(a, "ts", r->has_ts, r->ts);
+	store_json_ts(a, "ts", r->has_ts, r->ts);
 	json_object_object_add(a, "seq", json_object_new_int64(r->seq));
 	json_object_object_add(a, "type", json_object_new_string(r->type));
 	json_object_object_add(a, "detail", json_object_new_string(r->detail));

@@ -535,7 +535,7 @@ static int synchronous(struct store *st)
 	sqlite3_stmt *s;
 	int v;
 
-	assert_int_equal(sqlite3_prepare_v2(st->lite->db, "PRAGMA synchronous", -1, &s, NULL),
+	assert_int_equal(sqlite3_prepare_v2(sqlite_of(st)->db, "PRAGMA synchronous", -1, &s, NULL),
 			 SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	v = sqlite3_column_int(s, 0);

@@ -16,15 +16,6 @@
 #include "collector/timeline.h"
 #include "common/util.h"
 
-#define MAX_LIMIT 100000
-#define LIST_LIMIT 100
-
-static int q_err(struct sqlite_store *st, const char *what)
-{
-	log_error("failed to %s: %s", what, sqlite3_errmsg(st->db));
-	return -EIO;
-}
-
 static sqlite3_stmt *prepare(struct sqlite_store *st, const char *sql)
 {
 	sqlite3_stmt *s = NULL;
@@ -51,32 +42,16 @@ static void add_int(json_object *o, const char *k, sqlite3_stmt *s, int col)
 		json_object_object_add(o, k, json_object_new_int64(sqlite3_column_int64(s, col)));
 }
 
-/* Timestamps go out twice: ns for scripts that compute, RFC 3339 for people and jq. */
 static void add_ts(json_object *o, const char *k, sqlite3_stmt *s, int col)
 {
-	char key[64], buf[40];
-
-	if (sqlite3_column_type(s, col) == SQLITE_NULL) {
-		json_object_object_add(o, k, NULL);
-		return;
-	}
-	format_rfc3339_ns((uint64_t)sqlite3_column_int64(s, col), buf, sizeof(buf));
-	json_object_object_add(o, k, json_object_new_string(buf));
-	snprintf(key, sizeof(key), "%s_ns", k);
-	json_object_object_add(o, key, json_object_new_int64(sqlite3_column_int64(s, col)));
+	store_json_ts(o, k, sqlite3_column_type(s, col) != SQLITE_NULL,
+		      (uint64_t)sqlite3_column_int64(s, col));
 }
 
 static void bind_opt_text(sqlite3_stmt *s, int i, const char *v)
 {
 	if (v && *v)
 		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-}
-
-static int64_t clamp_limit(uint32_t limit, uint32_t dflt)
-{
-	if (!limit)
-		return dflt;
-	return limit > MAX_LIMIT ? MAX_LIMIT : limit;
 }
 
 #define SESSION_COLS "id, tool, host, user, agent_id, root_pid, start_ns, last_ns, end_ns," \
@@ -104,9 +79,10 @@ static json_object *session_row(sqlite3_stmt *s)
 	return o;
 }
 
-int sqlite_store_query_sessions(struct sqlite_store *st, const struct session_filter *f,
+int sqlite_store_query_sessions(struct store *store, const struct session_filter *f,
 				json_object **out)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = prepare(st,
 		"SELECT " SESSION_COLS " FROM sessions"
 		" WHERE (?1 IS NULL OR host = ?1) AND (?2 IS NULL OR user = ?2)"
@@ -124,14 +100,14 @@ int sqlite_store_query_sessions(struct sqlite_store *st, const struct session_fi
 	bind_opt_text(s, 4, f->agent_id);
 	sqlite3_bind_int64(s, 5, (int64_t)f->since_ns);
 	sqlite3_bind_int64(s, 6, (int64_t)f->until_ns);
-	sqlite3_bind_int64(s, 7, clamp_limit(f->limit, 1000));
+	sqlite3_bind_int64(s, 7, f->limit);
 	arr = json_object_new_array();
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		json_object_array_add(arr, session_row(s));
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE) {
 		json_object_put(arr);
-		return q_err(st, "query sessions");
+		return sqlite_db_err(st, "query sessions");
 	}
 	*out = json_object_new_object();
 	json_object_object_add(*out, "sessions", arr);
@@ -172,12 +148,13 @@ static int session_known(struct sqlite_store *st, const char *id, json_object **
 	sqlite3_finalize(s);
 	if (rc == SQLITE_ROW)
 		return 0;
-	return rc == SQLITE_DONE ? -ENOENT : q_err(st, "look up session");
+	return rc == SQLITE_DONE ? -ENOENT : sqlite_db_err(st, "look up session");
 }
 
-int sqlite_store_query_events(struct sqlite_store *st, const struct event_filter *f,
+int sqlite_store_query_events(struct store *store, const struct event_filter *f,
 			      json_object **out)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = prepare(st,
 		"SELECT " EVENT_COLS ", pb FROM events WHERE session_id = ?1"
 		" AND (?2 IS NULL OR type = ?2 OR (?2 = 'file' AND type LIKE 'file_%'))"
@@ -196,7 +173,7 @@ int sqlite_store_query_events(struct sqlite_store *st, const struct event_filter
 	bind_opt_text(s, 2, f->type);
 	sqlite3_bind_int64(s, 3, (int64_t)f->since_ns);
 	sqlite3_bind_int64(s, 4, (int64_t)f->until_ns);
-	sqlite3_bind_int64(s, 5, clamp_limit(f->limit, 10000));
+	sqlite3_bind_int64(s, 5, f->limit);
 	arr = json_object_new_array();
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		json_object *o = json_object_new_object();
@@ -210,7 +187,7 @@ int sqlite_store_query_events(struct sqlite_store *st, const struct event_filter
 	pbjson_buf_free(&pb);
 	if (rc != SQLITE_DONE) {
 		json_object_put(arr);
-		return q_err(st, "query events");
+		return sqlite_db_err(st, "query events");
 	}
 	*out = json_object_new_object();
 	json_object_object_add(*out, "session_id", json_object_new_string(f->session_id));
@@ -240,8 +217,9 @@ static void timeline_row_of(sqlite3_stmt *s, struct timeline_row *r)
 	r->detail = col_text(s, 9);
 }
 
-int sqlite_store_query_timeline(struct sqlite_store *st, const char *session_id, json_object **out)
+int sqlite_store_query_timeline(struct store *store, const char *session_id, json_object **out)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = prepare(st, "SELECT " EVENT_COLS " FROM events WHERE session_id = ?1"
 				  " ORDER BY ts, seq LIMIT ?2");
 	struct timeline t = { 0 };
@@ -271,7 +249,7 @@ int sqlite_store_query_timeline(struct sqlite_store *st, const char *session_id,
 	if (rc != SQLITE_DONE) {
 		json_object_put(timeline_finish(&t));
 		json_object_put(session);
-		return q_err(st, "query timeline");
+		return sqlite_db_err(st, "query timeline");
 	}
 	*out = timeline_answer(session_id, session, &t, n_events);
 	return 0;
@@ -298,7 +276,7 @@ static int agent_missing(struct sqlite_store *st, const char *id, json_object *o
 	sqlite3_finalize(s);
 	json_object_object_add(o, "batches_missing", arr);
 	if (rc != SQLITE_DONE)
-		return q_err(st, "query missing batches");
+		return sqlite_db_err(st, "query missing batches");
 
 	s = prepare(st, "SELECT count(*), coalesce(max(seq), 0), coalesce(sum(events), 0)"
 			" FROM batches WHERE agent_id = ?1");
@@ -313,7 +291,7 @@ static int agent_missing(struct sqlite_store *st, const char *id, json_object *o
 		*max_seq = sqlite3_column_int64(s, 1);
 	}
 	sqlite3_finalize(s);
-	return rc == SQLITE_ROW ? 0 : q_err(st, "count batches");
+	return rc == SQLITE_ROW ? 0 : sqlite_db_err(st, "count batches");
 }
 
 static int agent_gaps(struct sqlite_store *st, const char *id, json_object *o)
@@ -340,7 +318,7 @@ static int agent_gaps(struct sqlite_store *st, const char *id, json_object *o)
 	sqlite3_finalize(s);
 	json_object_object_add(o, "gaps", arr);
 	if (rc != SQLITE_DONE)
-		return q_err(st, "query gaps");
+		return sqlite_db_err(st, "query gaps");
 	s = prepare(st, "SELECT coalesce(sum(events), 0) FROM gaps WHERE agent_id = ?1");
 	if (!s)
 		return -EIO;
@@ -373,12 +351,13 @@ static int agent_breaks(struct sqlite_store *st, const char *id, json_object *o)
 	}
 	sqlite3_finalize(s);
 	json_object_object_add(o, "chain_breaks", arr);
-	return rc == SQLITE_DONE ? 0 : q_err(st, "query chain breaks");
+	return rc == SQLITE_DONE ? 0 : sqlite_db_err(st, "query chain breaks");
 }
 
-int sqlite_store_query_agents(struct sqlite_store *st, uint64_t now_ns, uint32_t silent_after,
-			      uint32_t default_interval_s, json_object **out)
+int sqlite_store_query_agents(struct store *store, const struct store_liveness *l,
+			      json_object **out)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = prepare(st,
 		"SELECT id, hostname, host_id, boot_id, agent_version, enrolled_ns, revoked_ns,"
 		" last_seen_ns, last_heartbeat_ns, interval_s, last_batch_seq, spool_bytes,"
@@ -393,13 +372,8 @@ int sqlite_store_query_agents(struct sqlite_store *st, uint64_t now_ns, uint32_t
 		json_object *o = json_object_new_object();
 		const char *id = (const char *)sqlite3_column_text(s, 0);
 		const char *stats = (const char *)sqlite3_column_text(s, 13);
-		int64_t interval = sqlite3_column_int64(s, 9), max_seq = 0, last_cut;
-		uint64_t seen = (uint64_t)sqlite3_column_int64(s, 7), silent_ns;
-		int revoked = sqlite3_column_type(s, 6) != SQLITE_NULL;
+		int64_t max_seq = 0;
 
-		if (interval <= 0)
-			interval = default_interval_s;
-		silent_ns = (uint64_t)interval * silent_after * 1000000000ULL;
 		add_str(o, "id", s, 0);
 		add_str(o, "host", s, 1);
 		add_str(o, "host_id", s, 2);
@@ -409,18 +383,16 @@ int sqlite_store_query_agents(struct sqlite_store *st, uint64_t now_ns, uint32_t
 		add_ts(o, "revoked", s, 6);
 		add_ts(o, "last_seen", s, 7);
 		add_ts(o, "last_heartbeat", s, 8);
-		json_object_object_add(o, "heartbeat_interval_s", json_object_new_int64(interval));
-		json_object_object_add(o, "silent", json_object_new_boolean(
-			!revoked && (!seen || now_ns > seen + silent_ns)));
+		store_agent_liveness(o, sqlite3_column_int64(s, 9),
+				     (uint64_t)sqlite3_column_int64(s, 7),
+				     sqlite3_column_type(s, 6) != SQLITE_NULL, l);
 		add_int(o, "last_batch_cut", s, 10);
 		add_int(o, "spool_bytes", s, 11);
 		add_int(o, "spool_events", s, 12);
 		json_object_object_add(o, "stats", stats ? json_tokener_parse(stats) : NULL);
 		rc = agent_missing(st, id, o, &max_seq);
-		/* batches the agent says it cut but that have not arrived (yet) */
-		last_cut = sqlite3_column_int64(s, 10);
-		json_object_object_add(o, "batches_pending", last_cut > max_seq ?
-				       store_seq_range(max_seq + 1, last_cut) : NULL);
+		json_object_object_add(o, "batches_pending",
+				       store_batches_pending(sqlite3_column_int64(s, 10), max_seq));
 		if (!rc)
 			rc = agent_gaps(st, id, o);
 		if (!rc)
@@ -429,7 +401,7 @@ int sqlite_store_query_agents(struct sqlite_store *st, uint64_t now_ns, uint32_t
 	}
 	sqlite3_finalize(s);
 	if (!rc && qrc != SQLITE_DONE)
-		rc = q_err(st, "query agents");
+		rc = sqlite_db_err(st, "query agents");
 	if (rc) {
 		json_object_put(arr);
 		return rc;

@@ -43,18 +43,14 @@ static json_object *match_row(sqlite3_stmt *s)
 	return m;
 }
 
-int sqlite_store_query_provenance(struct sqlite_store *st, const char *const *sha256, size_t n,
+int sqlite_store_query_provenance(struct store *store, const char *const *sha256, size_t n,
 				  json_object **out)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	json_object *o, *results;
 	sqlite3_stmt *s = NULL;
 	int rc = 0;
 
-	if (n > STORE_PROV_MAX)
-		return -E2BIG;
-	for (size_t i = 0; i < n; i++)
-		if (!store_is_sha256_hex(sha256[i]))
-			return -EINVAL;
 	if (sqlite3_prepare_v2(st->db, "SELECT path, session_id, tool, host, user, ts, agent_id, pid,"
 			       " size, renamed_from FROM provenance WHERE sha256 = ?1"
 			       " ORDER BY ts LIMIT 1000", -1, &s, NULL) != SQLITE_OK) {

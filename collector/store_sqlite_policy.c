@@ -23,7 +23,7 @@ static const char schema[] =
 static const char add_group[] = "ALTER TABLE policy_versions ADD COLUMN grp TEXT NOT NULL "
 				"DEFAULT ''";
 
-int store_policy_schema(struct sqlite_store *st)
+int sqlite_policy_schema(struct sqlite_store *st)
 {
 	char *msg = NULL;
 
@@ -45,10 +45,10 @@ int store_policy_schema(struct sqlite_store *st)
 	return 0;
 }
 
-/* An empty yaml marks group's override removed. */
-static int insert(struct sqlite_store *st, const char *group, const char *name, const char *yaml,
-		  size_t len, const char *etag, uint64_t now_ns)
+int sqlite_store_policy_add(struct store *store, const char *group, const char *name,
+			    const char *yaml, size_t len, const char *etag, uint64_t now_ns)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = NULL;
 	int rc;
 
@@ -71,28 +71,6 @@ static int insert(struct sqlite_store *st, const char *group, const char *name, 
 	return 0;
 }
 
-int sqlite_store_policy_put(struct sqlite_store *st, const char *group, const char *name,
-			    const char *yaml, size_t len, const char *etag, uint64_t now_ns)
-{
-	if (!len)
-		return -EINVAL;
-	return insert(st, group, name, yaml, len, etag, now_ns);
-}
-
-int sqlite_store_policy_remove(struct sqlite_store *st, const char *group, uint64_t now_ns)
-{
-	struct store_policy p;
-	int err;
-
-	if (!*group)
-		return -EINVAL;
-	err = sqlite_store_policy_get(st, group, &p);
-	if (err)
-		return err;
-	store_policy_release(&p);
-	return insert(st, group, "", "", 0, "", now_ns);
-}
-
 static char *dup_text(sqlite3_stmt *s, int col, size_t *len)
 {
 	const char *v = (const char *)sqlite3_column_text(s, col);
@@ -108,8 +86,9 @@ static char *dup_text(sqlite3_stmt *s, int col, size_t *len)
 	return d;
 }
 
-int sqlite_store_policy_get(struct sqlite_store *st, const char *group, struct store_policy *out)
+int sqlite_store_policy_get(struct store *store, const char *group, struct store_policy *out)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	sqlite3_stmt *s = NULL;
 	int rc, err = 0;
 
@@ -139,9 +118,10 @@ int sqlite_store_policy_get(struct sqlite_store *st, const char *group, struct s
 	return err;
 }
 
-int sqlite_store_replay(struct sqlite_store *st, uint64_t since_ns, uint64_t until_ns,
+int sqlite_store_replay(struct store *store, uint64_t since_ns, uint64_t until_ns,
 			unsigned int kinds, store_replay_fn fn, void *arg, uint64_t *undecodable)
 {
+	struct sqlite_store *st = sqlite_of(store);
 	static const struct {
 		unsigned int kind;
 		const char *cond;
