@@ -8,6 +8,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "bpf/aitrail.h"
+#include "bpf/consts.bpf.h"
 #include "bpf/maps.bpf.h"
 
 static __always_inline void at_count(__u32 idx)

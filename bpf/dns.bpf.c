@@ -19,12 +19,6 @@
 
 #include "bpf/dns.h"
 
-#define AF_INET 2
-#define AF_INET6 10
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
-#define IPPROTO_TCP 6
-#define IPPROTO_UDP 17
 #define DNS_PORT 53
 #define DNS_TCP_MSGS 4 /* messages cut from one segment; past them the stream is given up */
 

@@ -17,12 +17,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define O_WRONLY 01
-#define O_RDWR 02
-#define O_CREAT 0100
-#define O_TRUNC 01000
-#define O_APPEND 02000
-#define AT_REMOVEDIR 0x200
 #define AT_WRITE_INTENT (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND)
 
 struct file_pending {

@@ -8,18 +8,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define FMODE_READ 0x1
-#define FMODE_WRITE 0x2
-#define FMODE_CREATED 0x100000
-#define O_WRONLY 01
-#define O_RDWR 02
-#define O_CREAT 0100
-#define O_TRUNC 01000
-#define O_APPEND 02000
-#define O_TMPFILE 020000000
-#define S_IFMT 0170000
-#define S_IFREG 0100000
-
 /* fio_cfg slots */
 enum { FIO_CFG_FLAGS = 0, FIO_CFG_PREFIX_LENS = 1, FIO_CFG_MAX };
 #define FIO_CFG_F_READS (1u << 0)    /* report sensitive reads at all */
@@ -380,7 +368,7 @@ static __always_inline void fio_opened(__u64 flags, long ret, __u32 oflags0)
 		r->oflags |= AT_FIO_O_TRUNC;
 	if (flags & O_APPEND)
 		r->oflags |= AT_FIO_O_APPEND;
-	if ((flags & O_TMPFILE) == O_TMPFILE)
+	if (flags & __O_TMPFILE)
 		r->oflags |= AT_FIO_O_TMPFILE;
 	r->ino = BPF_CORE_READ(inode, i_ino);
 	r->dev = BPF_CORE_READ(inode, i_sb, s_dev);
@@ -717,9 +705,6 @@ int fio_enter_dup3(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-#define F_DUPFD 0
-#define F_DUPFD_CLOEXEC 1030
-
 SEC("tracepoint/syscalls/sys_enter_fcntl")
 int fio_enter_fcntl(struct trace_event_raw_sys_enter *ctx)
 {
@@ -916,11 +901,6 @@ int fio_exit_renameat2(struct trace_event_raw_sys_exit *ctx)
  * same process (the submitter, an io-wq worker or the SQPOLL thread), which shares its fds.
  * Writes through a ring are not counted: the file_write says so.
  */
-#define FIO_URING_OPENAT 18
-#define FIO_URING_CLOSE 19
-#define FIO_URING_OPENAT2 28
-#define FIO_URING_RENAMEAT 35
-
 struct fio_uring_req {
 	__u64 flags; /* open: O_* */
 	__s32 fd;    /* close */
@@ -990,18 +970,18 @@ int BPF_PROG(fio_uring_submit, struct io_kiocb *req)
 	if (!ref)
 		return 0;
 	q.op = BPF_CORE_READ(req, opcode);
-	if (q.op == FIO_URING_RENAMEAT) {
+	if (q.op == IORING_OP_RENAMEAT) {
 		fio_uring_rename(req, key, ref);
 		return 0;
 	}
-	if (q.op == FIO_URING_OPENAT || q.op == FIO_URING_OPENAT2) {
+	if (q.op == IORING_OP_OPENAT || q.op == IORING_OP_OPENAT2) {
 		struct io_open *o = cmd;
 
 		/* into the ring's own file table: no fd to follow */
 		if (BPF_CORE_READ(o, file_slot))
 			return 0;
 		q.flags = BPF_CORE_READ(o, how.flags);
-	} else if (q.op == FIO_URING_CLOSE) {
+	} else if (q.op == IORING_OP_CLOSE) {
 		struct io_close *c = cmd;
 		struct at_fio_fd k = { .tgid = tgid };
 
@@ -1044,7 +1024,7 @@ int BPF_PROG(fio_uring_complete, void *ring, void *req, struct io_uring_cqe *cqe
 	q = *pq;
 	bpf_map_delete_elem(&fio_uring, &key);
 	res = BPF_CORE_READ(cqe, res);
-	if (q.op != FIO_URING_CLOSE) {
+	if (q.op != IORING_OP_CLOSE) {
 		if (res >= 0)
 			fio_opened(q.flags, res, AT_FIO_O_URING);
 		return 0;

@@ -112,9 +112,6 @@ int fw_sendmsg(struct trace_event_raw_sys_enter *ctx)
  * ring has not picked the request's file yet at submission: the fd is looked up, in the
  * submitter's context, as for write(2). A request on the ring's own file table is not seen.
  */
-#define FW_URING_WRITE 23
-#define FW_URING_SEND 26
-
 SEC("tp_btf/io_uring_submit_req")
 int BPF_PROG(fw_uring_submit, struct io_kiocb *req)
 {
@@ -122,13 +119,13 @@ int BPF_PROG(fw_uring_submit, struct io_kiocb *req)
 	const void *buf;
 	__u64 len;
 
-	if (op != FW_URING_SEND && op != FW_URING_WRITE)
+	if (op != IORING_OP_SEND && op != IORING_OP_WRITE)
 		return 0;
 	if (!at_tracked(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	if (BPF_CORE_READ(req, flags) & 1 /* REQ_F_FIXED_FILE */)
+	if (BPF_CORE_READ(req, flags) & REQ_F_FIXED_FILE)
 		return 0;
-	if (op == FW_URING_SEND) {
+	if (op == IORING_OP_SEND) {
 		struct io_sr_msg *m = (void *)&req->cmd;
 
 		buf = BPF_CORE_READ(m, buf);

@@ -12,10 +12,6 @@
 #include "bpf/net.h"
 #include "bpf/net.bpf.h"
 
-#define EINTR 4
-#define EALREADY 114
-#define ERESTARTSYS 512
-#define ERESTART_RESTARTBLOCK 516
 #define AT_MMSG_MAX 8 /* sendmmsg messages whose destinations are looked at */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

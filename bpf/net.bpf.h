@@ -9,13 +9,6 @@
 #include "bpf/common.bpf.h"
 #include "bpf/net.h"
 
-#define AF_UNIX 1
-#define AF_INET 2
-#define AF_INET6 10
-#define SOCK_STREAM 1
-#define SOCK_DGRAM 2
-#define EINPROGRESS 115
-
 enum { NET_SCRATCH_SYSCALL = 0, NET_SCRATCH_STATE = 1 };
 
 /* Records are built here: slot 0 by syscall programs, slot 1 by net_sock_state. */

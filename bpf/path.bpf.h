@@ -23,10 +23,6 @@
 #define AT_PATH_DEPTH (AT_PATH_MAX / 2 + 32) /* enough for any path that fits, plus mounts */
 #define AT_NAME_MAX 255
 
-#ifndef AT_FDCWD
-#define AT_FDCWD -100
-#endif
-
 /* What the walk found, in *flags of the path functions. */
 #define AT_PATH_F_TRUNC (1u << 0)    /* too long or too deep: the leading components are missing */
 #define AT_PATH_F_DELETED (1u << 1)  /* the dentry is unlinked (d_path adds " (deleted)") */

@@ -22,14 +22,6 @@
 #include "bpf/policy.h"
 #include "bpf/policy_maps.bpf.h"
 
-#define AF_INET 2
-#define AF_INET6 10
-#define SIGKILL 9
-#define O_WRONLY 01
-#define O_RDWR 02
-#define O_CREAT 0100
-#define O_TRUNC 01000
-#define O_APPEND 02000
 #define PATH_MASK 255
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -612,19 +604,19 @@ int BPF_PROG(pol_uring_submit, struct io_kiocb *req)
 	void *cmd = &req->cmd;
 	__u8 op = BPF_CORE_READ(req, opcode);
 
-	if (op == 18 || op == 28) { /* IORING_OP_OPENAT, IORING_OP_OPENAT2 */
+	if (op == IORING_OP_OPENAT || op == IORING_OP_OPENAT2) {
 		struct io_open *o = cmd;
 
 		pol_path_check(BPF_CORE_READ(o, dfd), BPF_CORE_READ(o, filename, uptr),
 			       pol_open_writes(BPF_CORE_READ(o, how.flags)) ? AT_POL_CAT_FILE_WRITE
 									: AT_POL_CAT_FILE_READ,
 			       AT_POL_HOOK_URING_OPEN);
-	} else if (op == 36) { /* IORING_OP_UNLINKAT */
+	} else if (op == IORING_OP_UNLINKAT) {
 		struct io_unlink *u = cmd;
 
 		pol_path_check(BPF_CORE_READ(u, dfd), BPF_CORE_READ(u, filename, uptr),
 			       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_URING_UNLINK);
-	} else if (op == 35) { /* IORING_OP_RENAMEAT */
+	} else if (op == IORING_OP_RENAMEAT) {
 		struct io_rename *r = cmd;
 
 		pol_path_check(BPF_CORE_READ(r, old_dfd), BPF_CORE_READ(r, oldpath, uptr),

@@ -13,8 +13,6 @@
 
 /* Included by dns.bpf.c after its dns_scratch map, whose receive slot holds the message. */
 
-#define AF_INET 2
-#define AF_INET6 10
 #define PD_MASK (AT_DNS_MAX - 1)
 #define PD_NAME_MAX 256
 #define PD_ANSWERS 16    /* answer records looked at */

@@ -9,8 +9,6 @@
 #include "bpf/path.bpf.h"
 #include "bpf/session.h"
 
-#define SIGNAL_GROUP_EXIT 0x00000004 /* include/linux/sched/signal.h */
-
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Number of used entries in sig_argv / sig_env, set by the agent before load. */
