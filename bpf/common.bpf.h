@@ -9,6 +9,7 @@
 
 #include "bpf/aitrail.h"
 #include "bpf/consts.bpf.h"
+#include "bpf/hook.bpf.h"
 #include "bpf/maps.bpf.h"
 
 static __always_inline void at_count(__u32 idx)

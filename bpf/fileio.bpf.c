@@ -407,7 +407,7 @@ static __always_inline void fio_opened(__u64 flags, long ret, __u32 oflags0)
 	at_output_file(r, n, AT_CNT_RB_FILEIO_FULL);
 }
 
-static __always_inline void fio_exit_open(long ret)
+static __always_inline int fio_exit_open(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct fio_open_args *pa;
@@ -415,35 +415,32 @@ static __always_inline void fio_exit_open(long ret)
 
 	pa = bpf_map_lookup_elem(&fio_opening, &id);
 	if (!pa)
-		return;
+		return 0;
 	flags = pa->flags;
 	bpf_map_delete_elem(&fio_opening, &id);
 	fio_opened(flags, ret, 0);
+	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_openat")
-int fio_enter_openat(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fio_enter_openat, openat)
 {
 	fio_enter_open(ctx->args[2]);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_open")
-int fio_enter_open1(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fio_enter_open1, open)
 {
 	fio_enter_open(ctx->args[1]);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_creat")
-int fio_enter_creat(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fio_enter_creat, creat)
 {
 	fio_enter_open(O_CREAT | O_WRONLY | O_TRUNC);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int fio_enter_openat2(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fio_enter_openat2, openat2)
 {
 	__u64 flags = 0;
 
@@ -455,33 +452,10 @@ int fio_enter_openat2(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_openat")
-int fio_exit_openat(struct trace_event_raw_sys_exit *ctx)
-{
-	fio_exit_open(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_open")
-int fio_exit_open1(struct trace_event_raw_sys_exit *ctx)
-{
-	fio_exit_open(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_creat")
-int fio_exit_creat(struct trace_event_raw_sys_exit *ctx)
-{
-	fio_exit_open(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_openat2")
-int fio_exit_openat2(struct trace_event_raw_sys_exit *ctx)
-{
-	fio_exit_open(ctx->ret);
-	return 0;
-}
+AT_SYS_EXIT_RET(fio_exit_openat, openat, fio_exit_open)
+AT_SYS_EXIT_RET(fio_exit_open1, open, fio_exit_open)
+AT_SYS_EXIT_RET(fio_exit_creat, creat, fio_exit_open)
+AT_SYS_EXIT_RET(fio_exit_openat2, openat2, fio_exit_open)
 
 /* ---- writes: count what the syscalls returned on a followed fd */
 
@@ -496,7 +470,7 @@ static __always_inline void fio_enter_write(__s32 fd)
 		at_count(AT_CNT_PENDING_FULL);
 }
 
-static __always_inline void fio_exit_write(long ret)
+static __always_inline int fio_exit_write(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct at_fio_state *st;
@@ -504,7 +478,7 @@ static __always_inline void fio_exit_write(long ret)
 
 	key = bpf_map_lookup_elem(&fio_writing, &id);
 	if (!key)
-		return;
+		return 0;
 	if (ret > 0) {
 		st = bpf_map_lookup_elem(&fio_open, key);
 		if (st) {
@@ -513,27 +487,23 @@ static __always_inline void fio_exit_write(long ret)
 		}
 	}
 	bpf_map_delete_elem(&fio_writing, &id);
+	return 0;
 }
 
-#define FIO_WRITE_HOOKS(sys)                                                                       \
-	SEC("tracepoint/syscalls/sys_enter_" #sys)                                                 \
-	int fio_e_##sys(struct trace_event_raw_sys_enter *ctx)                                 \
+/* Each write syscall's first argument is the fd. */
+#define FIO_WRITE_HOOKS(enter, exit, sys)                                                          \
+	AT_SYS_ENTER(enter, sys)                                                                   \
 	{                                                                                          \
 		fio_enter_write((__s32)ctx->args[0]);                                              \
 		return 0;                                                                          \
 	}                                                                                          \
-	SEC("tracepoint/syscalls/sys_exit_" #sys)                                                  \
-	int fio_x_##sys(struct trace_event_raw_sys_exit *ctx)                                   \
-	{                                                                                          \
-		fio_exit_write(ctx->ret);                                                          \
-		return 0;                                                                          \
-	}
+	AT_SYS_EXIT_RET(exit, sys, fio_exit_write)
 
-FIO_WRITE_HOOKS(write)
-FIO_WRITE_HOOKS(pwrite64)
-FIO_WRITE_HOOKS(writev)
-FIO_WRITE_HOOKS(pwritev)
-FIO_WRITE_HOOKS(pwritev2)
+FIO_WRITE_HOOKS(fio_e_write, fio_x_write, write)
+FIO_WRITE_HOOKS(fio_e_pwrite64, fio_x_pwrite64, pwrite64)
+FIO_WRITE_HOOKS(fio_e_writev, fio_x_writev, writev)
+FIO_WRITE_HOOKS(fio_e_pwritev, fio_x_pwritev, pwritev)
+FIO_WRITE_HOOKS(fio_e_pwritev2, fio_x_pwritev2, pwritev2)
 
 /* ---- close and exit */
 
@@ -588,8 +558,7 @@ static __always_inline bool fio_hand_over(struct task_struct *task, const struct
 	return true;
 }
 
-SEC("tracepoint/syscalls/sys_enter_close")
-int fio_enter_close(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fio_enter_close, close)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -645,7 +614,7 @@ static __always_inline void fio_dup_enter(__s32 oldfd, __s32 newfd)
 		at_count(AT_CNT_PENDING_FULL);
 }
 
-static __always_inline void fio_dup_exit(long ret)
+static __always_inline int fio_dup_exit(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
@@ -656,14 +625,14 @@ static __always_inline void fio_dup_exit(long ret)
 
 	pa = bpf_map_lookup_elem(&fio_duping, &id);
 	if (!pa)
-		return;
+		return 0;
 	a = *pa;
 	bpf_map_delete_elem(&fio_duping, &id);
 	if (ret < 0 || ret == a.oldfd)
-		return;
+		return 0;
 	ref = bpf_map_lookup_elem(&fio_procs, &tgid);
 	if (!ref)
-		return;
+		return 0;
 	/* dup2 onto a followed fd closed that fd's file without close(2): its write ends here */
 	k.tgid = tgid;
 	k.fd = (__s32)ret;
@@ -676,70 +645,44 @@ static __always_inline void fio_dup_exit(long ret)
 	k.fd = a.oldfd;
 	old = bpf_map_lookup_elem(&fio_open, &k);
 	if (!old)
-		return;
+		return 0;
 	old->twin = (__s32)ret + 1;
 	st = (struct at_fio_state){ .twin = a.oldfd + 1 };
 	k.fd = (__s32)ret;
 	if (bpf_map_update_elem(&fio_open, &k, &st, BPF_ANY))
 		at_count(AT_CNT_PENDING_FULL);
+	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_dup")
-int fio_enter_dup(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fio_enter_dup, dup)
 {
 	fio_dup_enter((__s32)ctx->args[0], -1);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_dup2")
-int fio_enter_dup2(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fio_enter_dup2, dup2)
 {
 	fio_dup_enter((__s32)ctx->args[0], (__s32)ctx->args[1]);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_dup3")
-int fio_enter_dup3(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fio_enter_dup3, dup3)
 {
 	fio_dup_enter((__s32)ctx->args[0], (__s32)ctx->args[1]);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_fcntl")
-int fio_enter_fcntl(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fio_enter_fcntl, fcntl)
 {
 	if (ctx->args[1] == F_DUPFD || ctx->args[1] == F_DUPFD_CLOEXEC)
 		fio_dup_enter((__s32)ctx->args[0], -1);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_dup")
-int fio_exit_dup(struct trace_event_raw_sys_exit *ctx)
-{
-	fio_dup_exit(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_dup2")
-int fio_exit_dup2(struct trace_event_raw_sys_exit *ctx)
-{
-	fio_dup_exit(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_dup3")
-int fio_exit_dup3(struct trace_event_raw_sys_exit *ctx)
-{
-	fio_dup_exit(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_fcntl")
-int fio_exit_fcntl(struct trace_event_raw_sys_exit *ctx)
-{
-	fio_dup_exit(ctx->ret);
-	return 0;
-}
+AT_SYS_EXIT_RET(fio_exit_dup, dup, fio_dup_exit)
+AT_SYS_EXIT_RET(fio_exit_dup2, dup2, fio_dup_exit)
+AT_SYS_EXIT_RET(fio_exit_dup3, dup3, fio_dup_exit)
+AT_SYS_EXIT_RET(fio_exit_fcntl, fcntl, fio_dup_exit)
 
 struct fio_exit_ctx {
 	struct at_session_ref ref;
@@ -823,7 +766,7 @@ static __always_inline __u16 fio_read_base(char *dst, __s32 dfd, const char *rel
 	return (__u16)n;
 }
 
-static __always_inline void fio_exit_rename_common(long ret)
+static __always_inline int fio_exit_rename_common(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct fio_rename_args *pa, a;
@@ -833,15 +776,15 @@ static __always_inline void fio_exit_rename_common(long ret)
 
 	pa = bpf_map_lookup_elem(&fio_renaming, &id);
 	if (!pa)
-		return;
+		return 0;
 	a = *pa;
 	bpf_map_delete_elem(&fio_renaming, &id);
 	ref = at_tracked(id >> 32);
 	if (ret != 0 || !ref)
-		return;
+		return 0;
 	r = bpf_map_lookup_elem(&fio_rename_scratch, &zero);
 	if (!r)
-		return;
+		return 0;
 	at_fill_hdr(&r->hdr, AT_REC_FIO_RENAME, sizeof(*r), ref);
 	r->rflags = a.flags;
 	r->rel1_len = fio_read_name(r->rel1, a.oldname, &pflags);
@@ -850,50 +793,31 @@ static __always_inline void fio_exit_rename_common(long ret)
 	r->base2_len = fio_read_base(r->base2, a.newdfd, r->rel2, &pflags);
 	r->pflags = pflags;
 	at_output_file(r, sizeof(*r), AT_CNT_RB_FILEIO_FULL);
+	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_rename")
-int fio_enter_rename1(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fio_enter_rename1, rename)
 {
 	fio_enter_rename(AT_FDCWD, ctx->args[0], AT_FDCWD, ctx->args[1], 0);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_renameat")
-int fio_enter_renameat(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fio_enter_renameat, renameat)
 {
 	fio_enter_rename((__s32)ctx->args[0], ctx->args[1], (__s32)ctx->args[2], ctx->args[3], 0);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_renameat2")
-int fio_enter_renameat2(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fio_enter_renameat2, renameat2)
 {
 	fio_enter_rename((__s32)ctx->args[0], ctx->args[1], (__s32)ctx->args[2], ctx->args[3],
 			 (__u32)ctx->args[4]);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_rename")
-int fio_exit_rename(struct trace_event_raw_sys_exit *ctx)
-{
-	fio_exit_rename_common(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_renameat")
-int fio_exit_renameat(struct trace_event_raw_sys_exit *ctx)
-{
-	fio_exit_rename_common(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_renameat2")
-int fio_exit_renameat2(struct trace_event_raw_sys_exit *ctx)
-{
-	fio_exit_rename_common(ctx->ret);
-	return 0;
-}
+AT_SYS_EXIT_RET(fio_exit_rename, rename, fio_exit_rename_common)
+AT_SYS_EXIT_RET(fio_exit_renameat, renameat, fio_exit_rename_common)
+AT_SYS_EXIT_RET(fio_exit_renameat2, renameat2, fio_exit_rename_common)
 
 /*
  * ---- io_uring: an open through a ring starts following a write (or reports a sensitive read)

@@ -77,26 +77,22 @@ static __always_inline int fw_capture_iov(__s32 fd, const struct iovec *iov)
 	return fw_capture(fd, v.iov_base, v.iov_len);
 }
 
-SEC("tracepoint/syscalls/sys_enter_write")
-int fw_write(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fw_write, write)
 {
 	return fw_capture(ctx->args[0], (const void *)ctx->args[1], ctx->args[2]);
 }
 
-SEC("tracepoint/syscalls/sys_enter_writev")
-int fw_writev(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fw_writev, writev)
 {
 	return fw_capture_iov(ctx->args[0], (const struct iovec *)ctx->args[1]);
 }
 
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int fw_sendto(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fw_sendto, sendto)
 {
 	return fw_capture(ctx->args[0], (const void *)ctx->args[1], ctx->args[2]);
 }
 
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int fw_sendmsg(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fw_sendmsg, sendmsg)
 {
 	struct user_msghdr m;
 

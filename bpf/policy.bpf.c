@@ -301,7 +301,8 @@ int pol_sendmsg6(struct bpf_sock_addr *ctx)
 	return pol_sock_addr(ctx, AF_INET6, AT_POL_HOOK_SENDMSG6);
 }
 
-static __always_inline void pol_kill_if_pending(void)
+/* The exit of a call a cgroup hook decided to kill: the kill is due whatever the call returned. */
+static __always_inline int pol_kill_if_pending(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 
@@ -309,35 +310,13 @@ static __always_inline void pol_kill_if_pending(void)
 		bpf_map_delete_elem(&pol_kill_pending, &id);
 		bpf_send_signal(SIGKILL);
 	}
-}
-
-SEC("tracepoint/syscalls/sys_exit_connect")
-int pol_exit_connect(void *ctx)
-{
-	pol_kill_if_pending();
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_sendto")
-int pol_exit_sendto(void *ctx)
-{
-	pol_kill_if_pending();
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int pol_exit_sendmsg(void *ctx)
-{
-	pol_kill_if_pending();
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendmmsg")
-int pol_exit_sendmmsg(void *ctx)
-{
-	pol_kill_if_pending();
-	return 0;
-}
+AT_SYS_EXIT_RET(pol_exit_connect, connect, pol_kill_if_pending)
+AT_SYS_EXIT_RET(pol_exit_sendto, sendto, pol_kill_if_pending)
+AT_SYS_EXIT_RET(pol_exit_sendmsg, sendmsg, pol_kill_if_pending)
+AT_SYS_EXIT_RET(pol_exit_sendmmsg, sendmmsg, pol_kill_if_pending)
 
 /* --- files and exec: kill from the syscall entry */
 
@@ -496,8 +475,7 @@ static __always_inline bool pol_open_writes(__u64 flags)
 	return flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND);
 }
 
-SEC("tracepoint/syscalls/sys_enter_openat")
-int pol_enter_openat(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_openat, openat)
 {
 	__u64 flags = ctx->args[2];
 
@@ -507,8 +485,7 @@ int pol_enter_openat(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int pol_enter_openat2(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_openat2, openat2)
 {
 	__u64 flags = 0;
 
@@ -520,8 +497,7 @@ int pol_enter_openat2(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_open")
-int pol_enter_open(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_open, open)
 {
 	__u64 flags = ctx->args[1];
 
@@ -531,32 +507,28 @@ int pol_enter_open(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_creat")
-int pol_enter_creat(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_creat, creat)
 {
 	pol_path_check(AT_FDCWD, (const char *)ctx->args[0],
 		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_OPEN);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_truncate")
-int pol_enter_truncate(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_truncate, truncate)
 {
 	pol_path_check(AT_FDCWD, (const char *)ctx->args[0],
 		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_TRUNCATE);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_unlinkat")
-int pol_enter_unlinkat(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_unlinkat, unlinkat)
 {
 	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
 		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_UNLINK);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_unlink")
-int pol_enter_unlink(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_unlink, unlink)
 {
 	pol_path_check(AT_FDCWD, (const char *)ctx->args[0],
 		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_UNLINK);
@@ -564,8 +536,7 @@ int pol_enter_unlink(struct trace_event_raw_sys_enter *ctx)
 }
 
 /* A rename writes both names: a protected file can be replaced as well as moved away. */
-SEC("tracepoint/syscalls/sys_enter_renameat2")
-int pol_enter_renameat2(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_renameat2, renameat2)
 {
 	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
 		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
@@ -574,8 +545,7 @@ int pol_enter_renameat2(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_renameat")
-int pol_enter_renameat(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_renameat, renameat)
 {
 	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
 		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
@@ -584,8 +554,7 @@ int pol_enter_renameat(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_rename")
-int pol_enter_rename(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_rename, rename)
 {
 	pol_path_check(AT_FDCWD, (const char *)ctx->args[0],
 		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
@@ -627,15 +596,13 @@ int BPF_PROG(pol_uring_submit, struct io_kiocb *req)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_execve")
-int pol_enter_execve(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_execve, execve)
 {
 	pol_path_check(AT_FDCWD, (const char *)ctx->args[0], AT_POL_CAT_EXEC, AT_POL_HOOK_EXEC);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_execveat")
-int pol_enter_execveat(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_execveat, execveat)
 {
 	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
 		       AT_POL_CAT_EXEC, AT_POL_HOOK_EXEC);
@@ -691,30 +658,26 @@ static __always_inline void pol_self_check(__s64 target, __s64 arg, __u32 hook)
 		 AT_POL_MECH_TRACEPOINT_KILL, outcome, hook, cfg->generation);
 }
 
-SEC("tracepoint/syscalls/sys_enter_kill")
-int pol_enter_kill(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_kill, kill)
 {
 	pol_self_check((int)ctx->args[0], (int)ctx->args[1], AT_POL_HOOK_KILL);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_tkill")
-int pol_enter_tkill(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_tkill, tkill)
 {
 	pol_self_check((int)ctx->args[0], (int)ctx->args[1], AT_POL_HOOK_KILL);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_tgkill")
-int pol_enter_tgkill(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_tgkill, tgkill)
 {
 	pol_self_check((int)ctx->args[0], (int)ctx->args[2], AT_POL_HOOK_KILL);
 	return 0;
 }
 
 /* pidfd_send_signal needs a pidfd: refusing pidfd_open of the agent covers it */
-SEC("tracepoint/syscalls/sys_enter_pidfd_open")
-int pol_enter_pidfd_open(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_pidfd_open, pidfd_open)
 {
 	__s64 pid = (int)ctx->args[0];
 
@@ -724,8 +687,7 @@ int pol_enter_pidfd_open(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_ptrace")
-int pol_enter_ptrace(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_ptrace, ptrace)
 {
 	__s64 pid = (int)ctx->args[1];
 
@@ -735,8 +697,7 @@ int pol_enter_ptrace(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_process_vm_writev")
-int pol_enter_process_vm_writev(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_process_vm_writev, process_vm_writev)
 {
 	__s64 pid = (int)ctx->args[0];
 
