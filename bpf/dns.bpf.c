@@ -25,12 +25,8 @@
 extern int bpf_dynptr_from_skb(struct __sk_buff *s, __u64 flags,
 			       struct bpf_dynptr *ptr__uninit) __ksym __weak;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2); /* 0: send path, 1: receive path (softirq may interrupt a send) */
-	__type(key, __u32);
-	__type(value, struct at_dns_msg);
-} dns_scratch SEC(".maps");
+/* 0: send path, 1: receive path (softirq may interrupt a send) */
+AT_SCRATCH_MAP(dns_scratch, struct at_dns_msg, 2);
 
 #include "bpf/policy_dns.bpf.h"
 

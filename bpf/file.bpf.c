@@ -33,13 +33,7 @@ struct file_pending {
 	__u8 _pad[2];
 };
 
-/* Syscall entry -> exit, by pid_tgid. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u64);
-	__type(value, struct file_pending);
-} file_pending SEC(".maps");
+AT_SYSCALL_MAP(file_pending, struct file_pending, 8192);
 
 /*
  * Keeps a syscall's arguments, by thread, for its exit to build the record from. An open is kept

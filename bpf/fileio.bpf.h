@@ -33,12 +33,7 @@ struct {
 } fio_procs SEC(".maps") __weak;
 
 /* A rename record is built here: four paths do not fit the stack. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct at_fio_rename);
-} fio_rename_scratch SEC(".maps") __weak;
+AT_SCRATCH_MAP(fio_rename_scratch, struct at_fio_rename, 1) __weak;
 
 /* Sends the close (or exit) record of a followed fd; f gives the size at close, NULL if gone. */
 static __always_inline void fio_emit_close(__u32 type, const struct at_session_ref *ref,

@@ -9,12 +9,7 @@ struct fio_dup_args {
 	__s32 newfd; /* dup2/dup3's target, -1 for dup and fcntl */
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u64);
-	__type(value, struct fio_dup_args);
-} fio_duping SEC(".maps");
+AT_SYSCALL_MAP(fio_duping, struct fio_dup_args, 4096);
 
 static __always_inline void fio_dup_enter(__s32 oldfd, __s32 newfd)
 {

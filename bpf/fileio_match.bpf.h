@@ -23,34 +23,22 @@ struct {
 	__type(value, __u32);
 } fio_cfg SEC(".maps") __weak;
 
-/* Sensitive-path candidates, filled by the agent from its patterns. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 256);
-	__type(key, struct at_fio_key);
-	__type(value, __u8);
-} fio_dirs SEC(".maps") __weak;
+/*
+ * Sensitive-path candidates, filled by the agent from its patterns: directory names, file
+ * names, extensions (with the dot) and name prefixes. Only a key's presence counts.
+ */
+#define FIO_NAME_MAP(name)                                                                         \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_HASH);                                                   \
+		__uint(max_entries, 256);                                                          \
+		__type(key, struct at_fio_key);                                                    \
+		__type(value, __u8);                                                               \
+	} name SEC(".maps") __weak
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 256);
-	__type(key, struct at_fio_key);
-	__type(value, __u8);
-} fio_names SEC(".maps") __weak;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 256);
-	__type(key, struct at_fio_key);
-	__type(value, __u8);
-} fio_exts SEC(".maps") __weak;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 256);
-	__type(key, struct at_fio_key);
-	__type(value, __u8);
-} fio_prefixes SEC(".maps") __weak;
+FIO_NAME_MAP(fio_dirs);
+FIO_NAME_MAP(fio_names);
+FIO_NAME_MAP(fio_exts);
+FIO_NAME_MAP(fio_prefixes);
 
 static __always_inline __u32 fio_cfg_get(__u32 slot)
 {

@@ -9,12 +9,7 @@ struct fio_open_args {
 	__u64 flags;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u64);
-	__type(value, struct fio_open_args);
-} fio_opening SEC(".maps");
+AT_SYSCALL_MAP(fio_opening, struct fio_open_args, 8192);
 
 static __always_inline void fio_enter_open(__u64 flags)
 {

@@ -18,6 +18,21 @@ struct {
 	__type(value, struct at_fio_rdir_val);
 } fio_rdirs SEC(".maps") __weak;
 
+/* Sends r, whose path the walk wrote: n bytes with the NUL, pflags what the walk found. */
+static __always_inline void fio_send_open(struct at_fio_open *r, __u32 n, __u32 pflags)
+{
+	r->pflags = pflags;
+	n &= AT_FIO_PATH_MAX * 2 - 1;
+	if (n > AT_FIO_PATH_MAX)
+		n = AT_FIO_PATH_MAX;
+	r->path_len = n;
+	n = (offsetof(struct at_fio_open, path) + n + 7) & ~7u;
+	if (n > sizeof(*r))
+		n = sizeof(*r);
+	r->hdr.size = n;
+	at_output_file(r, n, AT_CNT_RB_FILEIO_FULL);
+}
+
 /*
  * Counts a read-only open against its directory; the first one of a session in a directory sends
  * the directory's path, later ones only count. node reading 10,000 module files costs one record
@@ -56,16 +71,7 @@ static __always_inline void fio_count_dir(struct file *f, const struct at_sessio
 	r->_pad = 0;
 	r->size = 0;
 	n = at_d_path(parent, BPF_CORE_READ(f, f_path.mnt), r->path, &pflags);
-	r->pflags = pflags;
-	n &= AT_FIO_PATH_MAX * 2 - 1;
-	if (n > AT_FIO_PATH_MAX)
-		n = AT_FIO_PATH_MAX;
-	r->path_len = n;
-	n = (offsetof(struct at_fio_open, path) + n + 7) & ~7u;
-	if (n > sizeof(*r))
-		n = sizeof(*r);
-	r->hdr.size = n;
-	at_output_file(r, n, AT_CNT_RB_FILEIO_FULL);
+	fio_send_open(r, n, pflags);
 }
 
 /*
@@ -149,16 +155,7 @@ static __always_inline void fio_opened(__u64 flags, long ret, __u32 oflags0)
 	n = at_path_of(&f->f_path, r->path, &pflags);
 	if (pflags & AT_PATH_F_TRUNC)
 		r->hdr.flags |= AT_F_TRUNC_PATH;
-	r->pflags = pflags;
-	n &= AT_FIO_PATH_MAX * 2 - 1;
-	if (n > AT_FIO_PATH_MAX)
-		n = AT_FIO_PATH_MAX;
-	r->path_len = n;
-	n = (offsetof(struct at_fio_open, path) + n + 7) & ~7u;
-	if (n > sizeof(*r))
-		n = sizeof(*r);
-	r->hdr.size = n;
-	at_output_file(r, n, AT_CNT_RB_FILEIO_FULL);
+	fio_send_open(r, n, pflags);
 }
 
 #endif

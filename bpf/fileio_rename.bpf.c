@@ -17,12 +17,7 @@ struct fio_rename_args {
 	__u32 _pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u64);
-	__type(value, struct fio_rename_args);
-} fio_renaming SEC(".maps");
+AT_SYSCALL_MAP(fio_renaming, struct fio_rename_args, 1024);
 
 static __always_inline void fio_enter_rename(__s32 olddfd, __u64 oldname, __s32 newdfd,
 					     __u64 newname, __u32 flags)

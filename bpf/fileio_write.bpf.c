@@ -4,13 +4,8 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Syscall enter -> exit, by thread: the followed fd being written. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u64);
-	__type(value, struct at_fio_fd);
-} fio_writing SEC(".maps");
+/* The followed fd a write syscall is writing. */
+AT_SYSCALL_MAP(fio_writing, struct at_fio_fd, 8192);
 
 static __always_inline void fio_enter_write(__s32 fd)
 {

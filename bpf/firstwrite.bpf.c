@@ -7,12 +7,7 @@
  */
 #include "bpf/net.bpf.h"
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct at_net_connect_data);
-} fw_scratch SEC(".maps");
+AT_SCRATCH_MAP(fw_scratch, struct at_net_connect_data, 1);
 
 /* buf/len: what the process wrote first on fd (a tracked process's, checked by the caller) */
 static __always_inline int fw_capture_fd(__s32 fd, const void *buf, __u64 len)

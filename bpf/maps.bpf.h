@@ -10,6 +10,29 @@
 
 #define AT_HEAP_SIZE (32 * 1024)
 
+/*
+ * Two map shapes every feature uses; the map's name is spelled out at each use so grep finds
+ * it. In a header several objects include, add __weak after the macro, as below.
+ */
+
+/* Per-CPU scratch space for what does not fit the 512-byte stack: slots values of val. */
+#define AT_SCRATCH_MAP(name, val, slots)                                                          \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                                           \
+		__uint(max_entries, slots);                                                        \
+		__type(key, __u32);                                                                \
+		__type(value, val);                                                                \
+	} name SEC(".maps")
+
+/* What a syscall's entry keeps for its exit, by thread (pid_tgid); n: calls in flight at once. */
+#define AT_SYSCALL_MAP(name, val, n)                                                              \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_HASH);                                                   \
+		__uint(max_entries, n);                                                            \
+		__type(key, __u64);                                                                \
+		__type(value, val);                                                                \
+	} name SEC(".maps")
+
 /* Every process of every session, by tgid. Seeded by the agent's /proc scan. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -52,11 +75,6 @@ struct at_heap {
 	__u8 buf[AT_HEAP_SIZE];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct at_heap);
-} heap SEC(".maps") __weak;
+AT_SCRATCH_MAP(heap, struct at_heap, 1) __weak;
 
 #endif

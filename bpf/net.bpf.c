@@ -25,13 +25,7 @@ struct net_pending {
 	__u8 sa[AT_SOCKADDR_MAX];
 };
 
-/* Syscall entry -> exit, by pid_tgid. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u64);
-	__type(value, struct net_pending);
-} net_pending SEC(".maps");
+AT_SYSCALL_MAP(net_pending, struct net_pending, 8192);
 
 /* Non-blocking TCP connects waiting for their outcome, by struct sock pointer. */
 struct {

@@ -84,24 +84,14 @@ struct pol_dir {
 	char buf[AT_PATH_MAX];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pol_dir);
-} pol_dir SEC(".maps");
+AT_SCRATCH_MAP(pol_dir, struct pol_dir, 1);
 
 struct pol_scratch {
 	struct at_pol_path_key key;
 	struct at_pol_decision rec;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pol_scratch);
-} pol_scratch SEC(".maps");
+AT_SCRATCH_MAP(pol_scratch, struct pol_scratch, 1);
 
 static __always_inline struct at_pol_cfg *pol_config(void)
 {

@@ -71,12 +71,7 @@ struct sess_scratch {
 	char env[AT_ENV_SCAN_MAX];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct sess_scratch);
-} sess_heap SEC(".maps");
+AT_SCRATCH_MAP(sess_heap, struct sess_scratch, 1);
 
 static __always_inline struct sess_scratch *scratch(void)
 {
