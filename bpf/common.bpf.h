@@ -26,6 +26,16 @@ static __always_inline struct at_session_ref *at_tracked(__u32 tgid)
 	return bpf_map_lookup_elem(&tracked, &tgid);
 }
 
+/*
+ * Keeps val under key until the other half of the event takes it: a syscall's exit, an io_uring
+ * request's completion. A full map loses that event; it is counted.
+ */
+static __always_inline void at_keep_pending(void *map, const void *key, const void *val)
+{
+	if (bpf_map_update_elem(map, key, val, BPF_ANY))
+		at_count(AT_CNT_PENDING_FULL);
+}
+
 static __always_inline void *at_heap(void)
 {
 	__u32 zero = 0;

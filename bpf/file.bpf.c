@@ -47,8 +47,7 @@ static __always_inline int file_enter(const struct file_pending *p)
 		return 0;
 	if (p->op == AT_FILE_OPEN && !(p->flags & AT_WRITE_INTENT))
 		return 0;
-	if (bpf_map_update_elem(&file_pending, &id, p, BPF_ANY))
-		at_count(AT_CNT_PENDING_FULL);
+	at_keep_pending(&file_pending, &id, p);
 	return 0;
 }
 
@@ -60,7 +59,7 @@ static __always_inline int file_enter(const struct file_pending *p)
 	AT_SYS_ENTER(prog, sys)                                                                    \
 	{                                                                                          \
 		struct file_pending p = { __VA_ARGS__ };                                           \
-												   \
+                                                                                                   \
 		return file_enter(&p);                                                             \
 	}
 

@@ -24,8 +24,7 @@ static __always_inline void fio_dup_enter(__s32 oldfd, __s32 newfd)
 	if (!bpf_map_lookup_elem(&fio_open, &ok) &&
 	    (newfd < 0 || !bpf_map_lookup_elem(&fio_open, &nk)))
 		return;
-	if (bpf_map_update_elem(&fio_duping, &id, &a, BPF_ANY))
-		at_count(AT_CNT_PENDING_FULL);
+	at_keep_pending(&fio_duping, &id, &a);
 }
 
 static __always_inline int fio_dup_exit(long ret)

@@ -18,8 +18,7 @@ static __always_inline void fio_enter_open(__u64 flags)
 
 	if (!at_tracked(id >> 32))
 		return;
-	if (bpf_map_update_elem(&fio_opening, &id, &a, BPF_ANY))
-		at_count(AT_CNT_PENDING_FULL);
+	at_keep_pending(&fio_opening, &id, &a);
 }
 
 static __always_inline int fio_exit_open(long ret)

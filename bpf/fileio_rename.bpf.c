@@ -30,8 +30,7 @@ static __always_inline void fio_enter_rename(__s32 olddfd, __u64 oldname, __s32 
 
 	if (!at_tracked(id >> 32))
 		return;
-	if (bpf_map_update_elem(&fio_renaming, &id, &a, BPF_ANY))
-		at_count(AT_CNT_PENDING_FULL);
+	at_keep_pending(&fio_renaming, &id, &a);
 }
 
 static __always_inline __u16 fio_read_name(char *dst, __u64 uptr, __u32 *pflags)

@@ -61,8 +61,7 @@ static __always_inline void fio_uring_rename(struct io_kiocb *req, __u64 key,
 	r->base1_len = fio_read_base(r->base1, BPF_CORE_READ(n, old_dfd), r->rel1, &pflags);
 	r->base2_len = fio_read_base(r->base2, BPF_CORE_READ(n, new_dfd), r->rel2, &pflags);
 	r->pflags = pflags;
-	if (bpf_map_update_elem(&fio_uring_renames, &key, r, BPF_ANY))
-		at_count(AT_CNT_PENDING_FULL);
+	at_keep_pending(&fio_uring_renames, &key, r);
 }
 
 SEC("tp_btf/io_uring_submit_req")
@@ -100,8 +99,7 @@ int BPF_PROG(fio_uring_submit, struct io_kiocb *req)
 	} else {
 		return 0;
 	}
-	if (bpf_map_update_elem(&fio_uring, &key, &q, BPF_ANY))
-		at_count(AT_CNT_PENDING_FULL);
+	at_keep_pending(&fio_uring, &key, &q);
 	return 0;
 }
 

@@ -14,8 +14,7 @@ static __always_inline void fio_enter_write(__s32 fd)
 
 	if (!bpf_map_lookup_elem(&fio_open, &key))
 		return;
-	if (bpf_map_update_elem(&fio_writing, &id, &key, BPF_ANY))
-		at_count(AT_CNT_PENDING_FULL);
+	at_keep_pending(&fio_writing, &id, &key);
 }
 
 static __always_inline int fio_exit_write(long ret)

@@ -92,8 +92,7 @@ static __always_inline int net_enter(__s32 fd, const void *uaddr, __u64 addrlen,
 	p.fd = fd;
 	p.syscall = sys;
 	p.mmsg = mmsg;
-	if (bpf_map_update_elem(&net_pending, &id, &p, BPF_ANY))
-		at_count(AT_CNT_PENDING_FULL);
+	at_keep_pending(&net_pending, &id, &p);
 	return 0;
 }
 

@@ -465,14 +465,32 @@ static __always_inline bool pol_open_writes(__u64 flags)
 	return flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND);
 }
 
+/* An open is a write when its flags may write, a read otherwise. */
+static __always_inline int pol_open_check(int dirfd, const char *name, __u64 flags, __u32 hook)
+{
+	pol_path_check(dirfd, name,
+		       pol_open_writes(flags) ? AT_POL_CAT_FILE_WRITE : AT_POL_CAT_FILE_READ, hook);
+	return 0;
+}
+
+static __always_inline int pol_write_check(int dirfd, const char *name, __u32 hook)
+{
+	pol_path_check(dirfd, name, AT_POL_CAT_FILE_WRITE, hook);
+	return 0;
+}
+
+/* A rename writes both names: a protected file can be replaced as well as moved away. */
+static __always_inline int pol_rename_check(int olddfd, const char *oldname, int newdfd,
+					    const char *newname, __u32 hook)
+{
+	pol_write_check(olddfd, oldname, hook);
+	return pol_write_check(newdfd, newname, hook);
+}
+
 AT_SYS_ENTER(pol_enter_openat, openat)
 {
-	__u64 flags = ctx->args[2];
-
-	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
-		       pol_open_writes(flags) ? AT_POL_CAT_FILE_WRITE : AT_POL_CAT_FILE_READ,
-		       AT_POL_HOOK_OPEN);
-	return 0;
+	return pol_open_check((int)ctx->args[0], (const char *)ctx->args[1], ctx->args[2],
+			      AT_POL_HOOK_OPEN);
 }
 
 AT_SYS_ENTER(pol_enter_openat2, openat2)
@@ -481,76 +499,51 @@ AT_SYS_ENTER(pol_enter_openat2, openat2)
 
 	/* struct open_how starts with the flags */
 	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[2]);
-	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
-		       pol_open_writes(flags) ? AT_POL_CAT_FILE_WRITE : AT_POL_CAT_FILE_READ,
-		       AT_POL_HOOK_OPEN);
-	return 0;
+	return pol_open_check((int)ctx->args[0], (const char *)ctx->args[1], flags,
+			      AT_POL_HOOK_OPEN);
 }
 
 AT_SYS_ENTER(pol_enter_open, open)
 {
-	__u64 flags = ctx->args[1];
-
-	pol_path_check(AT_FDCWD, (const char *)ctx->args[0],
-		       pol_open_writes(flags) ? AT_POL_CAT_FILE_WRITE : AT_POL_CAT_FILE_READ,
-		       AT_POL_HOOK_OPEN);
-	return 0;
+	return pol_open_check(AT_FDCWD, (const char *)ctx->args[0], ctx->args[1], AT_POL_HOOK_OPEN);
 }
 
 AT_SYS_ENTER(pol_enter_creat, creat)
 {
-	pol_path_check(AT_FDCWD, (const char *)ctx->args[0],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_OPEN);
-	return 0;
+	return pol_write_check(AT_FDCWD, (const char *)ctx->args[0], AT_POL_HOOK_OPEN);
 }
 
 AT_SYS_ENTER(pol_enter_truncate, truncate)
 {
-	pol_path_check(AT_FDCWD, (const char *)ctx->args[0],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_TRUNCATE);
-	return 0;
+	return pol_write_check(AT_FDCWD, (const char *)ctx->args[0], AT_POL_HOOK_TRUNCATE);
 }
 
 AT_SYS_ENTER(pol_enter_unlinkat, unlinkat)
 {
-	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_UNLINK);
-	return 0;
+	return pol_write_check((int)ctx->args[0], (const char *)ctx->args[1], AT_POL_HOOK_UNLINK);
 }
 
 AT_SYS_ENTER(pol_enter_unlink, unlink)
 {
-	pol_path_check(AT_FDCWD, (const char *)ctx->args[0],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_UNLINK);
-	return 0;
+	return pol_write_check(AT_FDCWD, (const char *)ctx->args[0], AT_POL_HOOK_UNLINK);
 }
 
-/* A rename writes both names: a protected file can be replaced as well as moved away. */
 AT_SYS_ENTER(pol_enter_renameat2, renameat2)
 {
-	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
-	pol_path_check((int)ctx->args[2], (const char *)ctx->args[3],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
-	return 0;
+	return pol_rename_check((int)ctx->args[0], (const char *)ctx->args[1], (int)ctx->args[2],
+				(const char *)ctx->args[3], AT_POL_HOOK_RENAME);
 }
 
 AT_SYS_ENTER(pol_enter_renameat, renameat)
 {
-	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
-	pol_path_check((int)ctx->args[2], (const char *)ctx->args[3],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
-	return 0;
+	return pol_rename_check((int)ctx->args[0], (const char *)ctx->args[1], (int)ctx->args[2],
+				(const char *)ctx->args[3], AT_POL_HOOK_RENAME);
 }
 
 AT_SYS_ENTER(pol_enter_rename, rename)
 {
-	pol_path_check(AT_FDCWD, (const char *)ctx->args[0],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
-	pol_path_check(AT_FDCWD, (const char *)ctx->args[1],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
-	return 0;
+	return pol_rename_check(AT_FDCWD, (const char *)ctx->args[0], AT_FDCWD,
+				(const char *)ctx->args[1], AT_POL_HOOK_RENAME);
 }
 
 /*
@@ -566,22 +559,19 @@ int BPF_PROG(pol_uring_submit, struct io_kiocb *req)
 	if (op == IORING_OP_OPENAT || op == IORING_OP_OPENAT2) {
 		struct io_open *o = cmd;
 
-		pol_path_check(BPF_CORE_READ(o, dfd), BPF_CORE_READ(o, filename, uptr),
-			       pol_open_writes(BPF_CORE_READ(o, how.flags)) ? AT_POL_CAT_FILE_WRITE
-									: AT_POL_CAT_FILE_READ,
-			       AT_POL_HOOK_URING_OPEN);
+		pol_open_check(BPF_CORE_READ(o, dfd), BPF_CORE_READ(o, filename, uptr),
+			       BPF_CORE_READ(o, how.flags), AT_POL_HOOK_URING_OPEN);
 	} else if (op == IORING_OP_UNLINKAT) {
 		struct io_unlink *u = cmd;
 
-		pol_path_check(BPF_CORE_READ(u, dfd), BPF_CORE_READ(u, filename, uptr),
-			       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_URING_UNLINK);
+		pol_write_check(BPF_CORE_READ(u, dfd), BPF_CORE_READ(u, filename, uptr),
+				AT_POL_HOOK_URING_UNLINK);
 	} else if (op == IORING_OP_RENAMEAT) {
 		struct io_rename *r = cmd;
 
-		pol_path_check(BPF_CORE_READ(r, old_dfd), BPF_CORE_READ(r, oldpath, uptr),
-			       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_URING_RENAME);
-		pol_path_check(BPF_CORE_READ(r, new_dfd), BPF_CORE_READ(r, newpath, uptr),
-			       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_URING_RENAME);
+		pol_rename_check(BPF_CORE_READ(r, old_dfd), BPF_CORE_READ(r, oldpath, uptr),
+				 BPF_CORE_READ(r, new_dfd), BPF_CORE_READ(r, newpath, uptr),
+				 AT_POL_HOOK_URING_RENAME);
 	}
 	return 0;
 }
@@ -601,7 +591,7 @@ AT_SYS_ENTER(pol_enter_execveat, execveat)
 
 /* --- self-protection */
 
-static __always_inline void pol_self_check(__s64 target, __s64 arg, __u32 hook)
+static __always_inline int pol_self_check(__s64 target, __s64 arg, __u32 hook)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct at_session_ref *s;
@@ -617,28 +607,28 @@ static __always_inline void pol_self_check(__s64 target, __s64 arg, __u32 hook)
 
 	cfg = pol_config();
 	if (!cfg || !cfg->self_protect)
-		return;
+		return 0;
 	s = at_tracked(id >> 32);
 	if (!s)
-		return;
+		return 0;
 	if (hook == AT_POL_HOOK_KILL && arg == 0)
-		return; /* signal 0 only asks whether the pid exists */
+		return 0; /* signal 0 only asks whether the pid exists */
 	if (target < 0 && (__u32)bpf_get_current_uid_gid() != 0) {
-		return; /* broadcast or group kills by other users cannot reach a root agent */
+		return 0; /* broadcast or group kills by other users cannot reach a root agent */
 	} else if (target == -1) {
 		/* kill(-1) reaches every process the caller may signal, the agent included */
 	} else if (target < 0) {
 		if ((__u32)(-target) != cfg->agent_pgid)
-			return;
+			return 0;
 	} else {
 		t = (__u32)target;
 		if (!bpf_map_lookup_elem(&pol_protected, &t))
-			return;
+			return 0;
 	}
 	outcome = bpf_send_signal(SIGKILL) ? AT_POL_OUT_FAILED : AT_POL_OUT_KILLED;
 	sc = pol_scratch_get();
 	if (!sc)
-		return;
+		return 0;
 	sc->rec.target_pid = (__s32)target;
 	sc->rec.arg = arg;
 	sc->rec.path_len = 0;
@@ -646,53 +636,46 @@ static __always_inline void pol_self_check(__s64 target, __s64 arg, __u32 hook)
 	sc->rec.port = 0;
 	pol_emit(&sc->rec, s, &self_verdict, AT_POL_CAT_SELF_PROTECT,
 		 AT_POL_MECH_TRACEPOINT_KILL, outcome, hook, cfg->generation);
+	return 0;
+}
+
+/* A call that names one process by pid: 0 and below name none to check (or the caller). */
+static __always_inline int pol_self_check_pid(__s64 pid, __s64 arg, __u32 hook)
+{
+	if (pid <= 0)
+		return 0;
+	return pol_self_check(pid, arg, hook);
 }
 
 AT_SYS_ENTER(pol_enter_kill, kill)
 {
-	pol_self_check((int)ctx->args[0], (int)ctx->args[1], AT_POL_HOOK_KILL);
-	return 0;
+	return pol_self_check((int)ctx->args[0], (int)ctx->args[1], AT_POL_HOOK_KILL);
 }
 
 AT_SYS_ENTER(pol_enter_tkill, tkill)
 {
-	pol_self_check((int)ctx->args[0], (int)ctx->args[1], AT_POL_HOOK_KILL);
-	return 0;
+	return pol_self_check((int)ctx->args[0], (int)ctx->args[1], AT_POL_HOOK_KILL);
 }
 
 AT_SYS_ENTER(pol_enter_tgkill, tgkill)
 {
-	pol_self_check((int)ctx->args[0], (int)ctx->args[2], AT_POL_HOOK_KILL);
-	return 0;
+	return pol_self_check((int)ctx->args[0], (int)ctx->args[2], AT_POL_HOOK_KILL);
 }
 
 /* pidfd_send_signal needs a pidfd: refusing pidfd_open of the agent covers it */
 AT_SYS_ENTER(pol_enter_pidfd_open, pidfd_open)
 {
-	__s64 pid = (int)ctx->args[0];
-
-	if (pid <= 0)
-		return 0;
-	pol_self_check(pid, -1, AT_POL_HOOK_PIDFD_OPEN);
-	return 0;
+	return pol_self_check_pid((int)ctx->args[0], -1, AT_POL_HOOK_PIDFD_OPEN);
 }
 
 AT_SYS_ENTER(pol_enter_ptrace, ptrace)
 {
-	__s64 pid = (int)ctx->args[1];
-
-	if (pid <= 0 || ctx->args[0] == 0)
+	if (ctx->args[0] == 0)
 		return 0; /* PTRACE_TRACEME names no other process */
-	pol_self_check(pid, (long)ctx->args[0], AT_POL_HOOK_PTRACE);
-	return 0;
+	return pol_self_check_pid((int)ctx->args[1], (long)ctx->args[0], AT_POL_HOOK_PTRACE);
 }
 
 AT_SYS_ENTER(pol_enter_process_vm_writev, process_vm_writev)
 {
-	__s64 pid = (int)ctx->args[0];
-
-	if (pid <= 0)
-		return 0;
-	pol_self_check(pid, -1, AT_POL_HOOK_PROCESS_VM);
-	return 0;
+	return pol_self_check_pid((int)ctx->args[0], -1, AT_POL_HOOK_PROCESS_VM);
 }

@@ -60,6 +60,17 @@ static __always_inline __u16 uring_name(struct at_uring_op *r, __u32 off, struct
 	return n;
 }
 
+/* Rename, symlink and link: two names, each with its dirfd, and the call's flags. */
+static __always_inline void uring_names2(struct at_uring_op *r, int dfd, struct filename *name,
+					 int dfd2, struct filename *name2, __u32 flags)
+{
+	r->fd = dfd;
+	r->fd2 = dfd2;
+	r->open_flags = flags;
+	r->name_len = uring_name(r, 0, name);
+	r->name2_len = uring_name(r, AT_URING_NAME, name2);
+}
+
 /* The directory a relative name resolves from, walked now, in the submitter's context. */
 static __always_inline void uring_base(struct at_uring_op *r, int dfd)
 {
@@ -124,19 +135,15 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
 	} else if (op == IORING_OP_RENAMEAT) {
 		struct io_rename *n = cmd;
 
-		r->fd = BPF_CORE_READ(n, old_dfd);
-		r->fd2 = BPF_CORE_READ(n, new_dfd);
-		r->open_flags = BPF_CORE_READ(n, flags);
-		r->name_len = uring_name(r, 0, BPF_CORE_READ(n, oldpath));
-		r->name2_len = uring_name(r, AT_URING_NAME, BPF_CORE_READ(n, newpath));
+		uring_names2(r, BPF_CORE_READ(n, old_dfd), BPF_CORE_READ(n, oldpath),
+			     BPF_CORE_READ(n, new_dfd), BPF_CORE_READ(n, newpath),
+			     BPF_CORE_READ(n, flags));
 	} else if (op == IORING_OP_SYMLINKAT || op == IORING_OP_LINKAT) {
 		struct io_link *l = cmd;
 
-		r->fd = BPF_CORE_READ(l, old_dfd);
-		r->fd2 = BPF_CORE_READ(l, new_dfd);
-		r->open_flags = BPF_CORE_READ(l, flags);
-		r->name_len = uring_name(r, 0, BPF_CORE_READ(l, oldpath));
-		r->name2_len = uring_name(r, AT_URING_NAME, BPF_CORE_READ(l, newpath));
+		uring_names2(r, BPF_CORE_READ(l, old_dfd), BPF_CORE_READ(l, oldpath),
+			     BPF_CORE_READ(l, new_dfd), BPF_CORE_READ(l, newpath),
+			     BPF_CORE_READ(l, flags));
 	} else {
 		struct io_connect *c = cmd;
 		struct sockaddr_in6 sa = {};
@@ -160,8 +167,7 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
 	}
 	if (op != IORING_OP_CONNECT && op != IORING_OP_SYMLINKAT)
 		uring_base(r, r->fd);
-	if (bpf_map_update_elem(&uring_pending, &key, r, BPF_ANY))
-		at_count(AT_CNT_PENDING_FULL);
+	at_keep_pending(&uring_pending, &key, r);
 	return 0;
 }
 
