@@ -7,6 +7,8 @@
  */
 #include "bpf/net.bpf.h"
 
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
 AT_SCRATCH_MAP(fw_scratch, struct at_net_connect_data, 1);
 
 /* buf/len: what the process wrote first on fd (a tracked process's, checked by the caller) */
