@@ -138,7 +138,7 @@ static __always_inline void fio_opened(__u64 flags, long ret, __u32 oflags0)
 		struct at_fio_fd key = { .tgid = id >> 32, .fd = (__s32)ret };
 		struct at_fio_state st = {}, *old;
 
-		/* the number was freed without close(2) (exec of O_CLOEXEC, dup2): report it first */
+		/* the fd number was freed without close(2) (O_CLOEXEC exec, dup2): report it */
 		old = bpf_map_lookup_elem(&fio_open, &key);
 		if (old) {
 			struct at_fio_state o = *old;
