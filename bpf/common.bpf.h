@@ -8,6 +8,8 @@
 #include <bpf/bpf_tracing.h>
 
 #include "bpf/aitrail.h"
+#include "bpf/consts.bpf.h"
+#include "bpf/hook.bpf.h"
 #include "bpf/maps.bpf.h"
 
 static __always_inline void at_count(__u32 idx)
@@ -22,6 +24,16 @@ static __always_inline void at_count(__u32 idx)
 static __always_inline struct at_session_ref *at_tracked(__u32 tgid)
 {
 	return bpf_map_lookup_elem(&tracked, &tgid);
+}
+
+/*
+ * Keeps val under key until the other half of the event takes it: a syscall's exit, an io_uring
+ * request's completion. A full map loses that event; it is counted.
+ */
+static __always_inline void at_keep_pending(void *map, const void *key, const void *val)
+{
+	if (bpf_map_update_elem(map, key, val, BPF_ANY))
+		at_count(AT_CNT_PENDING_FULL);
 }
 
 static __always_inline void *at_heap(void)

@@ -19,24 +19,14 @@
 
 #include "bpf/dns.h"
 
-#define AF_INET 2
-#define AF_INET6 10
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
-#define IPPROTO_TCP 6
-#define IPPROTO_UDP 17
 #define DNS_PORT 53
 #define DNS_TCP_MSGS 4 /* messages cut from one segment; past them the stream is given up */
 
 extern int bpf_dynptr_from_skb(struct __sk_buff *s, __u64 flags,
 			       struct bpf_dynptr *ptr__uninit) __ksym __weak;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2); /* 0: send path, 1: receive path (softirq may interrupt a send) */
-	__type(key, __u32);
-	__type(value, struct at_dns_msg);
-} dns_scratch SEC(".maps");
+/* 0: send path, 1: receive path (softirq may interrupt a send) */
+AT_SCRATCH_MAP(dns_scratch, struct at_dns_msg, 2);
 
 #include "bpf/policy_dns.bpf.h"
 

@@ -17,12 +17,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define O_WRONLY 01
-#define O_RDWR 02
-#define O_CREAT 0100
-#define O_TRUNC 01000
-#define O_APPEND 02000
-#define AT_REMOVEDIR 0x200
 #define AT_WRITE_INTENT (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND)
 
 struct file_pending {
@@ -39,228 +33,102 @@ struct file_pending {
 	__u8 _pad[2];
 };
 
-/* Syscall entry -> exit, by pid_tgid. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u64);
-	__type(value, struct file_pending);
-} file_pending SEC(".maps");
+AT_SYSCALL_MAP(file_pending, struct file_pending, 8192);
 
-static __always_inline int file_enter(struct file_pending *p)
+/*
+ * Keeps a syscall's arguments, by thread, for its exit to build the record from. An open is kept
+ * only when it may write.
+ */
+static __always_inline int file_enter(const struct file_pending *p)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 
-	if (bpf_map_update_elem(&file_pending, &id, p, BPF_ANY))
-		at_count(AT_CNT_PENDING_FULL);
+	if (!at_tracked(id >> 32))
+		return 0;
+	if (p->op == AT_FILE_OPEN && !(p->flags & AT_WRITE_INTENT))
+		return 0;
+	at_keep_pending(&file_pending, &id, p);
 	return 0;
 }
 
-#define FILE_TRACKED()                                                                             \
-	do {                                                                                       \
-		if (!at_tracked(bpf_get_current_pid_tgid() >> 32))                                 \
-			return 0;                                                                  \
-	} while (0)
+/*
+ * The entry programs, one a syscall: which struct file_pending field each argument goes to.
+ * A name is a user pointer resolved against its dirfd; name1 = 0 means dfd1 is the file itself.
+ */
+#define FILE_ENTER(prog, sys, ...)                                                                 \
+	AT_SYS_ENTER(prog, sys)                                                                    \
+	{                                                                                          \
+		struct file_pending p = { __VA_ARGS__ };                                           \
+                                                                                                   \
+		return file_enter(&p);                                                             \
+	}
 
-static __always_inline int file_enter_open(__u8 sys, __s32 dfd, __u64 name, __u32 flags,
-					   __u32 mode)
+FILE_ENTER(file_in_open, open, .op = AT_FILE_OPEN, .sys = AT_FSYS_OPEN, .dfd1 = AT_FDCWD,
+	   .name1 = ctx->args[0], .flags = ctx->args[1], .mode = ctx->args[2])
+FILE_ENTER(file_in_openat, openat, .op = AT_FILE_OPEN, .sys = AT_FSYS_OPENAT, .dfd1 = ctx->args[0],
+	   .name1 = ctx->args[1], .flags = ctx->args[2], .mode = ctx->args[3])
+FILE_ENTER(file_in_creat, creat, .op = AT_FILE_OPEN, .sys = AT_FSYS_CREAT, .dfd1 = AT_FDCWD,
+	   .name1 = ctx->args[0], .flags = O_CREAT | O_WRONLY | O_TRUNC, .mode = ctx->args[1])
+FILE_ENTER(file_in_rename, rename, .op = AT_FILE_RENAME, .sys = AT_FSYS_RENAME,
+	   .dfd1 = AT_FDCWD, .name1 = ctx->args[0], .dfd2 = AT_FDCWD, .name2 = ctx->args[1])
+FILE_ENTER(file_in_renameat, renameat, .op = AT_FILE_RENAME, .sys = AT_FSYS_RENAMEAT,
+	   .dfd1 = ctx->args[0], .name1 = ctx->args[1], .dfd2 = ctx->args[2], .name2 = ctx->args[3])
+FILE_ENTER(file_in_renameat2, renameat2, .op = AT_FILE_RENAME, .sys = AT_FSYS_RENAMEAT2,
+	   .dfd1 = ctx->args[0], .name1 = ctx->args[1], .dfd2 = ctx->args[2], .name2 = ctx->args[3],
+	   .at_flags = ctx->args[4])
+FILE_ENTER(file_in_unlink, unlink, .op = AT_FILE_UNLINK, .sys = AT_FSYS_UNLINK,
+	   .dfd1 = AT_FDCWD, .name1 = ctx->args[0])
+FILE_ENTER(file_in_unlinkat, unlinkat,
+	   .op = (__u32)ctx->args[2] & AT_REMOVEDIR ? AT_FILE_RMDIR : AT_FILE_UNLINK,
+	   .sys = AT_FSYS_UNLINKAT, .dfd1 = ctx->args[0], .name1 = ctx->args[1],
+	   .at_flags = ctx->args[2])
+FILE_ENTER(file_in_rmdir, rmdir, .op = AT_FILE_RMDIR, .sys = AT_FSYS_RMDIR, .dfd1 = AT_FDCWD,
+	   .name1 = ctx->args[0])
+FILE_ENTER(file_in_mkdir, mkdir, .op = AT_FILE_MKDIR, .sys = AT_FSYS_MKDIR, .dfd1 = AT_FDCWD,
+	   .name1 = ctx->args[0], .mode = ctx->args[1])
+FILE_ENTER(file_in_mkdirat, mkdirat, .op = AT_FILE_MKDIR, .sys = AT_FSYS_MKDIRAT,
+	   .dfd1 = ctx->args[0], .name1 = ctx->args[1], .mode = ctx->args[2])
+FILE_ENTER(file_in_truncate, truncate, .op = AT_FILE_TRUNCATE, .sys = AT_FSYS_TRUNCATE,
+	   .dfd1 = AT_FDCWD, .name1 = ctx->args[0], .size = ctx->args[1])
+FILE_ENTER(file_in_ftruncate, ftruncate, .op = AT_FILE_TRUNCATE, .sys = AT_FSYS_FTRUNCATE,
+	   .dfd1 = ctx->args[0], .size = ctx->args[1])
+FILE_ENTER(file_in_chmod, chmod, .op = AT_FILE_CHMOD, .sys = AT_FSYS_CHMOD, .dfd1 = AT_FDCWD,
+	   .name1 = ctx->args[0], .mode = ctx->args[1])
+FILE_ENTER(file_in_fchmod, fchmod, .op = AT_FILE_CHMOD, .sys = AT_FSYS_FCHMOD,
+	   .dfd1 = ctx->args[0], .mode = ctx->args[1])
+FILE_ENTER(file_in_fchmodat, fchmodat, .op = AT_FILE_CHMOD, .sys = AT_FSYS_FCHMODAT,
+	   .dfd1 = ctx->args[0], .name1 = ctx->args[1], .mode = ctx->args[2])
+FILE_ENTER(file_in_fchmodat2, fchmodat2, .op = AT_FILE_CHMOD, .sys = AT_FSYS_FCHMODAT2,
+	   .dfd1 = ctx->args[0], .name1 = ctx->args[1], .mode = ctx->args[2],
+	   .at_flags = ctx->args[3])
+FILE_ENTER(file_in_link, link, .op = AT_FILE_LINK, .sys = AT_FSYS_LINK, .dfd1 = AT_FDCWD,
+	   .name1 = ctx->args[0], .dfd2 = AT_FDCWD, .name2 = ctx->args[1])
+FILE_ENTER(file_in_linkat, linkat, .op = AT_FILE_LINK, .sys = AT_FSYS_LINKAT,
+	   .dfd1 = ctx->args[0], .name1 = ctx->args[1], .dfd2 = ctx->args[2], .name2 = ctx->args[3],
+	   .at_flags = ctx->args[4])
+/* symlink(target, linkpath): path 1 is the new link, path 2 the target text as given. */
+FILE_ENTER(file_in_symlink, symlink, .op = AT_FILE_SYMLINK, .sys = AT_FSYS_SYMLINK,
+	   .dfd1 = AT_FDCWD, .name1 = ctx->args[1], .dfd2 = AT_FDCWD, .name2 = ctx->args[0])
+FILE_ENTER(file_in_symlinkat, symlinkat, .op = AT_FILE_SYMLINK, .sys = AT_FSYS_SYMLINKAT,
+	   .dfd1 = ctx->args[1], .name1 = ctx->args[2], .dfd2 = AT_FDCWD, .name2 = ctx->args[0])
+
+/* openat2 passes its flags in a struct: read only for a tracked process. */
+AT_SYS_ENTER(file_in_openat2, openat2)
 {
-	struct file_pending p = {};
-
-	if (!(flags & AT_WRITE_INTENT))
-		return 0;
-	p.op = AT_FILE_OPEN;
-	p.sys = sys;
-	p.dfd1 = dfd;
-	p.name1 = name;
-	p.flags = flags;
-	p.mode = mode;
-	return file_enter(&p);
-}
-
-/* One name against one dirfd: unlink, rmdir, mkdir, truncate, chmod and their *at() forms. */
-static __always_inline int file_enter_one(__u8 op, __u8 sys, __s32 dfd, __u64 name, __u32 mode,
-					  __s64 size, __u32 at_flags)
-{
-	struct file_pending p = {};
-
-	p.op = op;
-	p.sys = sys;
-	p.dfd1 = dfd;
-	p.name1 = name;
-	p.mode = mode;
-	p.size = size;
-	p.at_flags = at_flags;
-	return file_enter(&p);
-}
-
-static __always_inline int file_enter_two(__u8 op, __u8 sys, __s32 dfd1, __u64 name1, __s32 dfd2,
-					  __u64 name2, __u32 at_flags)
-{
-	struct file_pending p = {};
-
-	p.op = op;
-	p.sys = sys;
-	p.dfd1 = dfd1;
-	p.name1 = name1;
-	p.dfd2 = dfd2;
-	p.name2 = name2;
-	p.at_flags = at_flags;
-	return file_enter(&p);
-}
-
-#define ARG(n) (ctx->args[n])
-#define ENTER(sysname) \
-	SEC("tracepoint/syscalls/sys_enter_" #sysname) \
-	int file_in_##sysname(struct trace_event_raw_sys_enter *ctx)
-
-ENTER(open)
-{
-	FILE_TRACKED();
-	return file_enter_open(AT_FSYS_OPEN, AT_FDCWD, ARG(0), ARG(1), ARG(2));
-}
-
-ENTER(openat)
-{
-	FILE_TRACKED();
-	return file_enter_open(AT_FSYS_OPENAT, ARG(0), ARG(1), ARG(2), ARG(3));
-}
-
-ENTER(openat2)
-{
+	struct file_pending p = { .op = AT_FILE_OPEN, .sys = AT_FSYS_OPENAT2, .dfd1 = ctx->args[0],
+				  .name1 = ctx->args[1] };
 	struct open_how how = {};
 
-	FILE_TRACKED();
-	if (bpf_probe_read_user(&how, sizeof(how), (void *)ARG(2))) {
+	if (!at_tracked(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	if (bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2])) {
 		/* the syscall fails with EFAULT too; nothing was written */
 		at_count(AT_CNT_READ_USER_FAIL);
 		return 0;
 	}
-	return file_enter_open(AT_FSYS_OPENAT2, ARG(0), ARG(1), how.flags, how.mode);
-}
-
-ENTER(creat)
-{
-	FILE_TRACKED();
-	return file_enter_open(AT_FSYS_CREAT, AT_FDCWD, ARG(0), O_CREAT | O_WRONLY | O_TRUNC,
-			       ARG(1));
-}
-
-ENTER(rename)
-{
-	FILE_TRACKED();
-	return file_enter_two(AT_FILE_RENAME, AT_FSYS_RENAME, AT_FDCWD, ARG(0), AT_FDCWD, ARG(1),
-			      0);
-}
-
-ENTER(renameat)
-{
-	FILE_TRACKED();
-	return file_enter_two(AT_FILE_RENAME, AT_FSYS_RENAMEAT, ARG(0), ARG(1), ARG(2), ARG(3), 0);
-}
-
-ENTER(renameat2)
-{
-	FILE_TRACKED();
-	return file_enter_two(AT_FILE_RENAME, AT_FSYS_RENAMEAT2, ARG(0), ARG(1), ARG(2), ARG(3),
-			      ARG(4));
-}
-
-ENTER(unlink)
-{
-	FILE_TRACKED();
-	return file_enter_one(AT_FILE_UNLINK, AT_FSYS_UNLINK, AT_FDCWD, ARG(0), 0, 0, 0);
-}
-
-ENTER(unlinkat)
-{
-	__u32 fl = ARG(2);
-
-	FILE_TRACKED();
-	return file_enter_one(fl & AT_REMOVEDIR ? AT_FILE_RMDIR : AT_FILE_UNLINK, AT_FSYS_UNLINKAT,
-			      ARG(0), ARG(1), 0, 0, fl);
-}
-
-ENTER(rmdir)
-{
-	FILE_TRACKED();
-	return file_enter_one(AT_FILE_RMDIR, AT_FSYS_RMDIR, AT_FDCWD, ARG(0), 0, 0, 0);
-}
-
-ENTER(mkdir)
-{
-	FILE_TRACKED();
-	return file_enter_one(AT_FILE_MKDIR, AT_FSYS_MKDIR, AT_FDCWD, ARG(0), ARG(1), 0, 0);
-}
-
-ENTER(mkdirat)
-{
-	FILE_TRACKED();
-	return file_enter_one(AT_FILE_MKDIR, AT_FSYS_MKDIRAT, ARG(0), ARG(1), ARG(2), 0, 0);
-}
-
-ENTER(truncate)
-{
-	FILE_TRACKED();
-	return file_enter_one(AT_FILE_TRUNCATE, AT_FSYS_TRUNCATE, AT_FDCWD, ARG(0), 0, ARG(1), 0);
-}
-
-ENTER(ftruncate)
-{
-	FILE_TRACKED();
-	return file_enter_one(AT_FILE_TRUNCATE, AT_FSYS_FTRUNCATE, ARG(0), 0, 0, ARG(1), 0);
-}
-
-ENTER(chmod)
-{
-	FILE_TRACKED();
-	return file_enter_one(AT_FILE_CHMOD, AT_FSYS_CHMOD, AT_FDCWD, ARG(0), ARG(1), 0, 0);
-}
-
-ENTER(fchmod)
-{
-	FILE_TRACKED();
-	return file_enter_one(AT_FILE_CHMOD, AT_FSYS_FCHMOD, ARG(0), 0, ARG(1), 0, 0);
-}
-
-ENTER(fchmodat)
-{
-	FILE_TRACKED();
-	return file_enter_one(AT_FILE_CHMOD, AT_FSYS_FCHMODAT, ARG(0), ARG(1), ARG(2), 0, 0);
-}
-
-ENTER(fchmodat2)
-{
-	FILE_TRACKED();
-	return file_enter_one(AT_FILE_CHMOD, AT_FSYS_FCHMODAT2, ARG(0), ARG(1), ARG(2), 0, ARG(3));
-}
-
-ENTER(link)
-{
-	FILE_TRACKED();
-	return file_enter_two(AT_FILE_LINK, AT_FSYS_LINK, AT_FDCWD, ARG(0), AT_FDCWD, ARG(1), 0);
-}
-
-ENTER(linkat)
-{
-	FILE_TRACKED();
-	return file_enter_two(AT_FILE_LINK, AT_FSYS_LINKAT, ARG(0), ARG(1), ARG(2), ARG(3),
-			      ARG(4));
-}
-
-/* symlink(target, linkpath): path 1 is the new link, path 2 the target text as given. */
-ENTER(symlink)
-{
-	FILE_TRACKED();
-	return file_enter_two(AT_FILE_SYMLINK, AT_FSYS_SYMLINK, AT_FDCWD, ARG(1), AT_FDCWD, ARG(0),
-			      0);
-}
-
-ENTER(symlinkat)
-{
-	FILE_TRACKED();
-	return file_enter_two(AT_FILE_SYMLINK, AT_FSYS_SYMLINKAT, ARG(1), ARG(2), AT_FDCWD, ARG(0),
-			      0);
+	p.flags = how.flags;
+	p.mode = how.mode;
+	return file_enter(&p);
 }
 
 /* ---- exit: build the record */
@@ -427,32 +295,25 @@ static __noinline int file_exit(long ret)
 	return at_output_file(r, size, AT_CNT_RB_FILE_FULL);
 }
 
-#define EXIT(sysname) \
-	SEC("tracepoint/syscalls/sys_exit_" #sysname) \
-	int file_out_##sysname(struct trace_event_raw_sys_exit *ctx) \
-	{ \
-		return file_exit(ctx->ret); \
-	}
-
-EXIT(open)
-EXIT(openat)
-EXIT(openat2)
-EXIT(creat)
-EXIT(rename)
-EXIT(renameat)
-EXIT(renameat2)
-EXIT(unlink)
-EXIT(unlinkat)
-EXIT(rmdir)
-EXIT(mkdir)
-EXIT(mkdirat)
-EXIT(truncate)
-EXIT(ftruncate)
-EXIT(chmod)
-EXIT(fchmod)
-EXIT(fchmodat)
-EXIT(fchmodat2)
-EXIT(link)
-EXIT(linkat)
-EXIT(symlink)
-EXIT(symlinkat)
+AT_SYS_EXIT_RET(file_out_open, open, file_exit)
+AT_SYS_EXIT_RET(file_out_openat, openat, file_exit)
+AT_SYS_EXIT_RET(file_out_openat2, openat2, file_exit)
+AT_SYS_EXIT_RET(file_out_creat, creat, file_exit)
+AT_SYS_EXIT_RET(file_out_rename, rename, file_exit)
+AT_SYS_EXIT_RET(file_out_renameat, renameat, file_exit)
+AT_SYS_EXIT_RET(file_out_renameat2, renameat2, file_exit)
+AT_SYS_EXIT_RET(file_out_unlink, unlink, file_exit)
+AT_SYS_EXIT_RET(file_out_unlinkat, unlinkat, file_exit)
+AT_SYS_EXIT_RET(file_out_rmdir, rmdir, file_exit)
+AT_SYS_EXIT_RET(file_out_mkdir, mkdir, file_exit)
+AT_SYS_EXIT_RET(file_out_mkdirat, mkdirat, file_exit)
+AT_SYS_EXIT_RET(file_out_truncate, truncate, file_exit)
+AT_SYS_EXIT_RET(file_out_ftruncate, ftruncate, file_exit)
+AT_SYS_EXIT_RET(file_out_chmod, chmod, file_exit)
+AT_SYS_EXIT_RET(file_out_fchmod, fchmod, file_exit)
+AT_SYS_EXIT_RET(file_out_fchmodat, fchmodat, file_exit)
+AT_SYS_EXIT_RET(file_out_fchmodat2, fchmodat2, file_exit)
+AT_SYS_EXIT_RET(file_out_link, link, file_exit)
+AT_SYS_EXIT_RET(file_out_linkat, linkat, file_exit)
+AT_SYS_EXIT_RET(file_out_symlink, symlink, file_exit)
+AT_SYS_EXIT_RET(file_out_symlinkat, symlinkat, file_exit)

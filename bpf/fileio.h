@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * What sessions wrote and read: records shared by bpf/fileio.bpf.c and agent/fileio.c.
+ * What sessions wrote and read: records shared by bpf/fileio_*.bpf.c and agent/fileio.c.
  *
  * A write is followed from the open that gave write access to the close of that fd (or the
  * process's exit): the kernel counts the bytes the write syscalls returned, the agent hashes

@@ -7,12 +7,9 @@
  */
 #include "bpf/net.bpf.h"
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct at_net_connect_data);
-} fw_scratch SEC(".maps");
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+AT_SCRATCH_MAP(fw_scratch, struct at_net_connect_data, 1);
 
 /* buf/len: what the process wrote first on fd (a tracked process's, checked by the caller) */
 static __always_inline int fw_capture_fd(__s32 fd, const void *buf, __u64 len)
@@ -77,26 +74,22 @@ static __always_inline int fw_capture_iov(__s32 fd, const struct iovec *iov)
 	return fw_capture(fd, v.iov_base, v.iov_len);
 }
 
-SEC("tracepoint/syscalls/sys_enter_write")
-int fw_write(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fw_write, write)
 {
 	return fw_capture(ctx->args[0], (const void *)ctx->args[1], ctx->args[2]);
 }
 
-SEC("tracepoint/syscalls/sys_enter_writev")
-int fw_writev(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fw_writev, writev)
 {
 	return fw_capture_iov(ctx->args[0], (const struct iovec *)ctx->args[1]);
 }
 
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int fw_sendto(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fw_sendto, sendto)
 {
 	return fw_capture(ctx->args[0], (const void *)ctx->args[1], ctx->args[2]);
 }
 
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int fw_sendmsg(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(fw_sendmsg, sendmsg)
 {
 	struct user_msghdr m;
 
@@ -112,9 +105,6 @@ int fw_sendmsg(struct trace_event_raw_sys_enter *ctx)
  * ring has not picked the request's file yet at submission: the fd is looked up, in the
  * submitter's context, as for write(2). A request on the ring's own file table is not seen.
  */
-#define FW_URING_WRITE 23
-#define FW_URING_SEND 26
-
 SEC("tp_btf/io_uring_submit_req")
 int BPF_PROG(fw_uring_submit, struct io_kiocb *req)
 {
@@ -122,13 +112,13 @@ int BPF_PROG(fw_uring_submit, struct io_kiocb *req)
 	const void *buf;
 	__u64 len;
 
-	if (op != FW_URING_SEND && op != FW_URING_WRITE)
+	if (op != IORING_OP_SEND && op != IORING_OP_WRITE)
 		return 0;
 	if (!at_tracked(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	if (BPF_CORE_READ(req, flags) & 1 /* REQ_F_FIXED_FILE */)
+	if (BPF_CORE_READ(req, flags) & REQ_F_FIXED_FILE)
 		return 0;
-	if (op == FW_URING_SEND) {
+	if (op == IORING_OP_SEND) {
 		struct io_sr_msg *m = (void *)&req->cmd;
 
 		buf = BPF_CORE_READ(m, buf);

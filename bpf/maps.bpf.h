@@ -10,6 +10,26 @@
 
 #define AT_HEAP_SIZE (32 * 1024)
 
+/*
+ * Two map shapes every feature uses, AT_SCRATCH_MAP and AT_SYSCALL_MAP, built on AT_MAP_OF (a
+ * BTF map definition without its name). The map's name is spelled out at each use so grep
+ * finds it; in a header several objects include, __weak follows the macro, as heap's below.
+ */
+#define AT_MAP_OF(kind, k, v, n)                                                                   \
+	struct {                                                                                   \
+		__uint(type, kind);                                                                \
+		__uint(max_entries, n);                                                            \
+		__type(key, k);                                                                    \
+		__type(value, v);                                                                  \
+	}
+
+/* Per-CPU scratch space for what does not fit the 512-byte stack: slots values of val. */
+#define AT_SCRATCH_MAP(name, val, slots)                                                           \
+	AT_MAP_OF(BPF_MAP_TYPE_PERCPU_ARRAY, __u32, val, slots) name SEC(".maps")
+
+/* What a syscall's entry keeps for its exit, by thread (pid_tgid); n: calls in flight at once. */
+#define AT_SYSCALL_MAP(name, val, n) AT_MAP_OF(BPF_MAP_TYPE_HASH, __u64, val, n) name SEC(".maps")
+
 /* Every process of every session, by tgid. Seeded by the agent's /proc scan. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -52,11 +72,6 @@ struct at_heap {
 	__u8 buf[AT_HEAP_SIZE];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct at_heap);
-} heap SEC(".maps") __weak;
+AT_SCRATCH_MAP(heap, struct at_heap, 1) __weak;
 
 #endif

@@ -12,10 +12,6 @@
 #include "bpf/net.h"
 #include "bpf/net.bpf.h"
 
-#define EINTR 4
-#define EALREADY 114
-#define ERESTARTSYS 512
-#define ERESTART_RESTARTBLOCK 516
 #define AT_MMSG_MAX 8 /* sendmmsg messages whose destinations are looked at */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -29,13 +25,7 @@ struct net_pending {
 	__u8 sa[AT_SOCKADDR_MAX];
 };
 
-/* Syscall entry -> exit, by pid_tgid. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u64);
-	__type(value, struct net_pending);
-} net_pending SEC(".maps");
+AT_SYSCALL_MAP(net_pending, struct net_pending, 8192);
 
 /* Non-blocking TCP connects waiting for their outcome, by struct sock pointer. */
 struct {
@@ -102,20 +92,17 @@ static __always_inline int net_enter(__s32 fd, const void *uaddr, __u64 addrlen,
 	p.fd = fd;
 	p.syscall = sys;
 	p.mmsg = mmsg;
-	if (bpf_map_update_elem(&net_pending, &id, &p, BPF_ANY))
-		at_count(AT_CNT_PENDING_FULL);
+	at_keep_pending(&net_pending, &id, &p);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_connect")
-int net_enter_connect(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(net_enter_connect, connect)
 {
 	return net_enter(ctx->args[0], (const void *)ctx->args[1], ctx->args[2],
 			 AT_NET_SYS_CONNECT, 0);
 }
 
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int net_enter_sendto(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(net_enter_sendto, sendto)
 {
 	return net_enter(ctx->args[0], (const void *)ctx->args[4], ctx->args[5],
 			 AT_NET_SYS_SENDTO, 0);
@@ -135,14 +122,12 @@ static __always_inline int net_enter_msg(__s32 fd, const struct user_msghdr *um,
 			 sys == AT_NET_SYS_SENDMMSG ? (__u64)um : 0);
 }
 
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int net_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(net_enter_sendmsg, sendmsg)
 {
 	return net_enter_msg(ctx->args[0], (const void *)ctx->args[1], AT_NET_SYS_SENDMSG);
 }
 
-SEC("tracepoint/syscalls/sys_enter_sendmmsg")
-int net_enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(net_enter_sendmmsg, sendmmsg)
 {
 	return net_enter_msg(ctx->args[0], (const void *)ctx->args[1], AT_NET_SYS_SENDMMSG);
 }
@@ -324,29 +309,10 @@ out:
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_connect")
-int net_exit_connect(struct trace_event_raw_sys_exit *ctx)
-{
-	return net_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendto")
-int net_exit_sendto(struct trace_event_raw_sys_exit *ctx)
-{
-	return net_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int net_exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
-{
-	return net_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendmmsg")
-int net_exit_sendmmsg(struct trace_event_raw_sys_exit *ctx)
-{
-	return net_exit(ctx->ret);
-}
+AT_SYS_EXIT_RET(net_exit_connect, connect, net_exit)
+AT_SYS_EXIT_RET(net_exit_sendto, sendto, net_exit)
+AT_SYS_EXIT_RET(net_exit_sendmsg, sendmsg, net_exit)
+AT_SYS_EXIT_RET(net_exit_sendmmsg, sendmmsg, net_exit)
 
 /*
  * A parked connect learns its outcome (SYN_SENT -> ESTABLISHED or CLOSE); a held one that never

@@ -9,22 +9,10 @@
 #include "bpf/common.bpf.h"
 #include "bpf/net.h"
 
-#define AF_UNIX 1
-#define AF_INET 2
-#define AF_INET6 10
-#define SOCK_STREAM 1
-#define SOCK_DGRAM 2
-#define EINPROGRESS 115
-
 enum { NET_SCRATCH_SYSCALL = 0, NET_SCRATCH_STATE = 1 };
 
 /* Records are built here: slot 0 by syscall programs, slot 1 by net_sock_state. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, struct at_net_connect);
-} net_scratch SEC(".maps") __weak;
+AT_SCRATCH_MAP(net_scratch, struct at_net_connect, 2) __weak;
 
 /*
  * Established TCP connects of tracked processes, by struct sock pointer, held until the first

@@ -12,10 +12,6 @@
 
 #include "bpf/netclose.h"
 
-#define AF_INET 2
-#define AF_INET6 10
-#define IPPROTO_TCP_ 6
-
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Outbound TCP connections of tracked processes, by struct sock pointer. */
@@ -25,8 +21,6 @@ struct {
 	__type(key, __u64);
 	__type(value, struct at_net_close);
 } netclose_socks SEC(".maps");
-
-#define SOCK_DONE_BIT 1 /* enum sock_flags SOCK_DONE: tcp_fin() saw the peer's FIN */
 
 /* Addresses and ports: read once established (the close runs after the port is released). */
 static __always_inline void netclose_read_addr(struct at_net_close *r, const struct sock *sk)
@@ -61,7 +55,7 @@ static __always_inline void netclose_read(struct at_net_close *r, const struct s
 	if ((st == TCP_FIN_WAIT1 || st == TCP_FIN_WAIT2 || st == TCP_CLOSING ||
 	     st == TCP_LAST_ACK) && BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq))
 		r->cflags |= AT_NC_F_FIN_OUT;
-	if (flags & (1UL << SOCK_DONE_BIT))
+	if (flags & (1UL << SOCK_DONE)) /* tcp_fin() saw the peer's FIN */
 		r->cflags |= AT_NC_F_FIN_IN;
 }
 
@@ -72,7 +66,7 @@ int BPF_PROG(netclose_state, const struct sock *sk, const int oldstate, const in
 	struct at_net_close *v, *r;
 	struct at_session_ref *s;
 
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP_)
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) {
 		struct at_net_close n = {};

@@ -23,10 +23,6 @@
 #define AT_PATH_DEPTH (AT_PATH_MAX / 2 + 32) /* enough for any path that fits, plus mounts */
 #define AT_NAME_MAX 255
 
-#ifndef AT_FDCWD
-#define AT_FDCWD -100
-#endif
-
 /* What the walk found, in *flags of the path functions. */
 #define AT_PATH_F_TRUNC (1u << 0)    /* too long or too deep: the leading components are missing */
 #define AT_PATH_F_DELETED (1u << 1)  /* the dentry is unlinked (d_path adds " (deleted)") */
@@ -44,12 +40,7 @@ struct at_path_scratch {
 	char buf[AT_PATH_MAX * 2];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct at_path_scratch);
-} path_scratch SEC(".maps") __weak;
+AT_SCRATCH_MAP(path_scratch, struct at_path_scratch, 1) __weak;
 
 struct at_walk {
 	__u64 dentry;      /* struct dentry * being prepended */
@@ -154,6 +145,14 @@ static __always_inline __u32 at_pseudo_name(struct dentry *dentry, char *dst, __
 	return n & (AT_NAME_MAX * 2 + 1);
 }
 
+/* No file to name (no such fd, no fs struct): dst is "", length 1 with its NUL. */
+static __always_inline __u32 at_no_path(char *dst, __u32 *flags)
+{
+	dst[0] = '\0';
+	*flags |= AT_PATH_F_NOFILE;
+	return 1;
+}
+
 /*
  * Writes the absolute path of (dentry, vfsmnt) as seen by the current task into dst, which
  * must have AT_PATH_MAX bytes, NUL-terminated. Returns the length including the NUL (>= 2 for
@@ -242,11 +241,8 @@ static __always_inline __u32 at_fd_path(int fd, char *dst, __u32 *flags)
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct file *f = at_fd_file(task, fd);
 
-	if (!f) {
-		dst[0] = '\0';
-		*flags |= AT_PATH_F_NOFILE;
-		return 1;
-	}
+	if (!f)
+		return at_no_path(dst, flags);
 	return at_path_of(&f->f_path, dst, flags);
 }
 
@@ -256,11 +252,8 @@ static __always_inline __u32 at_cwd_path(char *dst, __u32 *flags)
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fs_struct *fs = BPF_CORE_READ(task, fs);
 
-	if (!fs) {
-		dst[0] = '\0';
-		*flags |= AT_PATH_F_NOFILE;
-		return 1;
-	}
+	if (!fs)
+		return at_no_path(dst, flags);
 	return at_path_of(&fs->pwd, dst, flags);
 }
 

@@ -22,14 +22,6 @@
 #include "bpf/policy.h"
 #include "bpf/policy_maps.bpf.h"
 
-#define AF_INET 2
-#define AF_INET6 10
-#define SIGKILL 9
-#define O_WRONLY 01
-#define O_RDWR 02
-#define O_CREAT 0100
-#define O_TRUNC 01000
-#define O_APPEND 02000
 #define PATH_MASK 255
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -92,24 +84,14 @@ struct pol_dir {
 	char buf[AT_PATH_MAX];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pol_dir);
-} pol_dir SEC(".maps");
+AT_SCRATCH_MAP(pol_dir, struct pol_dir, 1);
 
 struct pol_scratch {
 	struct at_pol_path_key key;
 	struct at_pol_decision rec;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pol_scratch);
-} pol_scratch SEC(".maps");
+AT_SCRATCH_MAP(pol_scratch, struct pol_scratch, 1);
 
 static __always_inline struct at_pol_cfg *pol_config(void)
 {
@@ -309,7 +291,8 @@ int pol_sendmsg6(struct bpf_sock_addr *ctx)
 	return pol_sock_addr(ctx, AF_INET6, AT_POL_HOOK_SENDMSG6);
 }
 
-static __always_inline void pol_kill_if_pending(void)
+/* The exit of a call a cgroup hook decided to kill: the kill is due whatever the call returned. */
+static __always_inline int pol_kill_if_pending(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 
@@ -317,35 +300,13 @@ static __always_inline void pol_kill_if_pending(void)
 		bpf_map_delete_elem(&pol_kill_pending, &id);
 		bpf_send_signal(SIGKILL);
 	}
-}
-
-SEC("tracepoint/syscalls/sys_exit_connect")
-int pol_exit_connect(void *ctx)
-{
-	pol_kill_if_pending();
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_sendto")
-int pol_exit_sendto(void *ctx)
-{
-	pol_kill_if_pending();
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int pol_exit_sendmsg(void *ctx)
-{
-	pol_kill_if_pending();
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendmmsg")
-int pol_exit_sendmmsg(void *ctx)
-{
-	pol_kill_if_pending();
-	return 0;
-}
+AT_SYS_EXIT_RET(pol_exit_connect, connect, pol_kill_if_pending)
+AT_SYS_EXIT_RET(pol_exit_sendto, sendto, pol_kill_if_pending)
+AT_SYS_EXIT_RET(pol_exit_sendmsg, sendmsg, pol_kill_if_pending)
+AT_SYS_EXIT_RET(pol_exit_sendmmsg, sendmmsg, pol_kill_if_pending)
 
 /* --- files and exec: kill from the syscall entry */
 
@@ -504,102 +465,85 @@ static __always_inline bool pol_open_writes(__u64 flags)
 	return flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND);
 }
 
-SEC("tracepoint/syscalls/sys_enter_openat")
-int pol_enter_openat(struct trace_event_raw_sys_enter *ctx)
+/* An open is a write when its flags may write, a read otherwise. */
+static __always_inline int pol_open_check(int dirfd, const char *name, __u64 flags, __u32 hook)
 {
-	__u64 flags = ctx->args[2];
-
-	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
-		       pol_open_writes(flags) ? AT_POL_CAT_FILE_WRITE : AT_POL_CAT_FILE_READ,
-		       AT_POL_HOOK_OPEN);
+	pol_path_check(dirfd, name,
+		       pol_open_writes(flags) ? AT_POL_CAT_FILE_WRITE : AT_POL_CAT_FILE_READ, hook);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int pol_enter_openat2(struct trace_event_raw_sys_enter *ctx)
+static __always_inline int pol_write_check(int dirfd, const char *name, __u32 hook)
+{
+	pol_path_check(dirfd, name, AT_POL_CAT_FILE_WRITE, hook);
+	return 0;
+}
+
+/* A rename writes both names: a protected file can be replaced as well as moved away. */
+static __always_inline int pol_rename_check(int olddfd, const char *oldname, int newdfd,
+					    const char *newname, __u32 hook)
+{
+	pol_write_check(olddfd, oldname, hook);
+	return pol_write_check(newdfd, newname, hook);
+}
+
+AT_SYS_ENTER(pol_enter_openat, openat)
+{
+	return pol_open_check((int)ctx->args[0], (const char *)ctx->args[1], ctx->args[2],
+			      AT_POL_HOOK_OPEN);
+}
+
+AT_SYS_ENTER(pol_enter_openat2, openat2)
 {
 	__u64 flags = 0;
 
 	/* struct open_how starts with the flags */
 	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[2]);
-	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
-		       pol_open_writes(flags) ? AT_POL_CAT_FILE_WRITE : AT_POL_CAT_FILE_READ,
-		       AT_POL_HOOK_OPEN);
-	return 0;
+	return pol_open_check((int)ctx->args[0], (const char *)ctx->args[1], flags,
+			      AT_POL_HOOK_OPEN);
 }
 
-SEC("tracepoint/syscalls/sys_enter_open")
-int pol_enter_open(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_open, open)
 {
-	__u64 flags = ctx->args[1];
-
-	pol_path_check(AT_FDCWD, (const char *)ctx->args[0],
-		       pol_open_writes(flags) ? AT_POL_CAT_FILE_WRITE : AT_POL_CAT_FILE_READ,
-		       AT_POL_HOOK_OPEN);
-	return 0;
+	return pol_open_check(AT_FDCWD, (const char *)ctx->args[0], ctx->args[1], AT_POL_HOOK_OPEN);
 }
 
-SEC("tracepoint/syscalls/sys_enter_creat")
-int pol_enter_creat(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_creat, creat)
 {
-	pol_path_check(AT_FDCWD, (const char *)ctx->args[0],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_OPEN);
-	return 0;
+	return pol_write_check(AT_FDCWD, (const char *)ctx->args[0], AT_POL_HOOK_OPEN);
 }
 
-SEC("tracepoint/syscalls/sys_enter_truncate")
-int pol_enter_truncate(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_truncate, truncate)
 {
-	pol_path_check(AT_FDCWD, (const char *)ctx->args[0],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_TRUNCATE);
-	return 0;
+	return pol_write_check(AT_FDCWD, (const char *)ctx->args[0], AT_POL_HOOK_TRUNCATE);
 }
 
-SEC("tracepoint/syscalls/sys_enter_unlinkat")
-int pol_enter_unlinkat(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_unlinkat, unlinkat)
 {
-	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_UNLINK);
-	return 0;
+	return pol_write_check((int)ctx->args[0], (const char *)ctx->args[1], AT_POL_HOOK_UNLINK);
 }
 
-SEC("tracepoint/syscalls/sys_enter_unlink")
-int pol_enter_unlink(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_unlink, unlink)
 {
-	pol_path_check(AT_FDCWD, (const char *)ctx->args[0],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_UNLINK);
-	return 0;
+	return pol_write_check(AT_FDCWD, (const char *)ctx->args[0], AT_POL_HOOK_UNLINK);
 }
 
-/* A rename writes both names: a protected file can be replaced as well as moved away. */
-SEC("tracepoint/syscalls/sys_enter_renameat2")
-int pol_enter_renameat2(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_renameat2, renameat2)
 {
-	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
-	pol_path_check((int)ctx->args[2], (const char *)ctx->args[3],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
-	return 0;
+	return pol_rename_check((int)ctx->args[0], (const char *)ctx->args[1], (int)ctx->args[2],
+				(const char *)ctx->args[3], AT_POL_HOOK_RENAME);
 }
 
-SEC("tracepoint/syscalls/sys_enter_renameat")
-int pol_enter_renameat(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_renameat, renameat)
 {
-	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
-	pol_path_check((int)ctx->args[2], (const char *)ctx->args[3],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
-	return 0;
+	return pol_rename_check((int)ctx->args[0], (const char *)ctx->args[1], (int)ctx->args[2],
+				(const char *)ctx->args[3], AT_POL_HOOK_RENAME);
 }
 
-SEC("tracepoint/syscalls/sys_enter_rename")
-int pol_enter_rename(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_rename, rename)
 {
-	pol_path_check(AT_FDCWD, (const char *)ctx->args[0],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
-	pol_path_check(AT_FDCWD, (const char *)ctx->args[1],
-		       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_RENAME);
-	return 0;
+	return pol_rename_check(AT_FDCWD, (const char *)ctx->args[0], AT_FDCWD,
+				(const char *)ctx->args[1], AT_POL_HOOK_RENAME);
 }
 
 /*
@@ -612,38 +556,33 @@ int BPF_PROG(pol_uring_submit, struct io_kiocb *req)
 	void *cmd = &req->cmd;
 	__u8 op = BPF_CORE_READ(req, opcode);
 
-	if (op == 18 || op == 28) { /* IORING_OP_OPENAT, IORING_OP_OPENAT2 */
+	if (op == IORING_OP_OPENAT || op == IORING_OP_OPENAT2) {
 		struct io_open *o = cmd;
 
-		pol_path_check(BPF_CORE_READ(o, dfd), BPF_CORE_READ(o, filename, uptr),
-			       pol_open_writes(BPF_CORE_READ(o, how.flags)) ? AT_POL_CAT_FILE_WRITE
-									: AT_POL_CAT_FILE_READ,
-			       AT_POL_HOOK_URING_OPEN);
-	} else if (op == 36) { /* IORING_OP_UNLINKAT */
+		pol_open_check(BPF_CORE_READ(o, dfd), BPF_CORE_READ(o, filename, uptr),
+			       BPF_CORE_READ(o, how.flags), AT_POL_HOOK_URING_OPEN);
+	} else if (op == IORING_OP_UNLINKAT) {
 		struct io_unlink *u = cmd;
 
-		pol_path_check(BPF_CORE_READ(u, dfd), BPF_CORE_READ(u, filename, uptr),
-			       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_URING_UNLINK);
-	} else if (op == 35) { /* IORING_OP_RENAMEAT */
+		pol_write_check(BPF_CORE_READ(u, dfd), BPF_CORE_READ(u, filename, uptr),
+				AT_POL_HOOK_URING_UNLINK);
+	} else if (op == IORING_OP_RENAMEAT) {
 		struct io_rename *r = cmd;
 
-		pol_path_check(BPF_CORE_READ(r, old_dfd), BPF_CORE_READ(r, oldpath, uptr),
-			       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_URING_RENAME);
-		pol_path_check(BPF_CORE_READ(r, new_dfd), BPF_CORE_READ(r, newpath, uptr),
-			       AT_POL_CAT_FILE_WRITE, AT_POL_HOOK_URING_RENAME);
+		pol_rename_check(BPF_CORE_READ(r, old_dfd), BPF_CORE_READ(r, oldpath, uptr),
+				 BPF_CORE_READ(r, new_dfd), BPF_CORE_READ(r, newpath, uptr),
+				 AT_POL_HOOK_URING_RENAME);
 	}
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_execve")
-int pol_enter_execve(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_execve, execve)
 {
 	pol_path_check(AT_FDCWD, (const char *)ctx->args[0], AT_POL_CAT_EXEC, AT_POL_HOOK_EXEC);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_execveat")
-int pol_enter_execveat(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_execveat, execveat)
 {
 	pol_path_check((int)ctx->args[0], (const char *)ctx->args[1],
 		       AT_POL_CAT_EXEC, AT_POL_HOOK_EXEC);
@@ -652,7 +591,7 @@ int pol_enter_execveat(struct trace_event_raw_sys_enter *ctx)
 
 /* --- self-protection */
 
-static __always_inline void pol_self_check(__s64 target, __s64 arg, __u32 hook)
+static __always_inline int pol_self_check(__s64 target, __s64 arg, __u32 hook)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct at_session_ref *s;
@@ -668,28 +607,28 @@ static __always_inline void pol_self_check(__s64 target, __s64 arg, __u32 hook)
 
 	cfg = pol_config();
 	if (!cfg || !cfg->self_protect)
-		return;
+		return 0;
 	s = at_tracked(id >> 32);
 	if (!s)
-		return;
+		return 0;
 	if (hook == AT_POL_HOOK_KILL && arg == 0)
-		return; /* signal 0 only asks whether the pid exists */
+		return 0; /* signal 0 only asks whether the pid exists */
 	if (target < 0 && (__u32)bpf_get_current_uid_gid() != 0) {
-		return; /* broadcast or group kills by other users cannot reach a root agent */
+		return 0; /* broadcast or group kills by other users cannot reach a root agent */
 	} else if (target == -1) {
 		/* kill(-1) reaches every process the caller may signal, the agent included */
 	} else if (target < 0) {
 		if ((__u32)(-target) != cfg->agent_pgid)
-			return;
+			return 0;
 	} else {
 		t = (__u32)target;
 		if (!bpf_map_lookup_elem(&pol_protected, &t))
-			return;
+			return 0;
 	}
 	outcome = bpf_send_signal(SIGKILL) ? AT_POL_OUT_FAILED : AT_POL_OUT_KILLED;
 	sc = pol_scratch_get();
 	if (!sc)
-		return;
+		return 0;
 	sc->rec.target_pid = (__s32)target;
 	sc->rec.arg = arg;
 	sc->rec.path_len = 0;
@@ -697,59 +636,46 @@ static __always_inline void pol_self_check(__s64 target, __s64 arg, __u32 hook)
 	sc->rec.port = 0;
 	pol_emit(&sc->rec, s, &self_verdict, AT_POL_CAT_SELF_PROTECT,
 		 AT_POL_MECH_TRACEPOINT_KILL, outcome, hook, cfg->generation);
-}
-
-SEC("tracepoint/syscalls/sys_enter_kill")
-int pol_enter_kill(struct trace_event_raw_sys_enter *ctx)
-{
-	pol_self_check((int)ctx->args[0], (int)ctx->args[1], AT_POL_HOOK_KILL);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_tkill")
-int pol_enter_tkill(struct trace_event_raw_sys_enter *ctx)
+/* A call that names one process by pid: 0 and below name none to check (or the caller). */
+static __always_inline int pol_self_check_pid(__s64 pid, __s64 arg, __u32 hook)
 {
-	pol_self_check((int)ctx->args[0], (int)ctx->args[1], AT_POL_HOOK_KILL);
-	return 0;
+	if (pid <= 0)
+		return 0;
+	return pol_self_check(pid, arg, hook);
 }
 
-SEC("tracepoint/syscalls/sys_enter_tgkill")
-int pol_enter_tgkill(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_kill, kill)
 {
-	pol_self_check((int)ctx->args[0], (int)ctx->args[2], AT_POL_HOOK_KILL);
-	return 0;
+	return pol_self_check((int)ctx->args[0], (int)ctx->args[1], AT_POL_HOOK_KILL);
+}
+
+AT_SYS_ENTER(pol_enter_tkill, tkill)
+{
+	return pol_self_check((int)ctx->args[0], (int)ctx->args[1], AT_POL_HOOK_KILL);
+}
+
+AT_SYS_ENTER(pol_enter_tgkill, tgkill)
+{
+	return pol_self_check((int)ctx->args[0], (int)ctx->args[2], AT_POL_HOOK_KILL);
 }
 
 /* pidfd_send_signal needs a pidfd: refusing pidfd_open of the agent covers it */
-SEC("tracepoint/syscalls/sys_enter_pidfd_open")
-int pol_enter_pidfd_open(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_pidfd_open, pidfd_open)
 {
-	__s64 pid = (int)ctx->args[0];
-
-	if (pid <= 0)
-		return 0;
-	pol_self_check(pid, -1, AT_POL_HOOK_PIDFD_OPEN);
-	return 0;
+	return pol_self_check_pid((int)ctx->args[0], -1, AT_POL_HOOK_PIDFD_OPEN);
 }
 
-SEC("tracepoint/syscalls/sys_enter_ptrace")
-int pol_enter_ptrace(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_ptrace, ptrace)
 {
-	__s64 pid = (int)ctx->args[1];
-
-	if (pid <= 0 || ctx->args[0] == 0)
+	if (ctx->args[0] == 0)
 		return 0; /* PTRACE_TRACEME names no other process */
-	pol_self_check(pid, (long)ctx->args[0], AT_POL_HOOK_PTRACE);
-	return 0;
+	return pol_self_check_pid((int)ctx->args[1], (long)ctx->args[0], AT_POL_HOOK_PTRACE);
 }
 
-SEC("tracepoint/syscalls/sys_enter_process_vm_writev")
-int pol_enter_process_vm_writev(struct trace_event_raw_sys_enter *ctx)
+AT_SYS_ENTER(pol_enter_process_vm_writev, process_vm_writev)
 {
-	__s64 pid = (int)ctx->args[0];
-
-	if (pid <= 0)
-		return 0;
-	pol_self_check(pid, -1, AT_POL_HOOK_PROCESS_VM);
-	return 0;
+	return pol_self_check_pid((int)ctx->args[0], -1, AT_POL_HOOK_PROCESS_VM);
 }

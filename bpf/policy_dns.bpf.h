@@ -13,8 +13,6 @@
 
 /* Included by dns.bpf.c after its dns_scratch map, whose receive slot holds the message. */
 
-#define AF_INET 2
-#define AF_INET6 10
 #define PD_MASK (AT_DNS_MAX - 1)
 #define PD_NAME_MAX 256
 #define PD_ANSWERS 16    /* answer records looked at */
@@ -25,12 +23,7 @@ struct pd_scratch {
 	__u8 start[PD_NAME_MAX]; /* 1 where a label starts */
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pd_scratch);
-} pol_dns_scratch SEC(".maps");
+AT_SCRATCH_MAP(pol_dns_scratch, struct pd_scratch, 1);
 
 /* Loop state of pol_dns_learn's bpf_loop callbacks. */
 struct pd_ctx {

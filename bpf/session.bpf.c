@@ -9,8 +9,6 @@
 #include "bpf/path.bpf.h"
 #include "bpf/session.h"
 
-#define SIGNAL_GROUP_EXIT 0x00000004 /* include/linux/sched/signal.h */
-
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Number of used entries in sig_argv / sig_env, set by the agent before load. */
@@ -73,12 +71,7 @@ struct sess_scratch {
 	char env[AT_ENV_SCAN_MAX];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct sess_scratch);
-} sess_heap SEC(".maps");
+AT_SCRATCH_MAP(sess_heap, struct sess_scratch, 1);
 
 static __always_inline struct sess_scratch *scratch(void)
 {

@@ -14,17 +14,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define AF_INET 2
-#define AF_INET6 10
-#define URING_OP_CONNECT 16
-#define URING_OP_OPENAT 18
-#define URING_OP_OPENAT2 28
-#define URING_OP_RENAMEAT 35
-#define URING_OP_UNLINKAT 36
-#define URING_OP_MKDIRAT 37
-#define URING_OP_SYMLINKAT 38
-#define URING_OP_LINKAT 39
-
 /* Requests submitted and not yet completed, by the request's address. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -71,6 +60,17 @@ static __always_inline __u16 uring_name(struct at_uring_op *r, __u32 off, struct
 	return n;
 }
 
+/* Rename, symlink and link: two names, each with its dirfd, and the call's flags. */
+static __always_inline void uring_names2(struct at_uring_op *r, int dfd, struct filename *name,
+					 int dfd2, struct filename *name2, __u32 flags)
+{
+	r->fd = dfd;
+	r->fd2 = dfd2;
+	r->open_flags = flags;
+	r->name_len = uring_name(r, 0, name);
+	r->name2_len = uring_name(r, AT_URING_NAME, name2);
+}
+
 /* The directory a relative name resolves from, walked now, in the submitter's context. */
 static __always_inline void uring_base(struct at_uring_op *r, int dfd)
 {
@@ -97,9 +97,9 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
 		return 0;
 	op = BPF_CORE_READ(req, opcode);
 	switch (op) {
-	case URING_OP_CONNECT: case URING_OP_OPENAT: case URING_OP_OPENAT2:
-	case URING_OP_RENAMEAT: case URING_OP_UNLINKAT: case URING_OP_MKDIRAT:
-	case URING_OP_SYMLINKAT: case URING_OP_LINKAT:
+	case IORING_OP_CONNECT: case IORING_OP_OPENAT: case IORING_OP_OPENAT2:
+	case IORING_OP_RENAMEAT: case IORING_OP_UNLINKAT: case IORING_OP_MKDIRAT:
+	case IORING_OP_SYMLINKAT: case IORING_OP_LINKAT:
 		break;
 	default:
 		return 0;
@@ -111,7 +111,7 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
 	at_fill_hdr(&r->hdr, AT_REC_URING_OP, sizeof(*r), s);
 	r->opcode = op;
 	r->data[0] = r->data[AT_URING_NAME] = 0;
-	if (op == URING_OP_OPENAT || op == URING_OP_OPENAT2) {
+	if (op == IORING_OP_OPENAT || op == IORING_OP_OPENAT2) {
 		struct io_open *o = cmd;
 
 		r->fd = BPF_CORE_READ(o, dfd);
@@ -120,34 +120,30 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
 		if (BPF_CORE_READ(o, file_slot))
 			r->uflags |= AT_URING_F_DIRECT;
 		r->name_len = uring_name(r, 0, BPF_CORE_READ(o, filename));
-	} else if (op == URING_OP_UNLINKAT) {
+	} else if (op == IORING_OP_UNLINKAT) {
 		struct io_unlink *u = cmd;
 
 		r->fd = BPF_CORE_READ(u, dfd);
 		r->open_flags = BPF_CORE_READ(u, flags);
 		r->name_len = uring_name(r, 0, BPF_CORE_READ(u, filename));
-	} else if (op == URING_OP_MKDIRAT) {
+	} else if (op == IORING_OP_MKDIRAT) {
 		struct io_mkdir *m = cmd;
 
 		r->fd = BPF_CORE_READ(m, dfd);
 		r->mode = BPF_CORE_READ(m, mode);
 		r->name_len = uring_name(r, 0, BPF_CORE_READ(m, filename));
-	} else if (op == URING_OP_RENAMEAT) {
+	} else if (op == IORING_OP_RENAMEAT) {
 		struct io_rename *n = cmd;
 
-		r->fd = BPF_CORE_READ(n, old_dfd);
-		r->fd2 = BPF_CORE_READ(n, new_dfd);
-		r->open_flags = BPF_CORE_READ(n, flags);
-		r->name_len = uring_name(r, 0, BPF_CORE_READ(n, oldpath));
-		r->name2_len = uring_name(r, AT_URING_NAME, BPF_CORE_READ(n, newpath));
-	} else if (op == URING_OP_SYMLINKAT || op == URING_OP_LINKAT) {
+		uring_names2(r, BPF_CORE_READ(n, old_dfd), BPF_CORE_READ(n, oldpath),
+			     BPF_CORE_READ(n, new_dfd), BPF_CORE_READ(n, newpath),
+			     BPF_CORE_READ(n, flags));
+	} else if (op == IORING_OP_SYMLINKAT || op == IORING_OP_LINKAT) {
 		struct io_link *l = cmd;
 
-		r->fd = BPF_CORE_READ(l, old_dfd);
-		r->fd2 = BPF_CORE_READ(l, new_dfd);
-		r->open_flags = BPF_CORE_READ(l, flags);
-		r->name_len = uring_name(r, 0, BPF_CORE_READ(l, oldpath));
-		r->name2_len = uring_name(r, AT_URING_NAME, BPF_CORE_READ(l, newpath));
+		uring_names2(r, BPF_CORE_READ(l, old_dfd), BPF_CORE_READ(l, oldpath),
+			     BPF_CORE_READ(l, new_dfd), BPF_CORE_READ(l, newpath),
+			     BPF_CORE_READ(l, flags));
 	} else {
 		struct io_connect *c = cmd;
 		struct sockaddr_in6 sa = {};
@@ -169,10 +165,9 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
 			__builtin_memcpy(r->addr, &sa.sin6_addr, 16);
 		}
 	}
-	if (op != URING_OP_CONNECT && op != URING_OP_SYMLINKAT)
+	if (op != IORING_OP_CONNECT && op != IORING_OP_SYMLINKAT)
 		uring_base(r, r->fd);
-	if (bpf_map_update_elem(&uring_pending, &key, r, BPF_ANY))
-		at_count(AT_CNT_PENDING_FULL);
+	at_keep_pending(&uring_pending, &key, r);
 	return 0;
 }
 
@@ -187,7 +182,7 @@ int BPF_PROG(uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
 		return 0;
 	r->result = BPF_CORE_READ(cqe, res);
 	r->uflags |= AT_URING_F_COMPLETED;
-	if (r->opcode == URING_OP_CONNECT) {
+	if (r->opcode == IORING_OP_CONNECT) {
 		struct socket *sock = BPF_CORE_READ((struct io_kiocb *)req, file, private_data);
 		struct sock *sk = BPF_CORE_READ(sock, sk);
 
