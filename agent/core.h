@@ -138,11 +138,6 @@ int dispatch_record(struct agent *a, const void *data, size_t size);
 uint64_t boot_to_unix_ns(struct agent *a, uint64_t boot_ns);
 void agent_fill_event(struct agent *a, at_event *ev, const struct at_hdr *h, struct arena *ar);
 
-/* ---- stats */
-int stats_emit(struct agent *a, bool final);
-/* The counters of an agent_stats body (also sent in the shipper's heartbeats). */
-void stats_fill(struct agent *a, Aitrail__V1__AgentStats *st, Aitrail__V1__LossCounters *lost);
-
 /* ---- loader */
 int loader_probe(void);
 int loader_start(struct agent *a);

@@ -13,6 +13,7 @@
 #include "bpf/aitrail.skel.h"
 #include "agent/config.h"
 #include "agent/core.h"
+#include "agent/stats.h"
 #include "agent/fileio_agent.h"
 #include "common/log.h"
 #include "agent/netclose_decode.h"

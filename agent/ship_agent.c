@@ -8,6 +8,7 @@
 #include <sys/epoll.h>
 
 #include "agent/core.h"
+#include "agent/stats.h"
 #include "common/log.h"
 #include "agent/ship.h"
 #include "agent/ship_agent.h"
