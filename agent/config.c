@@ -14,7 +14,7 @@
 #include "agent/config.h"
 #include "agent/fileio_agent.h"
 #include "common/log.h"
-#include "common/policy.h"
+#include "common/policy_rules.h"
 #include "common/util.h"
 
 struct builtin_tool {

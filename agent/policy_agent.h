@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The agent's side of policy enforcement (agent/policy.c): compiles a policy (common/policy.h)
+ * The agent's side of policy enforcement (agent/policy.c): compiles a policy (common/policy_rules.h)
  * into the kernel's verdict maps (bpf/policy.h), reloads it keeping the old one when the new
  * file is bad, decodes the kernel's decision records, and decides after the fact what the
  * kernel cannot (globs, session attributes, argv, host names) with mechanism agent_alert.
@@ -14,7 +14,7 @@
 
 #include "proto/event.pb-c.h"
 #include "bpf/aitrail.h"
-#include "common/policy.h"
+#include "common/policy_rules.h"
 
 struct pol_agent;
 

@@ -21,7 +21,7 @@
 
 #include "collector/http.h"
 #include "common/log.h"
-#include "common/policy.h"
+#include "common/policy_rules.h"
 #include "collector/store.h"
 #include "common/util.h"
 
