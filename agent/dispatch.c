@@ -17,7 +17,7 @@
 #include "common/pbjson.h"
 #include "agent/policy_run.h"
 #include "bpf/policy.h"
-#include "agent/process.h"
+#include "agent/session_decode.h"
 #include "bpf/session.h"
 #include "common/util.h"
 #include "agent/uring_decode.h"

@@ -4,7 +4,7 @@
  * connection: each named connect is remembered by session, addresses and ports in a
  * direct-mapped table; a slot taken over by a later connect only costs the close its name
  * (then the session's DNS answers are asked), never the event. Kept apart from
- * agent/netclose.c so the connect decoder does not pull in the daemon's loop.
+ * agent/netclose_decode.c so the connect decoder does not pull in the daemon's loop.
  */
 #include <netinet/in.h>
 #include <stdio.h>
@@ -22,7 +22,7 @@ struct nc_name {
 	uint32_t root_pid;
 	uint16_t family, dport, sport;
 	uint8_t daddr[16];
-	const char *source; /* static strings from agent/net.c; NULL = empty slot */
+	const char *source; /* static strings from agent/net_decode.c; NULL = empty slot */
 	char name[DNS_NAME_MAX];
 };
 

@@ -14,7 +14,8 @@
 
 struct at_net_connect;
 
-/* Called by agent/net.c for every decoded connect: dst_class/vendor, and the name for the close. */
+/* Called by agent/net_decode.c for every decoded connect: dst_class/vendor, and the name for the
+ * close. */
 void netclose_on_connect(const struct at_hdr *h, const struct at_net_connect *r,
 			 Aitrail__V1__NetConnect *nc);
 

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The agent's side of policy enforcement (agent/policy.c): compiles a policy (common/policy_rules.h)
- * into the kernel's verdict maps (bpf/policy.h), reloads it keeping the old one when the new
- * file is bad, decodes the kernel's decision records, and decides after the fact what the
- * kernel cannot (globs, session attributes, argv, host names) with mechanism agent_alert.
+ * The agent's side of policy enforcement (agent/policy_agent.c): compiles a policy
+ * (common/policy_rules.h) into the kernel's verdict maps (bpf/policy.h), reloads it keeping the
+ * old one when the new file is bad, decodes the kernel's decision records, and decides after the
+ * fact what the kernel cannot (globs, session attributes, argv, host names) with mechanism
+ * agent_alert.
  */
 #ifndef AITRAIL_POLICY_AGENT_H
 #define AITRAIL_POLICY_AGENT_H

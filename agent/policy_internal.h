@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Internals shared by agent/policy.c and agent/policy_dns.c. */
+/* Internals shared by agent/policy_agent.c and agent/policy_dns.c. */
 #ifndef AITRAIL_POLICY_INTERNAL_H
 #define AITRAIL_POLICY_INTERNAL_H
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Policy enforcement inside aitrail-agent: starts agent/policy.c on the loaded skeleton,
+ * Policy enforcement inside aitrail-agent: starts agent/policy_agent.c on the loaded skeleton,
  * attaches the cgroup hooks, watches the policy file, polls the collector, decodes the kernel's
  * decision records and emits the after-the-fact (agent_alert) decisions.
  *

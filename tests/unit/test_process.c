@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* agent/process.c on canned records: exec decoding, truncation flags, exit status, sessions. */
+/* agent/session_decode.c on canned records: exec decoding, truncation flags, exit status, sessions. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,7 +10,7 @@
 
 #include "agent/config.h"
 #include "agent/core.h"
-#include "agent/process.h"
+#include "agent/session_decode.h"
 #include "bpf/session.h"
 
 static struct agent_config cfg;

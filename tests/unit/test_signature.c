@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* agent/signature.c (the kernel's session-root rules in C) and agent/session.c's ids. */
+/* agent/signature.c (the kernel's session-root rules in C) and agent/sessions.c's ids. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

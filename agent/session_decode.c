@@ -6,7 +6,7 @@
 #include "agent/core.h"
 #include "common/log.h"
 #include "bpf/session.h"
-#include "agent/process.h"
+#include "agent/session_decode.h"
 
 /* Splits a NUL-separated argument block into an arena array; a cut last string is kept. */
 static char **split_argv(struct arena *ar, const char *buf, size_t len, size_t *argc)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Handlers of the process records (bpf/session.h), registered in agent/dispatch.c. */
-#ifndef AITRAIL_PROCESS_H
-#define AITRAIL_PROCESS_H
+#ifndef AITRAIL_SESSION_DECODE_H
+#define AITRAIL_SESSION_DECODE_H
 
 #include "agent/agent.h"
 
