@@ -12,7 +12,7 @@
 #include <yaml.h>
 
 #include "agent/config.h"
-#include "agent/fileio_agent.h"
+#include "agent/fileio_match.h"
 #include "common/log.h"
 #include "common/policy_rules.h"
 #include "common/util.h"

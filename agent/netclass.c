@@ -12,9 +12,9 @@
 #include <sys/socket.h>
 
 #include "agent/dns_decode.h"
-#include "bpf/net.h"
-#include "agent/netclose_decode.h"
+#include "agent/netclass.h"
 #include "agent/vendor.h"
+#include "bpf/net.h"
 
 #define NC_NAMES 2048 /* power of 2 */
 

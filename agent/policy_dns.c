@@ -23,7 +23,7 @@
 #include <bpf/bpf.h>
 
 #include "common/log.h"
-#include "agent/policy_internal.h"
+#include "agent/policy_agent.h"
 #include "common/util.h"
 #include "bpf/policy.h"
 

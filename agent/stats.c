@@ -3,7 +3,10 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "agent/core.h"
+#include "agent/agent.h"
+#include "agent/loader.h"
+#include "agent/proctable.h"
+#include "agent/sessions.h"
 #include "agent/stats.h"
 #include "common/log.h"
 #include "common/util.h"

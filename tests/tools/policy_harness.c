@@ -7,8 +7,8 @@
  * one JSON object per line on stdout:
  *   {"type":"ready",...}  {"type":"policy_decision",...}  {"type":"policy_reload",...}
  * Commands on stdin: "track PID", "untrack PID", "reload", "dns NAME ADDR" (a DNS answer
- * the tracked session received, as agent/dns_decode.c would report it). SIGHUP reloads too; EOF, SIGINT
- * or SIGTERM detach everything and exit.
+ * the tracked session received, as agent/dns_decode.c would report it). SIGHUP reloads too;
+ * EOF, SIGINT or SIGTERM detach everything and exit.
  *
  * With --collector URL --state-dir DIR it also polls the collector for the fleet policy
  * (agent/policy_fetch.c) every --fetch-interval seconds and installs it into --policy FILE.

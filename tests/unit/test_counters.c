@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "agent/core.h"
+#include "agent/agent.h"
 #include "agent/stats.h"
 #include "bpf/counters.h"
 #include "proto/event.pb-c.h"

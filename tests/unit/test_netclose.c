@@ -12,9 +12,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "agent/core.h"
-#include "bpf/net.h"
+#include "agent/arena.h"
+#include "agent/netclass.h"
 #include "agent/netclose_decode.h"
+#include "bpf/net.h"
 
 static struct arena ar;
 

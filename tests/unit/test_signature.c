@@ -4,10 +4,12 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "agent/config.h"
-#include "agent/core.h"
+#include "agent/sessions.h"
+#include "agent/signature.h"
 #include "bpf/session.h"
 
 static struct agent_config cfg;
