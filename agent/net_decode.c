@@ -194,7 +194,7 @@ static int net_fill(const struct at_hdr *h, const struct at_net_connect *r, size
 				return -ENOMEM;
 		}
 	}
-	netclose_on_connect(h, r, nc); /* dst_class, vendor; the name for the close */
+	netclass_on_connect(h, r, nc); /* dst_class, vendor; the name for the close */
 	nc->result = r->result;
 	nc->nonblocking = !!(r->nflags & AT_NET_F_NONBLOCK);
 	ev->body_case = AITRAIL__V1__EVENT__BODY_NET_CONNECT;

@@ -44,7 +44,7 @@ static uint32_t nc_hash(uint32_t root_pid, uint16_t family, uint16_t dport, uint
 	return h & (NC_NAMES - 1);
 }
 
-void netclose_on_connect(const struct at_hdr *h, const struct at_net_connect *r,
+void netclass_on_connect(const struct at_hdr *h, const struct at_net_connect *r,
 			 Aitrail__V1__NetConnect *nc)
 {
 	struct vendor_match m;

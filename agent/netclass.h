@@ -14,7 +14,7 @@
 struct at_net_connect;
 
 /* For every decoded connect (agent/net_decode.c): dst_class/vendor, and the name for the close. */
-void netclose_on_connect(const struct at_hdr *h, const struct at_net_connect *r,
+void netclass_on_connect(const struct at_hdr *h, const struct at_net_connect *r,
 			 Aitrail__V1__NetConnect *nc);
 
 /* The name the connect of this connection carried, or NULL; *source: how it was learnt. */
