@@ -20,6 +20,7 @@
 struct agent;
 struct arena;
 struct bpf_object;
+struct sweeper;
 
 /*
  * Decodes one record of a registered type. The handler fills ev's body (and may set type);
@@ -56,6 +57,11 @@ struct agent_module {
 	const struct agent_part *parts;
 	/* before load: turns off the programs this kernel cannot run, logging why */
 	void (*autoload)(struct bpf_object *obj);
+	/*
+	 * records it holds in a kernel map until they are complete (agent/sweep.h): swept from a
+	 * timer from start on, and all of them at shutdown, before its sweep hook
+	 */
+	const struct sweeper *held;
 	/* after attach: fills maps, adds timers, fds and sinks; -errno stops the agent */
 	int (*start)(struct agent *a);
 	/* at shutdown, once the rings are drained: emits what the module still holds */

@@ -16,7 +16,6 @@
 
 #include "agent/agent.h"
 #include "agent/dns_decode.h"
-#include "agent/loop.h"
 #include "agent/module.h"
 #include "agent/net_decode.h"
 #include "agent/netclass.h"
@@ -276,30 +275,11 @@ static void net_sweep(struct agent *a, bool all)
 			break;
 }
 
-static void on_sweep_timer(struct agent *a, void *arg)
-{
-	net_sweep(a, false);
-}
-
-static int net_start(struct agent *a)
-{
-	int err = loop_add_timer(a, NET_HOLD_MAX_MS / 2, on_sweep_timer, NULL);
-
-	if (err < 0)
-		log_error("failed to add the held-connect sweep timer: %s", strerror(-err));
-	return err < 0 ? err : 0;
-}
-
-/* connects the kernel still held at shutdown: emitted, not dropped */
-static void net_sweep_all(struct agent *a)
-{
-	net_sweep(a, true);
-}
 
 const struct agent_module net_module = {
 	.name = "net",
 	.progs = (const char *const[]){ "net_", "fw_", NULL },
 	.recs = net_recs,
-	.start = net_start,
-	.sweep = net_sweep_all,
+	/* at shutdown, connects the kernel still held are emitted, not dropped */
+	.held = &(const struct sweeper){ "held-connect", NET_HOLD_MAX_MS / 2, net_sweep },
 };

@@ -8,9 +8,12 @@
  */
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <string.h>
 
 #include "agent/emit.h"
+#include "agent/loop.h"
 #include "agent/sweep.h"
+#include "common/log.h"
 #include "common/util.h"
 
 int sweep_held(struct agent *a, int fd, void *rec, uint64_t min_age_ns,
@@ -37,4 +40,20 @@ int sweep_held(struct agent *a, int fd, void *rec, uint64_t min_age_ns,
 		emitted++;
 	}
 	return emitted;
+}
+
+static void on_sweep_timer(struct agent *a, void *arg)
+{
+	const struct sweeper *s = arg;
+
+	s->sweep(a, false);
+}
+
+int sweeper_start(struct agent *a, const struct sweeper *s)
+{
+	int err = loop_add_timer(a, s->interval_ms, on_sweep_timer, (void *)s);
+
+	if (err < 0)
+		log_error("failed to add the %s sweep timer: %s", s->what, strerror(-err));
+	return err < 0 ? err : 0;
 }

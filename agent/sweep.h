@@ -2,6 +2,7 @@
 #ifndef AITRAIL_SWEEP_H
 #define AITRAIL_SWEEP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,5 +19,15 @@ struct agent_rec;
 
 int sweep_held(struct agent *a, int fd, void *rec, uint64_t min_age_ns,
 	       size_t (*finish)(void *rec), const struct agent_rec *rt);
+
+/* A module's sweep of what it holds: old entries (all false), or everything (shutdown). */
+struct sweeper {
+	const char *what;      /* "held-connect": names the timer in errors */
+	uint32_t interval_ms;
+	void (*sweep)(struct agent *a, bool all);
+};
+
+/* Runs s->sweep(a, false) every s->interval_ms from the loop (s must outlive the loop). */
+int sweeper_start(struct agent *a, const struct sweeper *s);
 
 #endif

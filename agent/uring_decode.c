@@ -15,7 +15,6 @@
 
 #include "agent/agent.h"
 #include "agent/file_decode.h"
-#include "agent/loop.h"
 #include "agent/module.h"
 #include "agent/net_decode.h"
 #include "agent/sweep.h"
@@ -240,26 +239,6 @@ static void uring_sweep(struct agent *a, bool all)
 			break;
 }
 
-static void on_sweep_timer(struct agent *a, void *arg)
-{
-	uring_sweep(a, false);
-}
-
-/* Adds the timer that reports requests held past their time without a completion. */
-static int uring_start(struct agent *a)
-{
-	int err = loop_add_timer(a, URING_HOLD_MAX_MS / 4, on_sweep_timer, NULL);
-
-	if (err < 0)
-		log_error("failed to add the io_uring sweep timer: %s", strerror(-err));
-	return err < 0 ? err : 0;
-}
-
-static void uring_sweep_all(struct agent *a)
-{
-	uring_sweep(a, true);
-}
-
 /* Before load: turns the io_uring programs off on a kernel built without io_uring. */
 static void uring_autoload(struct bpf_object *obj)
 {
@@ -293,6 +272,6 @@ const struct agent_module uring_module = {
 		{ NULL },
 	},
 	.autoload = uring_autoload,
-	.start = uring_start,
-	.sweep = uring_sweep_all,
+	/* requests held past their time without a completion; all of them at shutdown */
+	.held = &(const struct sweeper){ "io_uring", URING_HOLD_MAX_MS / 4, uring_sweep },
 };
