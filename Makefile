@@ -42,7 +42,7 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
 	-Wno-unused-parameter -Wformat=2 -Wno-format-nonliteral
 CFLAGS ?= -O2 -g
-# One include root: every project include names its directory ("bpf/policy.h", "agent/core.h");
+# One include root: every project include names its directory ("bpf/policy.h", "agent/agent.h");
 # generated headers live under the same names in $(OUTPUT) ("proto/event.pb-c.h").
 ALL_CFLAGS := $(CFLAGS) -std=gnu11 -D_GNU_SOURCE $(WARN) -MMD -MP -I. -I$(OUTPUT) $(PKG_CFLAGS)
 LDLIBS := -Wl,--as-needed $(PKG_LIBS) -lssl -lcrypto -lpthread -lm

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/core.h"
+#include "agent/arena.h"
 
 struct arena_chunk {
 	struct arena_chunk *next;

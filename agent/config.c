@@ -12,9 +12,9 @@
 #include <yaml.h>
 
 #include "agent/config.h"
-#include "agent/fileio_agent.h"
+#include "agent/fileio_match.h"
 #include "common/log.h"
-#include "common/policy.h"
+#include "common/policy_rules.h"
 #include "common/util.h"
 
 struct builtin_tool {

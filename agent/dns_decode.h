@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * DNS messages of sessions (bpf/dns.h records) and the names they teach: every address a
- * session's own resolver answer gave for a name, so net_connect can say which name the session
- * meant when it connected to that address.
+ * DNS messages of sessions (bpf/dns.h records; agent/dns_decode.c: the dns module) and the
+ * names they teach: every address a session's own resolver answer gave for a name, so
+ * net_connect can say which name the session meant when it connected to that address.
  */
 #ifndef AITRAIL_DNS_DECODE_H
 #define AITRAIL_DNS_DECODE_H
@@ -11,7 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/agent.h"
 #include "bpf/dns.h"
 
 #define DNS_NAME_MAX 256     /* presentation form, escapes included, NUL included */
@@ -53,18 +52,5 @@ const char *dns_names_lookup(uint32_t root_pid, uint64_t root_start, uint16_t fa
 bool dns_names_answered(uint32_t root_pid, uint64_t root_start, uint16_t family,
 			const uint8_t *addr, const char *name);
 void dns_names_free(void);
-
-struct bpf_object;
-
-/*
- * Chooses the DNS programs this kernel can run, with a warning for what is then missing: the
- * TCP ones need the kfunc they read segments with, and the ones that turn answers into policy
- * entries in the kernel need bpf_loop.
- */
-void dns_autoload(struct bpf_object *obj);
-
-/* Ring-buffer handler for AT_REC_DNS_MSG (agent/dispatch.c): dns_query or dns_answer. */
-int dns_decode_msg(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-		   at_event *ev, struct arena *ar);
 
 #endif

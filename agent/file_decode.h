@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Decoding of file records (bpf/file.h) into FileOp bodies. file_op_text is the pure part,
- * kept apart from the arena so it can be tested on canned records.
+ * Decoding of file records (bpf/file.h) into FileOp bodies (agent/file_decode.c: the file
+ * module). file_op_text is the pure part, kept apart from the arena so it can be tested on
+ * canned records.
  *
  * Where each path comes from:
  *  - a successful open, ftruncate, fchmod: the kernel's struct file (exact, canonical);
@@ -20,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/agent.h"
+#include "agent/emit.h"
 #include "bpf/file.h"
 
 /* base + '/' + name, or a deleted file's path + " (deleted)" */
@@ -51,26 +52,14 @@ size_t file_path_collapse(char *path);
 
 /*
  * Mount namespace inode the agent resolves host paths in, read from /proc/self/ns/mnt on the
- * first record (file_decode_init); 0 turns host resolution off, leaving every path lexical.
+ * first record; 0 turns host resolution off, leaving every path lexical.
  */
 void file_set_host_mntns(uint32_t ino);
-int file_decode_init(void);
-
-struct bpf_object;
-/*
- * Before load: turns off the file programs whose syscall tracepoint this kernel lacks
- * (fchmodat2 before Linux 6.6), with a warning, so the rest still attaches.
- */
-void file_skip_missing_syscalls(struct bpf_object *obj);
 
 /* Appends the names of open(2) flags v to t->flags (O_RDONLY... then the rest). */
 void file_open_flags(uint32_t v, struct file_op_text *t);
 
 /* Validates a raw record and renders its fields. -EINVAL for a malformed record. */
 int file_op_text(const struct at_file *r, size_t len, struct file_op_text *t);
-
-/* Ring-buffer handler for AT_REC_FILE_OPEN and AT_REC_FILE_OP (agent/dispatch.c). */
-int file_decode(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-		at_event *ev, struct arena *ar);
 
 #endif

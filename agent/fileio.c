@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * file_write and file_read events (bpf/fileio.h).
+ * The fileio module: file_write and file_read events (bpf/fileio.h).
  *
  * The kernel sends the open of an fd with write access (path, how it was opened) and, later,
  * its close with the bytes written. At the close the agent hashes the file under that path,
@@ -21,9 +21,13 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "agent/agent.h"
+#include "agent/fileio_match.h"
+#include "agent/loop.h"
+#include "agent/module.h"
+#include "agent/proctable.h"
 #include "bpf/aitrail.skel.h"
-#include "agent/core.h"
-#include "agent/fileio_agent.h"
+#include "bpf/fileio.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -91,7 +95,7 @@ static const char *rec_path(const char *p, size_t maxlen, uint16_t n)
 	return p;
 }
 
-int fileio_decode_wopen(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+static int decode_wopen(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
 			at_event *ev, struct arena *ar)
 {
 	const struct at_fio_open *r = rec;
@@ -245,7 +249,7 @@ static struct fio_recent *recent_slot(struct agent *a)
 	return w;
 }
 
-int fileio_decode_close(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+static int decode_close(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
 			at_event *ev, struct arena *ar)
 {
 	const struct at_fio_close *r = rec;
@@ -279,7 +283,7 @@ int fileio_decode_close(struct agent *a, const struct at_hdr *h, const void *rec
 }
 
 /* The write goes on through a dup of the closed fd: the pending write moves to that fd. */
-int fileio_decode_handover(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+static int decode_handover(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
 			   at_event *ev, struct arena *ar)
 {
 	const struct at_fio_handover *r = rec;
@@ -305,7 +309,7 @@ int fileio_decode_handover(struct agent *a, const struct at_hdr *h, const void *
 	return 1;
 }
 
-int fileio_decode_rename(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+static int decode_rename(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
 			 at_event *ev, struct arena *ar)
 {
 	const struct at_fio_rename *r = rec;
@@ -335,7 +339,7 @@ int fileio_decode_rename(struct agent *a, const struct at_hdr *h, const void *re
 	return 0;
 }
 
-int fileio_decode_read(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+static int decode_read(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
 		       at_event *ev, struct arena *ar)
 {
 	const struct at_fio_open *r = rec;
@@ -417,7 +421,11 @@ static void on_pending_timer(struct agent *a, void *arg)
 	flush_pending(a, FIO_PENDING_MS);
 }
 
-int fileio_start(struct agent *a)
+static int fileio_rdir_start(struct agent *a);
+static void fileio_rdir_stop(struct agent *a);
+
+/* After attach: fills the kernel's sensitive-name maps, starts the pending timer. */
+static int fileio_start(struct agent *a)
 {
 	const struct agent_config *c = a->cfg;
 	uint32_t flags = 0, lens = 0, slot;
@@ -471,7 +479,8 @@ fail:
 	return err;
 }
 
-void fileio_stop(struct agent *a)
+/* Emits what still waits for a rename, and the last read counts (shutdown). */
+static void fileio_stop(struct agent *a)
 {
 	fileio_rdir_stop(a);
 	flush_pending(a, 0);
@@ -509,7 +518,7 @@ struct fio_rdir {
 
 static struct fio_rdir *rdirs;
 
-int fileio_decode_rdir(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+static int decode_rdir(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
 		       at_event *ev, struct arena *ar)
 {
 	const struct at_fio_open *r = rec;
@@ -640,12 +649,12 @@ static void on_rdir_timer(struct agent *a, void *arg)
 	rdir_report(a);
 }
 
-int fileio_rdir_start(struct agent *a)
+static int fileio_rdir_start(struct agent *a)
 {
 	return loop_add_timer(a, FIO_RDIR_REPORT_MS, on_rdir_timer, NULL) < 0 ? -EIO : 0;
 }
 
-void fileio_rdir_stop(struct agent *a)
+static void fileio_rdir_stop(struct agent *a)
 {
 	rdir_report(a);
 	while (rdirs) {
@@ -656,3 +665,20 @@ void fileio_rdir_stop(struct agent *a)
 		free(d);
 	}
 }
+
+const struct agent_module fileio_module = {
+	.name = "fileio",
+	.progs = (const char *const[]){ "fio_", NULL },
+	.recs = (const struct agent_rec[]){
+		{ AT_REC_FIO_WOPEN, offsetof(struct at_fio_open, path), NULL, decode_wopen },
+		{ AT_REC_FIO_CLOSE, sizeof(struct at_fio_close), NULL, decode_close },
+		{ AT_REC_FIO_EXIT, sizeof(struct at_fio_close), NULL, decode_close },
+		{ AT_REC_FIO_READ, offsetof(struct at_fio_open, path), "file_read", decode_read },
+		{ AT_REC_FIO_RENAME, sizeof(struct at_fio_rename), NULL, decode_rename },
+		{ AT_REC_FIO_HANDOVER, sizeof(struct at_fio_handover), NULL, decode_handover },
+		{ AT_REC_FIO_RDIR, offsetof(struct at_fio_open, path), NULL, decode_rdir },
+		{ 0 },
+	},
+	.start = fileio_start,
+	.sweep = fileio_stop, /* writes still waiting for a rename: reported, not dropped */
+};

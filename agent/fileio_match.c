@@ -8,7 +8,7 @@
 
 #include <openssl/evp.h>
 
-#include "agent/fileio_agent.h"
+#include "agent/fileio_match.h"
 
 const char *const fio_default_patterns[] = {
 	"~/.ssh/**",

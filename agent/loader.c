@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Kernel side bring-up: probe what this kernel offers, open the one skeleton (every module's
- * programs), size and fill it from the configuration, load, seed the session maps, attach.
+ * programs), size and fill it from the configuration, let each module turn off what this kernel
+ * cannot run, load, seed the session maps, attach.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -21,13 +22,15 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "agent/agent.h"
+#include "agent/dispatch.h"
+#include "agent/loader.h"
+#include "agent/loop.h"
+#include "agent/module.h"
+#include "agent/procscan.h"
 #include "bpf/aitrail.skel.h"
-#include "agent/core.h"
-#include "agent/dns_decode.h"
-#include "agent/file_decode.h"
-#include "common/log.h"
 #include "bpf/session.h"
-#include "agent/uring_decode.h"
+#include "common/log.h"
 
 #define BPF_FS_MAGIC_ 0xcafe4a11
 #define MAX_LOAD_RETRIES 16
@@ -222,7 +225,9 @@ static int fill_signatures(struct agent *a)
 
 static bool is_core_prog(const char *name)
 {
-	return !strncmp(name, "at_sched_", 9);
+	const struct agent_module *m = module_of_prog(name);
+
+	return m && m->core;
 }
 
 /* Opens and loads the skeleton, turning off programs this kernel refuses (not the core ones). */
@@ -245,9 +250,7 @@ static int open_and_load(struct agent *a)
 		err = fill_rodata(a);
 		if (err)
 			return err;
-		file_skip_missing_syscalls(a->skel->obj);
-		dns_autoload(a->skel->obj);
-		uring_autoload(a->skel->obj);
+		modules_autoload(a->skel->obj);
 		for (i = 0; i < n_off; i++) {
 			prog = bpf_object__find_program_by_name(a->skel->obj, off[i]);
 			if (prog)
@@ -372,19 +375,27 @@ static bool prog_loaded(struct bpf_object *obj, const char *name)
 	return prog && bpf_program__fd(prog) >= 0;
 }
 
-/* One line saying which optional parts this kernel runs, for whoever reads the start log. */
+/*
+ * One line saying which optional parts (the modules' rows) this kernel runs, for whoever reads
+ * the start log.
+ */
 static void log_parts(struct agent *a)
 {
 	struct bpf_object *obj = a->skel->obj;
+	const struct agent_part *p;
 	struct bpf_program *prog;
+	char parts[512] = "";
+	size_t i, len = 0;
 	int n = 0;
 
 	bpf_object__for_each_program(prog, obj)
 		n += bpf_program__fd(prog) >= 0;
-	log_info("kernel programs: %d loaded; DNS over TCP %s, io_uring %s, host-name policy "
-		 "entries made %s", n, prog_loaded(obj, "dns_tcp_received") ? "on" : "off",
-		 prog_loaded(obj, "uring_submit") ? "on" : "off",
-		 prog_loaded(obj, "dns_received") ? "in the kernel" : "by the agent only");
+	for (i = 0; i < agent_n_modules; i++)
+		for (p = agent_modules[i]->parts; p && p->what && len < sizeof(parts); p++)
+			len += snprintf(parts + len, sizeof(parts) - len, "%s%s %s",
+					len ? ", " : "", p->what,
+					prog_loaded(obj, p->prog) ? p->on : p->off);
+	log_info("kernel programs: %d loaded; %s", n, parts);
 }
 
 int loader_start(struct agent *a)

@@ -12,7 +12,9 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "agent/core.h"
+#include "agent/agent.h"
+#include "agent/loop.h"
+#include "agent/sessions.h"
 #include "common/log.h"
 
 #define LOOP_MAX_FDS 64

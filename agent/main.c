@@ -10,19 +10,20 @@
 
 #include <bpf/libbpf.h>
 
-#include "bpf/aitrail.skel.h"
+#include "agent/agent.h"
 #include "agent/config.h"
-#include "agent/core.h"
-#include "agent/fileio_agent.h"
-#include "common/log.h"
-#include "agent/netclose_decode.h"
-#include "agent/netsweep.h"
-#include "agent/uring_decode.h"
-#include "common/pbjson.h"
+#include "agent/loader.h"
+#include "agent/loop.h"
+#include "agent/module.h"
+#include "agent/procscan.h"
+#include "agent/proctable.h"
+#include "agent/sessions.h"
 #include "agent/ship_agent.h"
-#include "agent/policy_run.h"
-#include "common/util.h"
+#include "agent/stats.h"
 #include "agent/vendor.h"
+#include "common/log.h"
+#include "common/pbjson.h"
+#include "common/util.h"
 
 #define EXIT_USAGE 2
 
@@ -59,14 +60,7 @@ static int json_sink(struct agent *a, const at_event *ev, void *arg)
 			  strerror(errno));
 		a->cfg->output = OUTPUT_NONE;
 		/* only this sink goes: the spool must keep receiving events */
-		for (int i = 0; i < a->n_sinks; i++) {
-			if (a->sinks[i].fn != json_sink)
-				continue;
-			memmove(&a->sinks[i], &a->sinks[i + 1],
-				(a->n_sinks - i - 1) * sizeof(a->sinks[0]));
-			a->n_sinks--;
-			break;
-		}
+		agent_remove_sink(a, json_sink);
 	}
 	return err;
 }
@@ -84,21 +78,6 @@ static void on_stats_timer(struct agent *a, void *arg)
 	stats_emit(a, false);
 	/* exited processes stay a minute for records still in the other lane */
 	proctable_expire(a, now, 60ULL * 1000000000ULL);
-}
-
-static void read_id_file(const char *path, char *out, size_t len)
-{
-	FILE *f = fopen(path, "r");
-
-	out[0] = '\0';
-	if (!f) {
-		log_warn("failed to read %s: %s; session ids use an empty value", path,
-			 strerror(errno));
-		return;
-	}
-	if (fgets(out, len, f))
-		out[strcspn(out, "\n")] = '\0';
-	fclose(f);
 }
 
 int main(int argc, char **argv)
@@ -181,14 +160,7 @@ int main(int argc, char **argv)
 		sigprocmask(SIG_BLOCK, &mask, NULL);
 	}
 
-	a.cfg = &cfg;
-	a.json_out = stdout;
-	arena_init(&a.arena, 0);
-	if (gethostname(a.hostname, sizeof(a.hostname) - 1))
-		snprintf(a.hostname, sizeof(a.hostname), "unknown");
-	read_id_file("/etc/machine-id", a.machine_id, sizeof(a.machine_id));
-	read_id_file("/proc/sys/kernel/random/boot_id", a.boot_id, sizeof(a.boot_id));
-	a.boot_to_unix = (int64_t)(now_realtime_ns() - now_boottime_ns());
+	agent_init(&a, &cfg);
 	signal(SIGPIPE, SIG_IGN);
 	if (cfg.output == OUTPUT_JSON)
 		agent_add_sink(&a, json_sink, NULL);
@@ -201,12 +173,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 	if (loop_add_timer(&a, cfg.stats_interval_s * 1000, on_stats_timer, NULL) < 0)
 		goto cleanup;
-	if (net_start(&a) || netclose_start(&a) || uring_start(&a))
-		goto cleanup;
-	err = policy_start(&a);
-	if (err)
-		goto cleanup;
-	if (fileio_start(&a))
+	if (modules_start(&a))
 		goto cleanup;
 	/* processes that forked between the first scan and attach */
 	procscan_run(&a);
@@ -217,22 +184,16 @@ int main(int argc, char **argv)
 
 	err = loop_run(&a);
 	loader_drain(&a);
-	net_sweep(&a, true); /* connects the kernel still held: emitted, not dropped */
-	uring_sweep(&a, true);
-	fileio_stop(&a); /* writes still waiting for a rename: reported, not dropped */
-	netclose_report_open(&a); /* bytes so far of connections still open */
+	modules_sweep(&a); /* what the modules still hold: emitted, not dropped */
 	sessions_flush_ended(&a);
 	stats_emit(&a, true);
 	if (a.json_out)
 		fflush(a.json_out);
 	ret = err ? 1 : 0;
 cleanup:
-	policy_stop(&a);
+	modules_stop(&a);
 	agent_ship_stop(&a); /* after the final events: ships what it can, the spool keeps the rest */
 	loader_stop(&a);
-	loop_free(&a);
-	sessions_free(&a);
-	proctable_free(&a);
-	arena_free(&a.arena);
+	agent_free(&a);
 	return ret;
 }

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Decoding of network records (bpf/net.h) into NetConnect bodies. net_connect_text is the pure
- * part, kept apart from the arena so it can be tested on canned records.
+ * Decoding of network records (bpf/net.h) into NetConnect bodies (agent/net_decode.c: the net
+ * module). net_connect_text is the pure part, kept apart from the arena so it can be tested on
+ * canned records.
  */
 #ifndef AITRAIL_NET_DECODE_H
 #define AITRAIL_NET_DECODE_H
 
 #include <stddef.h>
 
-#include "agent/agent.h"
+#include "agent/emit.h"
 #include "bpf/net.h"
 
 /* "@" + name for abstract unix names; NULs inside a name are shown as '@', as ss(8) does. */
@@ -26,10 +27,11 @@ struct net_connect_text {
 /* Validates a raw record and renders its text fields. -EINVAL names nothing: the caller logs. */
 int net_connect_text(const struct at_net_connect *r, size_t len, struct net_connect_text *t);
 
-/* Ring-buffer handlers for AT_REC_NET_CONNECT and AT_REC_NET_CONNECT_DATA (agent/dispatch.c). */
-int net_decode_connect(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-		       at_event *ev, struct arena *ar);
-int net_decode_connect_data(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-			    at_event *ev, struct arena *ar);
+/*
+ * A net_connect event from a connect record made elsewhere (agent/uring_decode.c: a connect
+ * through a ring): named, classed and reported like one the kernel sent.
+ */
+int net_connect_event(const struct at_hdr *h, const struct at_net_connect *r, size_t len,
+		      at_event *ev, struct arena *ar);
 
 #endif

@@ -4,7 +4,7 @@
  * connection: each named connect is remembered by session, addresses and ports in a
  * direct-mapped table; a slot taken over by a later connect only costs the close its name
  * (then the session's DNS answers are asked), never the event. Kept apart from
- * agent/netclose.c so the connect decoder does not pull in the daemon's loop.
+ * agent/netclose_decode.c so the connect decoder does not pull in the daemon's loop.
  */
 #include <netinet/in.h>
 #include <stdio.h>
@@ -12,9 +12,9 @@
 #include <sys/socket.h>
 
 #include "agent/dns_decode.h"
-#include "bpf/net.h"
-#include "agent/netclose_decode.h"
+#include "agent/netclass.h"
 #include "agent/vendor.h"
+#include "bpf/net.h"
 
 #define NC_NAMES 2048 /* power of 2 */
 
@@ -22,7 +22,7 @@ struct nc_name {
 	uint32_t root_pid;
 	uint16_t family, dport, sport;
 	uint8_t daddr[16];
-	const char *source; /* static strings from agent/net.c; NULL = empty slot */
+	const char *source; /* static strings from agent/net_decode.c; NULL = empty slot */
 	char name[DNS_NAME_MAX];
 };
 
@@ -44,7 +44,7 @@ static uint32_t nc_hash(uint32_t root_pid, uint16_t family, uint16_t dport, uint
 	return h & (NC_NAMES - 1);
 }
 
-void netclose_on_connect(const struct at_hdr *h, const struct at_net_connect *r,
+void netclass_on_connect(const struct at_hdr *h, const struct at_net_connect *r,
 			 Aitrail__V1__NetConnect *nc)
 {
 	struct vendor_match m;

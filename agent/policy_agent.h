@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The agent's side of policy enforcement (agent/policy.c): compiles a policy (common/policy.h)
- * into the kernel's verdict maps (bpf/policy.h), reloads it keeping the old one when the new
- * file is bad, decodes the kernel's decision records, and decides after the fact what the
- * kernel cannot (globs, session attributes, argv, host names) with mechanism agent_alert.
+ * The agent's side of policy enforcement (agent/policy_agent.c): compiles a policy
+ * (common/policy_rules.h) into the kernel's verdict maps (bpf/policy.h), reloads it keeping the
+ * old one when the new file is bad, decodes the kernel's decision records, and decides after the
+ * fact what the kernel cannot (globs, session attributes, argv, host names) with mechanism
+ * agent_alert.
  */
 #ifndef AITRAIL_POLICY_AGENT_H
 #define AITRAIL_POLICY_AGENT_H
@@ -14,7 +15,8 @@
 
 #include "proto/event.pb-c.h"
 #include "bpf/aitrail.h"
-#include "common/policy.h"
+#include "agent/policy_compile.h"
+#include "common/policy_rules.h"
 
 struct pol_agent;
 
@@ -23,37 +25,6 @@ struct pol_maps {
 	int net, path, prog, defaults, cfg, protected_pids;
 	int dns; /* pol_dns: host names the kernel turns answers into entries for; -1 = none */
 };
-
-/* One compiled map entry; key/value are struct at_pol_* bytes. */
-struct pol_entry {
-	uint8_t key[260];
-	uint32_t key_size;
-	uint8_t value[40];
-};
-
-struct pol_entries {
-	struct pol_entry *v;
-	size_t n, cap;
-};
-
-struct pol_compiled {
-	struct pol_entries net, path, prog;
-	uint8_t defaults[4][40];   /* struct at_pol_verdict per category */
-	bool *in_kernel;           /* per rule: the kernel decides it (no agent_alert needed) */
-	const char **why_not;      /* per rule: why the kernel cannot, NULL when it can */
-	int n_rules;
-};
-
-/*
- * Compiles p for the kernel. tool_names[i] is the tool with id i+1 (agent config order).
- * Rules or parts the kernel cannot express are left to the agent and say why.
- */
-int pol_compile(const struct policy *p, const char *const *tool_names, int n_tools,
-		struct pol_compiled *out);
-void pol_compiled_free(struct pol_compiled *c);
-
-/* The mechanism that enforces file and exec rules here: lsm or tracepoint_kill (probed). */
-const char *pol_probe_file_mechanism(char *why, size_t len);
 
 struct pol_agent_opts {
 	const char *policy_path;      /* "" or NULL: no policy, enforcement maps stay disabled */
@@ -112,5 +83,45 @@ int pol_decode_record(const void *rec, size_t len, struct pol_decision_buf *out)
  */
 int pol_agent_check_event(struct pol_agent *pa, const Aitrail__V1__Event *ev,
 			  const struct pol_session *s, struct pol_decision_buf *out);
+
+/* ---- internals of agent/policy_agent.c and agent/policy_dns.c */
+
+#define POL_DNS_MAX 4096 /* remembered (tool, name, address) triples; oldest overwritten */
+
+struct pol_dns_addr {
+	uint8_t tool;
+	uint8_t family;
+	uint8_t addr[16];
+	char name[254];
+	bool used;
+};
+
+struct pol_agent {
+	struct pol_maps maps;
+	char path[4096];
+	const char *const *tool_names;
+	char **names;                /* owned copy behind tool_names */
+	int n_tools;
+	bool self_protect;
+	struct policy *policy;       /* in force; NULL = none */
+	struct pol_compiled compiled; /* what the kernel maps hold */
+	uint32_t generation;
+	struct pol_errors errors;    /* of the last failed load */
+	char mech_why[256];
+	const char *file_mech;
+
+	/* addresses the sessions' DNS answers gave for names host rules allow or deny */
+	struct pol_dns_addr *dns;
+	size_t n_dns, dns_next;
+	uint64_t dns_installed, dns_overwritten;
+	uint32_t dns_kernel_names;   /* entries in pol_dns */
+	uint32_t dns_kernel_failed;  /* names pol_dns refused under this policy */
+	int keeper_pid;              /* resumes the agent after a SIGSTOP; 0 = none */
+};
+
+/* Before a reload swaps policies: remembers the entries the old policy's host rules made. */
+void pol_dns_before_reload(struct pol_agent *pa);
+/* After a reload: removes the kernel entries of the old policy's host rules, adds the new. */
+void pol_dns_rederive(struct pol_agent *pa);
 
 #endif

@@ -22,7 +22,7 @@
 #include <linux/bpf.h>
 
 #include "common/log.h"
-#include "agent/policy_agent.h"
+#include "agent/policy_compile.h"
 #include "common/util.h"
 #include "bpf/policy.h"
 

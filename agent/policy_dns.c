@@ -23,7 +23,7 @@
 #include <bpf/bpf.h>
 
 #include "common/log.h"
-#include "agent/policy_internal.h"
+#include "agent/policy_agent.h"
 #include "common/util.h"
 #include "bpf/policy.h"
 
@@ -517,7 +517,7 @@ int pol_agent_on_event(struct pol_agent *pa, const Aitrail__V1__Event *ev)
 		int n;
 
 		/*
-		 * "api.example.com A 93.184.216.34" (agent/dns.c), or without the owner name.
+		 * "api.example.com A 93.184.216.34" (agent/dns_decode.c), or without the owner name.
 		 * Every address record of the answer answers the question's name, CNAME chain or
 		 * not, so it is learned for qname.
 		 */

@@ -18,7 +18,7 @@
 #include <curl/curl.h>
 
 #include "common/log.h"
-#include "common/policy.h"
+#include "common/policy_rules.h"
 #include "agent/policy_fetch.h"
 #include "common/util.h"
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Policy enforcement inside aitrail-agent: starts agent/policy.c on the loaded skeleton,
- * attaches the cgroup hooks, watches the policy file, polls the collector, decodes the kernel's
- * decision records and emits the after-the-fact (agent_alert) decisions.
+ * The policy module: enforcement inside aitrail-agent. Starts agent/policy_agent.c on the
+ * loaded skeleton, attaches the cgroup hooks, watches the policy file, polls the collector,
+ * decodes the kernel's decision records and emits the after-the-fact (agent_alert) decisions.
  *
  * After-the-fact decisions are queued and emitted from a timer, not from inside the sink that
  * saw the event: emitting from a sink would hand the decision to the later sinks before the
@@ -18,14 +18,16 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 
-#include "bpf/aitrail.skel.h"
-#include "agent/core.h"
-#include "common/log.h"
+#include "agent/agent.h"
+#include "agent/loop.h"
+#include "agent/module.h"
 #include "agent/policy_agent.h"
 #include "agent/policy_fetch.h"
-#include "agent/policy_run.h"
-#include "common/util.h"
+#include "agent/proctable.h"
+#include "bpf/aitrail.skel.h"
 #include "bpf/policy.h"
+#include "common/log.h"
+#include "common/util.h"
 
 #define PENDING_MAX 256
 #define TICK_MS 200
@@ -55,8 +57,8 @@ static struct {
 	uint64_t dropped;
 } P = { .watch_fd = -1 };
 
-int policy_decode_record(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-			 at_event *ev, struct arena *ar)
+static int policy_decode_record(struct agent *a, const struct at_hdr *h, const void *rec,
+				size_t len, at_event *ev, struct arena *ar)
 {
 	Aitrail__V1__PolicyDecision *pd = arena_alloc(ar, sizeof(*pd));
 	struct pol_decision_buf b;
@@ -164,7 +166,8 @@ static void on_watch(struct agent *a, int fd, uint32_t events, void *arg)
 	pol_agent_on_watch(P.pa, fd);
 }
 
-void policy_on_sighup(struct agent *a)
+/* SIGHUP: reload the policy file (a refused file keeps the policy in force). */
+static void policy_on_sighup(struct agent *a)
 {
 	if (!P.pa)
 		return;
@@ -219,7 +222,8 @@ static int attach_cgroup(struct agent *a)
 	return 0;
 }
 
-int policy_start(struct agent *a)
+/* After attach: loads policy.file, attaches the cgroup hooks, adds its fds and timer. */
+static int policy_start(struct agent *a)
 {
 	const struct agent_config *c = a->cfg;
 	char fetched[PATH_MAX + 32];
@@ -283,7 +287,8 @@ int policy_start(struct agent *a)
 	return agent_add_sink(a, policy_sink, NULL);
 }
 
-void policy_stop(struct agent *a)
+/* Emits the decisions still queued and detaches. */
+static void policy_stop(struct agent *a)
 {
 	if (P.q)
 		flush_pending(a);
@@ -300,3 +305,21 @@ void policy_stop(struct agent *a)
 	P.pa = NULL;
 	P.q = NULL;
 }
+
+const struct agent_module policy_module = {
+	.name = "policy",
+	.progs = (const char *const[]){ "pol_", NULL },
+	.recs = (const struct agent_rec[]){
+		{ AT_REC_POLICY_DECISION, sizeof(struct at_pol_decision), "policy_decision",
+		  policy_decode_record },
+		{ 0 },
+	},
+	/* the DNS program that also turns a session's answers into policy entries */
+	.parts = (const struct agent_part[]){
+		{ "host-name policy entries made", "dns_received", "in the kernel",
+		  "by the agent only" },
+		{ NULL },
+	},
+	.start = policy_start,
+	.stop = policy_stop,
+};

@@ -18,7 +18,11 @@
 #include <bpf/bpf.h>
 
 #include "bpf/aitrail.skel.h"
-#include "agent/core.h"
+#include "agent/agent.h"
+#include "agent/procscan.h"
+#include "agent/proctable.h"
+#include "agent/sessions.h"
+#include "agent/signature.h"
 #include "common/log.h"
 #include "bpf/session.h"
 #include "common/util.h"

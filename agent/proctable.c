@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/core.h"
+#include "agent/agent.h"
+#include "agent/proctable.h"
 
 #define PT_BUCKETS 4096
 #define USER_CACHE 64

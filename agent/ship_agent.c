@@ -7,7 +7,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 
-#include "agent/core.h"
+#include "agent/agent.h"
+#include "agent/loop.h"
+#include "agent/stats.h"
 #include "common/log.h"
 #include "agent/ship.h"
 #include "agent/ship_agent.h"

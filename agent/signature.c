@@ -6,7 +6,8 @@
  */
 #include <string.h>
 
-#include "agent/core.h"
+#include "agent/config.h"
+#include "agent/signature.h"
 #include "bpf/session.h"
 
 static const char *const match_names[] = {

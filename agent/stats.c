@@ -1,35 +1,51 @@
 // SPDX-License-Identifier: Apache-2.0
 /* agent_stats: what the agent did and every place an event could have been lost. */
+#include <stddef.h>
 #include <string.h>
 
-#include "agent/core.h"
+#include "agent/agent.h"
+#include "agent/loader.h"
+#include "agent/proctable.h"
+#include "agent/sessions.h"
+#include "agent/stats.h"
 #include "common/log.h"
 #include "common/util.h"
+
+#define KERNEL_COUNTER(name, slot, field) \
+	{ #field, offsetof(Aitrail__V1__LossCounters, field), AT_CNT_##name, 0 },
+#define AGENT_COUNTER(field) \
+	{ #field, offsetof(Aitrail__V1__LossCounters, field), -1, offsetof(struct agent, field) },
+
+const struct stats_counter stats_counters[] = {
+	AT_COUNTERS(KERNEL_COUNTER)
+	AGENT_LOSS_COUNTERS(AGENT_COUNTER)
+};
+const size_t stats_n_counters = ARRAY_SIZE(stats_counters);
+
+#define AGENT_COUNTER_IS_U64(field) \
+	_Static_assert(sizeof(((struct agent *)0)->field) == sizeof(uint64_t), #field " is a count");
+AGENT_LOSS_COUNTERS(AGENT_COUNTER_IS_U64)
 
 void stats_fill(struct agent *a, Aitrail__V1__AgentStats *st, Aitrail__V1__LossCounters *lost)
 {
 	uint64_t c[AT_CNT_MAX];
+	size_t i;
 	int err;
 
 	memset(c, 0, sizeof(c));
 	err = loader_read_counters(a, c);
 	if (err)
 		log_warn("failed to read the kernel loss counters: %s", strerror(-err));
-	lost->rb_core_full = c[AT_CNT_RB_CORE_FULL];
-	lost->rb_file_full = c[AT_CNT_RB_FILE_FULL];
-	lost->read_user_fail = c[AT_CNT_READ_USER_FAIL];
-	lost->path_trunc = c[AT_CNT_PATH_TRUNC];
-	lost->argv_trunc = c[AT_CNT_ARGV_TRUNC];
-	lost->tracked_full = c[AT_CNT_TRACKED_FULL];
-	lost->env_scan_trunc = c[AT_CNT_ENV_SCAN_TRUNC];
-	lost->read_kern_fail = c[AT_CNT_READ_KERN_FAIL];
-	lost->pending_full = c[AT_CNT_PENDING_FULL];
-	lost->netclose_full = c[AT_CNT_NETCLOSE_FULL];
-	lost->rb_fileio_full = c[AT_CNT_RB_FILEIO_FULL];
-	lost->dns_tcp_unparsed = c[AT_CNT_DNS_TCP_UNPARSED];
-	lost->decode_errors = a->decode_errors;
-	lost->spool_dropped = a->spool_dropped;
-	lost->unclean_stops = a->unclean_stops;
+	for (i = 0; i < stats_n_counters; i++) {
+		const struct stats_counter *sc = &stats_counters[i];
+		uint64_t v;
+
+		if (sc->slot >= 0)
+			v = c[sc->slot];
+		else
+			memcpy(&v, (const char *)a + sc->agent_off, sizeof(v));
+		memcpy((char *)lost + sc->lost_off, &v, sizeof(v));
+	}
 
 	st->events_emitted = a->events_emitted;
 	st->records_read = a->records_read;

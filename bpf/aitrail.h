@@ -34,23 +34,7 @@ enum at_rec_type {
 	AT_REC_SELF_PROTECT = 91,
 };
 
-/* Loss and truncation counters, one slot each in the per-CPU `counters` map. Append only. */
-enum at_counter {
-	AT_CNT_RB_CORE_FULL = 0,   /* core ring buffer full: exec/exit/session/net record lost */
-	AT_CNT_RB_FILE_FULL = 1,   /* file ring buffer full: file change record (file_*) lost */
-	AT_CNT_READ_USER_FAIL = 2, /* bpf_probe_read_user* failed: field left empty */
-	AT_CNT_PATH_TRUNC = 3,     /* path longer than the buffer or deeper than the walk */
-	AT_CNT_ARGV_TRUNC = 4,     /* argv longer than AT_ARGV_MAX */
-	AT_CNT_TRACKED_FULL = 5,   /* tracked-process map full: a descendant was not tracked */
-	AT_CNT_ENV_SCAN_TRUNC = 6, /* environment longer than the scanned window */
-	AT_CNT_READ_KERN_FAIL = 7, /* bpf_probe_read_kernel* failed */
-	AT_CNT_PENDING_FULL = 8,   /* syscall enter/exit pairing map full: record lost */
-	AT_CNT_NETCLOSE_FULL = 9,  /* open-connection map full: that connection's net_close lost */
-	AT_CNT_RB_FILEIO_FULL = 10, /* file ring full: a write/read tracking record lost, so a
-				     * file_write or file_read is missing or incomplete */
-	AT_CNT_DNS_TCP_UNPARSED = 11, /* a DNS-over-TCP stream given up: its later messages lost */
-	AT_CNT_MAX = 32,
-};
+#include "bpf/counters.h" /* enum at_counter: the loss counters */
 
 /* Flags in at_hdr.flags */
 #define AT_F_NESTED_AGENT (1u << 0) /* this process matched an agent signature inside a session */

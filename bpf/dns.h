@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * DNS messages of tracked processes, shared by bpf/dns.bpf.c and agent/dns.c. The kernel only
- * copies the messages of port-53 traffic (a UDP datagram's payload, or one length-prefixed
+ * DNS messages of tracked processes, shared by bpf/dns.bpf.c and agent/dns_decode.c. The kernel
+ * only copies the messages of port-53 traffic (a UDP datagram's payload, or one length-prefixed
  * message of a TCP stream); all parsing happens in user space.
  */
 #ifndef AITRAIL_DNS_H

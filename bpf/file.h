@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * File-change records shared by bpf/file.bpf.c and agent/file.c.
+ * File-change records shared by bpf/file.bpf.c and agent/file_decode.c.
  *
  * A record carries up to two paths. Each is either complete (resolved by the kernel from an
  * open file: `base` only, `rel_len` 0) or a pair the agent joins: `base`, the canonical
  * directory the syscall resolved against (dirfd or cwd, from kernel structures; empty when the
  * name is absolute), and `rel`, the name as the process passed it. BPF cannot look names up, so
- * the join and the collapse of "." and ".." happen in user space (agent/file.c).
+ * the join and the collapse of "." and ".." happen in user space (agent/file_decode.c).
  */
 #ifndef AITRAIL_FILE_H
 #define AITRAIL_FILE_H

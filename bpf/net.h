@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Network records shared by bpf/net.bpf.c and agent/net.c. Addresses are kept as the kernel
- * has them (network byte order, raw unix path bytes) so decoding lives in one place: user space.
+ * Network records shared by bpf/net.bpf.c and agent/net_decode.c. Addresses are kept as the
+ * kernel has them (network byte order, raw unix path bytes) so decoding lives in one place: user
+ * space.
  */
 #ifndef AITRAIL_NET_H
 #define AITRAIL_NET_H
@@ -18,7 +19,7 @@ enum at_net_syscall {
 	AT_NET_SYS_SENDTO = 2,
 	AT_NET_SYS_SENDMSG = 3,
 	AT_NET_SYS_SENDMMSG = 4,
-	AT_NET_SYS_URING_CONNECT = 5, /* IORING_OP_CONNECT (agent/uring.c makes the record) */
+	AT_NET_SYS_URING_CONNECT = 5, /* IORING_OP_CONNECT (agent/uring_decode.c makes the record) */
 };
 
 /* at_net_connect.nflags */

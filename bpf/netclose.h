@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * net_close records shared by bpf/netclose.bpf.c and agent/netclose.c: the byte counters of a
- * tracked process's TCP connection, read from the kernel's own tcp_sock when it closes, or when
- * the agent's periodic walk (an iter/tcp program) finds it still open.
+ * net_close records shared by bpf/netclose.bpf.c and agent/netclose_decode.c: the byte counters
+ * of a tracked process's TCP connection, read from the kernel's own tcp_sock when it closes, or
+ * when the agent's periodic walk (an iter/tcp program) finds it still open.
  */
 #ifndef AITRAIL_NETCLOSE_H
 #define AITRAIL_NETCLOSE_H

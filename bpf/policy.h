@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Policy enforcement ABI between bpf/policy.bpf.c and agent/policy.c: the verdict maps the
+ * Policy enforcement ABI between bpf/policy.bpf.c and agent/policy_agent.c: the verdict maps the
  * agent compiles a policy into, and the decision record the kernel emits. Action, mode and
- * category numbers are those of common/policy.h.
+ * category numbers are those of common/policy_rules.h.
  */
 #ifndef AITRAIL_POLICY_BPF_ABI_H
 #define AITRAIL_POLICY_BPF_ABI_H

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * io_uring operations of tracked processes, shared by bpf/uring.bpf.c and agent/uring.c. An
+ * io_uring operations of tracked processes, shared by bpf/uring.bpf.c and agent/uring_decode.c. An
  * operation submitted through a ring never passes the syscall hooks, so opens, connects and
  * path operations are taken from the ring's own tracepoints.
  */

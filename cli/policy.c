@@ -24,7 +24,7 @@
 
 #include "cli/cli.h"
 #include "common/log.h"
-#include "common/policy.h"
+#include "common/policy_rules.h"
 #include "common/timeparse.h"
 #include "common/util.h"
 

@@ -22,7 +22,7 @@
 #include "collector/policy_dist.h"
 #include "collector/http.h"
 #include "common/log.h"
-#include "common/policy.h"
+#include "common/policy_rules.h"
 #include "collector/store.h"
 #include "common/util.h"
 

@@ -3,7 +3,7 @@
  * POST /v1/policy/test?since=&until=&limit=&name=   body: a policy (YAML), admin token
  *
  * Replays the stored events of the window through the same evaluator the agents use
- * (common/policy.c) and answers what the policy would have decided: counts per action and per
+ * (common/policy_rules.c) and answers what the policy would have decided: counts per action and per
  * rule, and the first `limit` events it would have alerted on, denied or killed. Nothing is
  * stored or changed. A policy with errors gets 400 and every FILE:LINE problem.
  */
@@ -16,7 +16,7 @@
 #include "collector/policy_test.h"
 #include "collector/http.h"
 #include "common/log.h"
-#include "common/policy.h"
+#include "common/policy_rules.h"
 #include "collector/store.h"
 #include "common/timeparse.h"
 #include "common/util.h"

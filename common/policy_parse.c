@@ -12,7 +12,7 @@
 #include <yaml.h>
 
 #include "common/log.h"
-#include "common/policy.h"
+#include "common/policy_rules.h"
 #include "common/util.h"
 
 #define POL_MAX_RULES 4096

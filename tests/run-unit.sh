@@ -23,7 +23,7 @@ done
 # No call loop between the files of these components: tools/callgraph.py over the objects of
 # their sources (not every .o in the directory: a stale one of a removed file would count).
 here=$(cd "$(dirname "$0")" && pwd)
-for comp in collector; do
+for comp in collector agent; do
 	objs=()
 	for c in "$here/../$comp"/*.c; do
 		objs+=("$dir/../obj/$comp/$(basename "${c%.c}").o")

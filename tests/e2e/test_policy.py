@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Policy enforcement against the real kernel.
 
-Runs build/tests/tools/policy_harness (the pol_* BPF programs + agent/policy.c) with the cgroup
-hooks attached to a child cgroup this test makes, and drives build/tests/fixtures/polact, a
+Runs build/tests/tools/policy_harness (the pol_* BPF programs + agent/policy_agent.c) with the
+cgroup hooks attached to a child cgroup this test makes, and drives build/tests/fixtures/polact, a
 process the test starts in that cgroup and marks as tracked. Only the test's own processes,
 cgroup, files and loopback listeners are touched; everything is removed on exit.
 """

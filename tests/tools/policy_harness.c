@@ -3,12 +3,12 @@
  * Test-only loader for the policy programs, so tests/e2e/test_policy.py can exercise the
  * kernel enforcement on processes it names (there is no session detection here: the test
  * says which pids are "tracked"). It loads only the pol_* programs, attaches the cgroup
- * hooks to the cgroup given (a child cgroup the test made), runs agent/policy.c, and prints
+ * hooks to the cgroup given (a child cgroup the test made), runs agent/policy_agent.c, and prints
  * one JSON object per line on stdout:
  *   {"type":"ready",...}  {"type":"policy_decision",...}  {"type":"policy_reload",...}
  * Commands on stdin: "track PID", "untrack PID", "reload", "dns NAME ADDR" (a DNS answer
- * the tracked session received, as agent/dns.c would report it). SIGHUP reloads too; EOF, SIGINT
- * or SIGTERM detach everything and exit.
+ * the tracked session received, as agent/dns_decode.c would report it). SIGHUP reloads too;
+ * EOF, SIGINT or SIGTERM detach everything and exit.
  *
  * With --collector URL --state-dir DIR it also polls the collector for the fleet policy
  * (agent/policy_fetch.c) every --fetch-interval seconds and installs it into --policy FILE.

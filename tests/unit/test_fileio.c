@@ -16,8 +16,16 @@
 #include <unistd.h>
 
 #include "agent/config.h"
-#include "agent/core.h"
-#include "agent/fileio_agent.h"
+#include "agent/agent.h"
+#include "agent/dispatch.h"
+#include "agent/module.h"
+#include "agent/fileio_match.h"
+
+/* The modules' handlers, reached through their rows as agent/dispatch.c reaches them. */
+#define fileio_decode_wopen(...) dispatch_find(AT_REC_FIO_WOPEN)->decode(__VA_ARGS__)
+#define fileio_decode_close(...) dispatch_find(AT_REC_FIO_CLOSE)->decode(__VA_ARGS__)
+#define fileio_decode_rename(...) dispatch_find(AT_REC_FIO_RENAME)->decode(__VA_ARGS__)
+#define fileio_decode_read(...) dispatch_find(AT_REC_FIO_READ)->decode(__VA_ARGS__)
 
 static bool match_any_default(const char *path)
 {

@@ -12,9 +12,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "agent/core.h"
-#include "bpf/net.h"
+#include "agent/arena.h"
+#include "agent/netclass.h"
 #include "agent/netclose_decode.h"
+#include "bpf/net.h"
 
 static struct arena ar;
 
@@ -104,7 +105,7 @@ static void test_join(void **state)
 	memcpy(c.daddr, r.daddr, 16);
 	nc.dst_name = "api.anthropic.com";
 	nc.name_source = "tls_sni";
-	netclose_on_connect(&c.hdr, &c, &nc);
+	netclass_on_connect(&c.hdr, &c, &nc);
 	assert_string_equal(nc.dst_class, "model_vendor");
 	assert_string_equal(nc.vendor, "anthropic");
 	name = netclass_name(77, AF_INET, r.dport, r.sport, r.daddr, &src);
@@ -117,7 +118,7 @@ static void test_join(void **state)
 
 	/* an unnamed connect gets no class */
 	nc = (Aitrail__V1__NetConnect)AITRAIL__V1__NET_CONNECT__INIT;
-	netclose_on_connect(&c.hdr, &c, &nc);
+	netclass_on_connect(&c.hdr, &c, &nc);
 	assert_string_equal(nc.dst_class, "");
 	assert_string_equal(nc.vendor, "");
 }

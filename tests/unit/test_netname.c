@@ -13,21 +13,12 @@
 #include <sys/socket.h>
 
 #include "agent/net_decode.h"
+#include "agent/dispatch.h"
+#include "agent/module.h"
 #include "agent/netname.h"
 
-struct arena {
-	int unused;
-};
-
-__attribute__((weak)) void *arena_alloc(struct arena *ar, size_t size)
-{
-	return calloc(1, size); /* leaked on purpose: a test process */
-}
-
-__attribute__((weak)) char *arena_strndup(struct arena *ar, const char *s, size_t maxlen)
-{
-	return strndup(s, maxlen);
-}
+/* The modules' handlers, reached through their rows as agent/dispatch.c reaches them. */
+#define net_decode_connect_data(...) dispatch_find(AT_REC_NET_CONNECT_DATA)->decode(__VA_ARGS__)
 
 /* A ClientHello as a TLS 1.3 client sends it: an extension before server_name, one after. */
 static size_t client_hello(uint8_t *b, const char *host)
@@ -107,6 +98,7 @@ static void test_record(void **state)
 	struct arena ar;
 	size_t len;
 
+	arena_init(&ar, 0);
 	d->c.hdr.type = AT_REC_NET_CONNECT_DATA;
 	d->c.family = AF_INET;
 	d->c.sock_type = SOCK_STREAM;
@@ -128,6 +120,7 @@ static void test_record(void **state)
 	assert_int_equal(net_decode_connect_data(NULL, &d->c.hdr, d, len - 200, &ev, &ar),
 			 -EINVAL);
 	free(d);
+	arena_free(&ar);
 }
 
 int main(void)

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "common/log.h"
-#include "common/policy.h"
+#include "common/policy_rules.h"
 
 static struct policy *parse_ok(const char *text)
 {

@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "common/log.h"
-#include "common/policy.h"
+#include "common/policy_rules.h"
 #include "agent/policy_agent.h"
 #include "bpf/policy.h"
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* agent/process.c on canned records: exec decoding, truncation flags, exit status, sessions. */
+/* agent/session_decode.c on canned records: exec decoding, truncation, exit status, sessions. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,9 +9,16 @@
 #include <string.h>
 
 #include "agent/config.h"
-#include "agent/core.h"
-#include "agent/process.h"
+#include "agent/agent.h"
+#include "agent/dispatch.h"
+#include "agent/module.h"
+#include "agent/proctable.h"
+#include "agent/sessions.h"
 #include "bpf/session.h"
+
+/* The modules' handlers, reached through their rows as agent/dispatch.c reaches them. */
+#define process_on_exec(...) dispatch_find(AT_REC_EXEC)->decode(__VA_ARGS__)
+#define process_on_exit(...) dispatch_find(AT_REC_EXIT)->decode(__VA_ARGS__)
 
 static struct agent_config cfg;
 static struct agent ag;

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-/* agent/signature.c (the kernel's session-root rules in C) and agent/session.c's ids. */
+/* agent/signature.c (the kernel's session-root rules in C) and agent/sessions.c's ids. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "agent/config.h"
-#include "agent/core.h"
+#include "agent/sessions.h"
+#include "agent/signature.h"
 #include "bpf/session.h"
 
 static struct agent_config cfg;

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "agent/core.h"
+#include "agent/arena.h"
 #include "agent/uring_decode.h"
 
 static struct arena ar;

@@ -20,7 +20,6 @@
 
 #include "common/log.h"
 #include "agent/policy_agent.h"
-#include "agent/policy_internal.h"
 #include "common/util.h"
 #include "bpf/policy.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * file_write and file_read (bpf/fileio.h): the decoders, the sensitive-path matcher and the
- * module's start/stop.
+ * The sensitive-path matcher of file_read, its kernel prefilter keys, path joining and file
+ * hashing (agent/fileio_match.c), for the fileio module (agent/fileio.c) and the config check.
  *
  * Sensitive-path patterns, matched against the canonical path:
  *   NAME        no slash: a glob on the file's name (".env", "*.pem", ".env.*")
@@ -10,17 +10,14 @@
  *   /A/B        anchored at the root
  * Components are fnmatch(3) globs; "**" matches any number of components (zero included).
  */
-#ifndef AITRAIL_FILEIO_AGENT_H
-#define AITRAIL_FILEIO_AGENT_H
+#ifndef AITRAIL_FILEIO_MATCH_H
+#define AITRAIL_FILEIO_MATCH_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/agent.h"
 #include "bpf/fileio.h"
-
-struct agent_config;
 
 extern const char *const fio_default_patterns[];
 extern const size_t fio_n_default_patterns;
@@ -44,26 +41,5 @@ void fio_pattern_kernel_key(const char *pat, struct fio_kkey *k);
 int fio_join_path(const char *base, const char *rel, char *out, size_t len);
 
 int fio_sha256_file(int fd, uint64_t max_bytes, char hex[65], uint64_t *size, const char **why);
-
-int fileio_decode_wopen(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-			at_event *ev, struct arena *ar);
-int fileio_decode_close(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-			at_event *ev, struct arena *ar);
-int fileio_decode_read(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-		       at_event *ev, struct arena *ar);
-int fileio_decode_rdir(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-		       at_event *ev, struct arena *ar);
-int fileio_decode_handover(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-			   at_event *ev, struct arena *ar);
-int fileio_decode_rename(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-			 at_event *ev, struct arena *ar);
-
-/* After loader_start: fills the kernel's sensitive-name maps, starts the pending timer. */
-int fileio_start(struct agent *a);
-/* The per-directory read counts: a report timer; the final report. */
-int fileio_rdir_start(struct agent *a);
-void fileio_rdir_stop(struct agent *a);
-/* Emits what still waits for a rename (shutdown). */
-void fileio_stop(struct agent *a);
 
 #endif

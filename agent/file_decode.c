@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+/* The file module: file_* events from the file-change records of bpf/file.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -11,6 +12,7 @@
 #include <bpf/libbpf.h>
 
 #include "agent/file_decode.h"
+#include "agent/module.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -42,7 +44,8 @@ void file_set_host_mntns(uint32_t ino)
 	host_mntns_known = true;
 }
 
-int file_decode_init(void)
+/* The agent's own mount namespace, read on the first record. */
+static int file_decode_init(void)
 {
 	struct stat st;
 
@@ -57,7 +60,11 @@ int file_decode_init(void)
 	return 0;
 }
 
-void file_skip_missing_syscalls(struct bpf_object *obj)
+/*
+ * Before load: turns off the file programs whose syscall tracepoint this kernel lacks
+ * (fchmodat2 before Linux 6.6), with a warning, so the rest still attaches.
+ */
+static void file_skip_missing_syscalls(struct bpf_object *obj)
 {
 	static const char *const roots[] = { "/sys/kernel/tracing/events",
 					     "/sys/kernel/debug/tracing/events" };
@@ -415,8 +422,8 @@ int file_op_text(const struct at_file *r, size_t len, struct file_op_text *t)
 	return 0;
 }
 
-int file_decode(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-		at_event *ev, struct arena *ar)
+static int file_decode(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+		       at_event *ev, struct arena *ar)
 {
 	static struct file_op_text t; /* 16 KiB: the loop is single-threaded */
 	Aitrail__V1__FileOp *fo;
@@ -464,3 +471,14 @@ int file_decode(struct agent *a, const struct at_hdr *h, const void *rec, size_t
 		return -ENOMEM;
 	return 0;
 }
+
+const struct agent_module file_module = {
+	.name = "file",
+	.progs = (const char *const[]){ "file_", NULL },
+	.recs = (const struct agent_rec[]){
+		{ AT_REC_FILE_OPEN, sizeof(struct at_file), NULL, file_decode },
+		{ AT_REC_FILE_OP, sizeof(struct at_file), NULL, file_decode },
+		{ 0 },
+	},
+	.autoload = file_skip_missing_syscalls,
+};

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * io_uring and io_uring_setup events (bpf/uring.h): what a session did through a ring, where
- * the syscall hooks can't see. A relative name is joined with the directory the kernel walked
- * at submission, like file events, but lexically only.
+ * The uring module: io_uring and io_uring_setup events (bpf/uring.h): what a session did
+ * through a ring, where the syscall hooks can't see. A relative name is joined with the
+ * directory the kernel walked at submission, like file events, but lexically only.
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -13,15 +13,16 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "bpf/aitrail.skel.h"
-#include "agent/core.h"
+#include "agent/agent.h"
 #include "agent/file_decode.h"
-#include "common/log.h"
-#include "bpf/net.h"
+#include "agent/module.h"
 #include "agent/net_decode.h"
-#include "agent/netsweep.h"
-#include "bpf/uring.h"
+#include "agent/sweep.h"
 #include "agent/uring_decode.h"
+#include "bpf/aitrail.skel.h"
+#include "bpf/net.h"
+#include "bpf/uring.h"
+#include "common/log.h"
 #include "common/util.h"
 
 /* A request not completed by then is reported without its result (a blocked open, a ring torn
@@ -141,8 +142,7 @@ int uring_op_fill(const struct at_uring_op *r, size_t len, Aitrail__V1__UringOp 
  * A connect through a ring is a net_connect like any other (syscall io_uring_connect): named,
  * classed and reported with the rest. Without a completion its outcome is EINPROGRESS.
  */
-static int connect_event(struct agent *a, const struct at_uring_op *r, at_event *ev,
-			 struct arena *ar)
+static int connect_event(const struct at_uring_op *r, at_event *ev, struct arena *ar)
 {
 	struct at_net_connect c;
 
@@ -161,11 +161,11 @@ static int connect_event(struct agent *a, const struct at_uring_op *r, at_event 
 		c.nflags |= AT_NET_F_NO_SOCK;
 	memcpy(c.daddr, r->addr, sizeof(c.daddr));
 	ev->type = "net_connect";
-	return net_decode_connect(a, &c.hdr, &c, sizeof(c), ev, ar);
+	return net_connect_event(&c.hdr, &c, sizeof(c), ev, ar);
 }
 
-int uring_decode_op(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-		    at_event *ev, struct arena *ar)
+static int decode_op(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+		     at_event *ev, struct arena *ar)
 {
 	Aitrail__V1__UringOp *u = arena_alloc(ar, sizeof(*u));
 	const struct at_uring_op *r = rec;
@@ -173,7 +173,7 @@ int uring_decode_op(struct agent *a, const struct at_hdr *h, const void *rec, si
 
 	if (len >= offsetof(struct at_uring_op, data) && r->opcode == 16 &&
 	    (r->family == AF_INET || r->family == AF_INET6))
-		return connect_event(a, r, ev, ar);
+		return connect_event(r, ev, ar);
 	if (!u)
 		return -ENOMEM;
 	aitrail__v1__uring_op__init(u);
@@ -188,8 +188,8 @@ int uring_decode_op(struct agent *a, const struct at_hdr *h, const void *rec, si
 	return 0;
 }
 
-int uring_decode_setup(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-		       at_event *ev, struct arena *ar)
+static int decode_setup(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+			at_event *ev, struct arena *ar)
 {
 	const struct at_uring_setup *r = rec;
 	Aitrail__V1__UringOp *u = arena_alloc(ar, sizeof(*u));
@@ -209,6 +209,12 @@ int uring_decode_setup(struct agent *a, const struct at_hdr *h, const void *rec,
 	return 0;
 }
 
+static const struct agent_rec uring_recs[] = {
+	{ AT_REC_URING_OP, offsetof(struct at_uring_op, data), NULL, decode_op },
+	{ AT_REC_URING_SETUP, sizeof(struct at_uring_setup), NULL, decode_setup },
+	{ 0 },
+};
+
 static size_t op_size(void *rec)
 {
 	struct at_uring_op *r = rec;
@@ -220,7 +226,8 @@ static size_t op_size(void *rec)
 	return r->hdr.size;
 }
 
-void uring_sweep(struct agent *a, bool all)
+/* Reports held requests: those past their time, or all of them (all: the agent's shutdown). */
+static void uring_sweep(struct agent *a, bool all)
 {
 	static struct at_uring_op r; /* 6 KiB: one at a time, from the one loop */
 
@@ -228,25 +235,12 @@ void uring_sweep(struct agent *a, bool all)
 		return;
 	for (int i = 0; i < (all ? 1024 / 64 : 1); i++)
 		if (!sweep_held(a, bpf_map__fd(a->skel->maps.uring_pending), &r,
-				all ? 0 : URING_HOLD_MAX_MS * 1000000ULL, op_size))
+				all ? 0 : URING_HOLD_MAX_MS * 1000000ULL, op_size, &uring_recs[0]))
 			break;
 }
 
-static void on_sweep_timer(struct agent *a, void *arg)
-{
-	uring_sweep(a, false);
-}
-
-int uring_start(struct agent *a)
-{
-	int err = loop_add_timer(a, URING_HOLD_MAX_MS / 4, on_sweep_timer, NULL);
-
-	if (err < 0)
-		log_error("failed to add the io_uring sweep timer: %s", strerror(-err));
-	return err < 0 ? err : 0;
-}
-
-void uring_autoload(struct bpf_object *obj)
+/* Before load: turns the io_uring programs off on a kernel built without io_uring. */
+static void uring_autoload(struct bpf_object *obj)
 {
 	static int present = -1;
 	struct bpf_program *prog;
@@ -268,3 +262,16 @@ void uring_autoload(struct bpf_object *obj)
 		if (!strncmp(bpf_program__section_name(prog), "tp_btf/io_uring_", 16))
 			bpf_program__set_autoload(prog, false);
 }
+
+const struct agent_module uring_module = {
+	.name = "uring",
+	.progs = (const char *const[]){ "uring_", NULL },
+	.recs = uring_recs,
+	.parts = (const struct agent_part[]){
+		{ "io_uring", "uring_submit", "on", "off" },
+		{ NULL },
+	},
+	.autoload = uring_autoload,
+	/* requests held past their time without a completion; all of them at shutdown */
+	.held = &(const struct sweeper){ "io_uring", URING_HOLD_MAX_MS / 4, uring_sweep },
+};

@@ -13,9 +13,12 @@
 #include <json-c/json.h>
 #include <openssl/sha.h>
 
-#include "agent/core.h"
-#include "common/log.h"
+#include "agent/agent.h"
+#include "agent/proctable.h"
+#include "agent/sessions.h"
+#include "agent/sink.h"
 #include "bpf/session.h"
+#include "common/log.h"
 
 /* /proc/PID/stat reports start time in USER_HZ ticks: ids use that precision so a session
  * found by the /proc scan after an agent restart keeps the id the kernel path gave it. */
@@ -202,7 +205,8 @@ int session_emit_start(struct agent *a, struct session *s, const struct proc_inf
 	s->root_exe = strdup(proc.exe); /* NULL on ENOMEM: session_end then names no exe */
 	log_info("session %s started: %s pid %u (%s, matched by %s)", s->id, tool_name(a, s->tool),
 		 s->root_pid, p->exe ? p->exe : p->comm, matched_by);
-	return agent_emit(a, &ev);
+	/* not counted against the session, and never late itself: straight to the sinks */
+	return sinks_write(a, &ev);
 }
 
 static int emit_end(struct agent *a, struct session *s)
@@ -244,7 +248,9 @@ static int emit_end(struct agent *a, struct session *s)
 	log_info("session %s ended: %s pid %u, exit %d%s%s, %llu processes, %llu execs", s->id,
 		 tool_name(a, s->tool), s->root_pid, s->exit_code, s->signal[0] ? " " : "",
 		 s->signal, (unsigned long long)s->processes, (unsigned long long)s->execs);
-	return agent_emit(a, &ev);
+	/* a session whose start and events were all lost is announced before it ends */
+	session_check_started(a, &ev);
+	return sinks_write(a, &ev);
 }
 
 /*

@@ -12,7 +12,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#include "common/policy.h"
+#include "common/policy_rules.h"
 #include "common/util.h"
 
 static const char *const cat_names[] = {

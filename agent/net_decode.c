@@ -1,5 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
+/*
+ * The net module: net_connect events from connect and send records (bpf/net.h), named by the
+ * connection's first bytes (bpf/firstwrite.bpf.c) or the session's DNS answers, and the
+ * connects the kernel holds back until then.
+ */
 #include <arpa/inet.h>
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <stddef.h>
 #include <netinet/in.h>
@@ -8,11 +14,18 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "agent/agent.h"
 #include "agent/dns_decode.h"
-#include "common/log.h"
+#include "agent/module.h"
 #include "agent/net_decode.h"
-#include "agent/netclose_decode.h"
+#include "agent/netclass.h"
 #include "agent/netname.h"
+#include "agent/sweep.h"
+#include "bpf/aitrail.skel.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define NET_HOLD_MAX_MS 1000
 
 _Static_assert(sizeof(struct at_net_connect) % 8 == 0, "ring buffer records are 8-byte aligned");
 
@@ -180,7 +193,7 @@ static int net_fill(const struct at_hdr *h, const struct at_net_connect *r, size
 				return -ENOMEM;
 		}
 	}
-	netclose_on_connect(h, r, nc); /* dst_class, vendor; the name for the close */
+	netclass_on_connect(h, r, nc); /* dst_class, vendor; the name for the close */
 	nc->result = r->result;
 	nc->nonblocking = !!(r->nflags & AT_NET_F_NONBLOCK);
 	ev->body_case = AITRAIL__V1__EVENT__BODY_NET_CONNECT;
@@ -188,14 +201,20 @@ static int net_fill(const struct at_hdr *h, const struct at_net_connect *r, size
 	return 0;
 }
 
-int net_decode_connect(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-		       at_event *ev, struct arena *ar)
+int net_connect_event(const struct at_hdr *h, const struct at_net_connect *r, size_t len,
+		      at_event *ev, struct arena *ar)
 {
-	return net_fill(h, rec, len, NULL, NULL, ev, ar);
+	return net_fill(h, r, len, NULL, NULL, ev, ar);
 }
 
-int net_decode_connect_data(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-			    at_event *ev, struct arena *ar)
+static int decode_connect(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+			  at_event *ev, struct arena *ar)
+{
+	return net_connect_event(h, rec, len, ev, ar);
+}
+
+static int decode_connect_data(struct agent *a, const struct at_hdr *h, const void *rec,
+			       size_t len, at_event *ev, struct arena *ar)
 {
 	const struct at_net_connect_data *d = rec;
 	char name[DNS_NAME_MAX];
@@ -207,3 +226,60 @@ int net_decode_connect_data(struct agent *a, const struct at_hdr *h, const void 
 	source = netname_from_data(d->data, d->data_len, name, sizeof(name));
 	return net_fill(h, &d->c, sizeof(d->c), source ? name : NULL, source, ev, ar);
 }
+
+static const struct agent_rec net_recs[] = {
+	{ AT_REC_NET_CONNECT, sizeof(struct at_net_connect), "net_connect", decode_connect },
+	{ AT_REC_NET_CONNECT_DATA, offsetof(struct at_net_connect_data, data), "net_connect",
+	  decode_connect_data },
+	{ 0 },
+};
+
+/*
+ * Connect records the kernel holds back (bpf/net.bpf.h): established TCP connects waiting for a
+ * first write that may name the peer, and non-blocking connects waiting for their outcome. The
+ * sweep takes entries older than NET_HOLD_MAX_MS, and everything at shutdown.
+ */
+static size_t connect_done(void *rec)
+{
+	return sizeof(struct at_net_connect);
+}
+
+static size_t connect_pending(void *rec)
+{
+	((struct at_net_connect *)rec)->result = -EINPROGRESS; /* the agent stops first */
+	return sizeof(struct at_net_connect);
+}
+
+static int sweep_map(struct agent *a, int fd, uint64_t min_age_ns, bool pending)
+{
+	struct at_net_connect r;
+
+	return sweep_held(a, fd, &r, min_age_ns, pending ? connect_pending : connect_done,
+			  &net_recs[0]);
+}
+
+/* Emits held connect records: old ones, or (all) every one, before the agent stops. */
+static void net_sweep(struct agent *a, bool all)
+{
+	/* a batch per tick; at shutdown, until the maps are empty */
+	int rounds = all ? 8192 / SWEEP_BATCH + 1 : 1;
+
+	if (!a->skel)
+		return;
+	for (int i = 0; i < rounds; i++)
+		if (!sweep_map(a, bpf_map__fd(a->skel->maps.net_estab),
+			       all ? 0 : NET_HOLD_MAX_MS * 1000000ULL, false))
+			break;
+	for (int i = 0; all && i < rounds; i++)
+		if (!sweep_map(a, bpf_map__fd(a->skel->maps.net_synsent), 0, true))
+			break;
+}
+
+
+const struct agent_module net_module = {
+	.name = "net",
+	.progs = (const char *const[]){ "net_", "fw_", NULL },
+	.recs = net_recs,
+	/* at shutdown, connects the kernel still held are emitted, not dropped */
+	.held = &(const struct sweeper){ "held-connect", NET_HOLD_MAX_MS / 2, net_sweep },
+};

@@ -1,4 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
+/*
+ * The dns module: dns_query and dns_answer events from the DNS messages of bpf/dns.h, and the
+ * names the answers teach (for net_connect and net_close).
+ */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +14,7 @@
 #include <bpf/libbpf.h>
 
 #include "agent/dns_decode.h"
+#include "agent/module.h"
 #include "common/log.h"
 
 #define DNS_HDR_LEN 12
@@ -302,7 +307,12 @@ void dns_names_free(void)
 
 /* ---- records */
 
-void dns_autoload(struct bpf_object *obj)
+/*
+ * Chooses the DNS programs this kernel can run, with a warning for what is then missing: the
+ * TCP ones need the kfunc they read segments with, and the ones that turn answers into policy
+ * entries in the kernel need bpf_loop.
+ */
+static void dns_autoload(struct bpf_object *obj)
 {
 	static int dynptr = -1, loop = -1;
 	struct bpf_program *prog;
@@ -334,8 +344,9 @@ void dns_autoload(struct bpf_object *obj)
 	}
 }
 
-int dns_decode_msg(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-		   at_event *ev, struct arena *ar)
+/* dns_query or dns_answer */
+static int dns_decode_msg(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+			  at_event *ev, struct arena *ar)
 {
 	const struct at_dns_msg *m = rec;
 	static struct dns_parsed d; /* 9 KiB: one record at a time, from the one loop */
@@ -387,3 +398,17 @@ int dns_decode_msg(struct agent *a, const struct at_hdr *h, const void *rec, siz
 	ev->dns = dm;
 	return 0;
 }
+
+const struct agent_module dns_module = {
+	.name = "dns",
+	.progs = (const char *const[]){ "dns_", NULL },
+	.recs = (const struct agent_rec[]){
+		{ AT_REC_DNS_MSG, offsetof(struct at_dns_msg, data), NULL, dns_decode_msg },
+		{ 0 },
+	},
+	.parts = (const struct agent_part[]){
+		{ "DNS over TCP", "dns_tcp_received", "on", "off" },
+		{ NULL },
+	},
+	.autoload = dns_autoload,
+};

@@ -13,8 +13,8 @@
  * Globs: `*` any run of characters except '/', `**` any run including '/', `?` one character
  * except '/', `[a-z]`, `[!a-z]` classes. In host and argv globs '/' is not special.
  */
-#ifndef AITRAIL_POLICY_H
-#define AITRAIL_POLICY_H
+#ifndef AITRAIL_POLICY_RULES_H
+#define AITRAIL_POLICY_RULES_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -16,14 +16,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bpf/aitrail.skel.h"
-#include "agent/core.h"
+#include "agent/agent.h"
 #include "agent/dns_decode.h"
-#include "common/log.h"
-#include "bpf/net.h"
+#include "agent/loop.h"
+#include "agent/module.h"
+#include "agent/netclass.h"
 #include "agent/netclose_decode.h"
-#include "common/util.h"
 #include "agent/vendor.h"
+#include "bpf/aitrail.skel.h"
+#include "bpf/net.h"
+#include "common/log.h"
+#include "common/util.h"
 
 _Static_assert(sizeof(struct at_net_close) % 8 == 0, "ring buffer records are 8-byte aligned");
 
@@ -68,8 +71,8 @@ int netclose_fill(const struct at_net_close *r, size_t len, Aitrail__V1__NetClos
 	return 0;
 }
 
-int netclose_decode(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-		    at_event *ev, struct arena *ar)
+static int netclose_decode(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+			   at_event *ev, struct arena *ar)
 {
 	const struct at_net_close *r = rec;
 	Aitrail__V1__NetClose *nc = arena_alloc(ar, sizeof(*nc));
@@ -105,7 +108,13 @@ int netclose_decode(struct agent *a, const struct at_hdr *h, const void *rec, si
 	return 0;
 }
 
-void netclose_report_open(struct agent *a)
+static const struct agent_rec netclose_recs[] = {
+	{ AT_REC_NET_CLOSE, sizeof(struct at_net_close), "net_close", netclose_decode },
+	{ 0 },
+};
+
+/* Reports every open connection now (a non-final net_close each). */
+static void netclose_report_open(struct agent *a)
 {
 	struct at_net_close r;
 	size_t got = 0;
@@ -131,7 +140,7 @@ void netclose_report_open(struct agent *a)
 			break;
 		got += n;
 		if (got == sizeof(r)) {
-			dispatch_record(a, &r, sizeof(r));
+			agent_emit_record(a, &netclose_recs[0], &r, sizeof(r));
 			got = 0;
 		}
 	}
@@ -143,7 +152,8 @@ static void on_report_timer(struct agent *a, void *arg)
 	netclose_report_open(a);
 }
 
-int netclose_start(struct agent *a)
+/* Adds the timer that reports the bytes of connections still open (net_report_interval_s). */
+static int netclose_start(struct agent *a)
 {
 	int err;
 
@@ -154,3 +164,11 @@ int netclose_start(struct agent *a)
 		log_error("failed to add the open-connection report timer: %s", strerror(-err));
 	return err < 0 ? err : 0;
 }
+
+const struct agent_module netclose_module = {
+	.name = "netclose",
+	.progs = (const char *const[]){ "netclose_", NULL },
+	.recs = netclose_recs,
+	.start = netclose_start,
+	.sweep = netclose_report_open, /* bytes so far of connections still open */
+};

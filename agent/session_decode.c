@@ -1,12 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Decoding of the process records of bpf/session.bpf.c: exec, session start, fork, exit. */
+/*
+ * The session module: the process records of bpf/session.bpf.c (bpf/session.h) decoded into
+ * exec and exit events, the process table and the session table: exec, session start, fork,
+ * exit. Its programs are the core: without them nothing is tracked.
+ */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "agent/core.h"
-#include "common/log.h"
+#include "agent/module.h"
+#include "agent/proctable.h"
+#include "agent/sessions.h"
+#include "agent/signature.h"
 #include "bpf/session.h"
-#include "agent/process.h"
+#include "common/log.h"
 
 /* Splits a NUL-separated argument block into an arena array; a cut last string is kept. */
 static char **split_argv(struct arena *ar, const char *buf, size_t len, size_t *argc)
@@ -88,8 +95,8 @@ static int decode_exec(struct agent *a, const struct at_exec_rec *r, at_event *e
 	return 0;
 }
 
-int process_on_exec(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-		   at_event *ev, struct arena *ar)
+static int exec_record(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+		       at_event *ev, struct arena *ar)
 {
 	struct proc_info *p;
 
@@ -97,8 +104,8 @@ int process_on_exec(struct agent *a, const struct at_hdr *h, const void *rec, si
 }
 
 /* The root's exec: session_start first, then the exec event itself. */
-int process_on_session_start(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-			    at_event *ev, struct arena *ar)
+static int session_start_record(struct agent *a, const struct at_hdr *h, const void *rec,
+				size_t len, at_event *ev, struct arena *ar)
 {
 	const struct at_exec_rec *r = rec;
 	struct proc_info *p = NULL;
@@ -116,8 +123,8 @@ int process_on_session_start(struct agent *a, const struct at_hdr *h, const void
 	return 0;
 }
 
-int process_on_fork(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-		   at_event *ev, struct arena *ar)
+static int fork_record(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+		       at_event *ev, struct arena *ar)
 {
 	struct proc_info *parent = proctable_get(a, h->ppid), *p;
 	struct session *s;
@@ -144,8 +151,8 @@ int process_on_fork(struct agent *a, const struct at_hdr *h, const void *rec, si
 	return 1;
 }
 
-int process_on_exit(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
-		   at_event *ev, struct arena *ar)
+static int exit_record(struct agent *a, const struct at_hdr *h, const void *rec, size_t len,
+		       at_event *ev, struct arena *ar)
 {
 	const struct at_exit_rec *r = rec;
 	Aitrail__V1__Exit *ex = arena_alloc(ar, sizeof(*ex));
@@ -177,3 +184,16 @@ int process_on_exit(struct agent *a, const struct at_hdr *h, const void *rec, si
 	return 0;
 }
 
+
+const struct agent_module session_module = {
+	.name = "session",
+	.progs = (const char *const[]){ "at_sched_", NULL },
+	.core = true,
+	.recs = (const struct agent_rec[]){
+		{ AT_REC_EXEC, sizeof(struct at_exec_rec), "exec", exec_record },
+		{ AT_REC_SESSION_START, sizeof(struct at_exec_rec), "exec", session_start_record },
+		{ AT_REC_FORK, sizeof(struct at_fork_rec), "fork", fork_record },
+		{ AT_REC_EXIT, sizeof(struct at_exit_rec), "exit", exit_record },
+		{ 0 },
+	},
+};
