@@ -79,14 +79,6 @@ struct shipper {
 	struct ship_stats st;
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 static void read_line_file(const char *path, char *buf, size_t len)
 {
 	FILE *f = fopen(path, "re");
@@ -218,7 +210,7 @@ static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
 {
 	struct shipper *sh = userp;
 
-	sh->curl_deadline = timeout_ms < 0 ? 0 : mono_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	sh->curl_deadline = timeout_ms < 0 ? 0 : now_mono_ns() + (uint64_t)timeout_ms * 1000000ULL;
 	return 0;
 }
 
@@ -380,7 +372,7 @@ static int start_batch(struct shipper *sh)
 
 static void schedule(struct shipper *sh)
 {
-	uint64_t now = mono_ns(), due;
+	uint64_t now = now_mono_ns(), due;
 	int err = 0;
 
 	if (sh->busy || now < sh->retry_at)
@@ -421,7 +413,7 @@ static void backoff(struct shipper *sh, uint32_t at_least_ms)
 		sh->backoff_ms = at_least_ms;
 	if (sh->backoff_ms > BACKOFF_MAX_MS)
 		sh->backoff_ms = BACKOFF_MAX_MS;
-	sh->retry_at = mono_ns() + (uint64_t)sh->backoff_ms * 1000000ULL;
+	sh->retry_at = now_mono_ns() + (uint64_t)sh->backoff_ms * 1000000ULL;
 }
 
 /* The collector's ErrorReply message, or a short excerpt of whatever it sent. */
@@ -638,7 +630,7 @@ void ship_dispatch(struct shipper *sh)
 					 (evs[i].events & EPOLLERR ? CURL_CSELECT_ERR : 0),
 					 &running);
 	}
-	now = mono_ns();
+	now = now_mono_ns();
 	if (sh->curl_deadline && now >= sh->curl_deadline) {
 		sh->curl_deadline = 0;
 		curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
@@ -652,7 +644,7 @@ void ship_dispatch(struct shipper *sh)
 	}
 	schedule(sh);
 	/* a request that started may already have a curl timeout of 0 */
-	if (sh->curl_deadline && sh->curl_deadline <= mono_ns()) {
+	if (sh->curl_deadline && sh->curl_deadline <= now_mono_ns()) {
 		sh->curl_deadline = 0;
 		curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 		while ((msg = curl_multi_info_read(sh->multi, &i)))
@@ -689,7 +681,7 @@ void ship_flush_appends(struct shipper *sh)
 
 int ship_flush(struct shipper *sh, int timeout_ms)
 {
-	uint64_t end = mono_ns() + (uint64_t)timeout_ms * 1000000ULL, failures = sh->st.failures;
+	uint64_t end = now_mono_ns() + (uint64_t)timeout_ms * 1000000ULL, failures = sh->st.failures;
 	struct spool_stats ss;
 	struct epoll_event ev;
 
@@ -701,7 +693,7 @@ int ship_flush(struct shipper *sh, int timeout_ms)
 		spool_get_stats(sh->spool, &ss);
 		if (!sh->busy && !ss.events && !ss.pending_gaps && !spool_inflight(sh->spool))
 			break;
-		if (mono_ns() >= end || (!sh->agent_key[0] && !sh->cfg->enroll_token[0]))
+		if (now_mono_ns() >= end || (!sh->agent_key[0] && !sh->cfg->enroll_token[0]))
 			break;
 		ship_dispatch(sh);
 		epoll_wait(sh->epfd, &ev, 1, 50);
@@ -789,7 +781,7 @@ int ship_open(struct shipper **sp, const struct agent_config *cfg, const char *v
 	curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
 	curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
 	curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
-	sh->sync_at = mono_ns() + SYNC_INTERVAL_NS;
+	sh->sync_at = now_mono_ns() + SYNC_INTERVAL_NS;
 	/* first heartbeat right away: the collector learns the agent is up */
 	sh->heartbeat_at = 0;
 	log_info("shipping to %s%s", cfg->collector_url,

@@ -90,14 +90,6 @@ struct spool {
 	uint64_t rb_off;
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 static void seg_path(const struct spool *s, uint64_t first, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/%020" PRIu64 ".seg", s->dir, first);
@@ -670,7 +662,7 @@ int spool_open(struct spool **sp, const char *dir, uint64_t max_bytes,
 			goto fail;
 	}
 	if (s->pending_events)
-		s->pending_since = mono_ns();
+		s->pending_since = now_mono_ns();
 	if (s->n_segs || s->n_gaps || s->inflight)
 		log_info("spool: %" PRIu64 " bytes, %" PRIu64 " unacknowledged events, %d gaps"
 			 "%s; next event seq %" PRIu64 ", next batch %" PRIu64,
@@ -912,7 +904,7 @@ stored:
 	sg->bytes += total;
 	s->total_bytes += total;
 	if (!s->pending_events)
-		s->pending_since = mono_ns();
+		s->pending_since = now_mono_ns();
 	s->pending_events++;
 	s->pending_bytes += total;
 	s->unacked_events++;
@@ -1105,7 +1097,7 @@ static int cut_batch(struct spool *s, const Aitrail__V1__AgentInfo *agent, uint3
 	s->rd_off = off;
 	s->pending_events -= n;
 	s->pending_bytes -= bytes;
-	s->pending_since = s->pending_events ? mono_ns() : 0;
+	s->pending_since = s->pending_events ? now_mono_ns() : 0;
 	if (s->data_dirty && s->wfd >= 0 && !fdatasync(s->wfd))
 		s->data_dirty = 0;
 	err = state_write(s);
@@ -1168,7 +1160,7 @@ static void reposition(struct spool *s)
 		}
 		close(fd);
 	}
-	s->pending_since = s->pending_events ? mono_ns() : 0;
+	s->pending_since = s->pending_events ? now_mono_ns() : 0;
 }
 
 int spool_new_chain(struct spool *s)

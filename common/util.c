@@ -67,3 +67,8 @@ uint64_t now_boottime_ns(void)
 {
 	return clock_ns(CLOCK_BOOTTIME);
 }
+
+uint64_t now_mono_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}

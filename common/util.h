@@ -19,5 +19,7 @@ void format_rfc3339_ns(uint64_t unix_ns, char *buf, size_t len);
 /* Current CLOCK_REALTIME and CLOCK_BOOTTIME in ns. */
 uint64_t now_realtime_ns(void);
 uint64_t now_boottime_ns(void);
+/* CLOCK_MONOTONIC in ns: deadlines and intervals inside one process (timerfds use it too). */
+uint64_t now_mono_ns(void);
 
 #endif
