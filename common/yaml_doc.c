@@ -376,10 +376,10 @@ static int apply_list(struct yval *v, char *tab)
 	return 0;
 }
 
-int ydoc_apply(struct ydoc *d, yaml_node_t *n, const struct ykey *k, const char *label,
-	       void *target)
+static int apply(struct ydoc *d, yaml_node_t *kn, yaml_node_t *n, const struct ykey *k,
+		 const char *label, void *target)
 {
-	struct yval v = { .doc = d, .node = n, .key = k, .label = label,
+	struct yval v = { .doc = d, .node = n, .key_node = kn, .key = k, .label = label,
 			  .val = (char *)target + k->off };
 	int err;
 
@@ -406,6 +406,12 @@ int ydoc_apply(struct ydoc *d, yaml_node_t *n, const struct ykey *k, const char 
 	default:
 		return yval_err(&v, "internal error: unknown key type %d", k->type);
 	}
+}
+
+int ydoc_apply(struct ydoc *d, yaml_node_t *n, const struct ykey *k, const char *label,
+	       void *target)
+{
+	return apply(d, NULL, n, k, label, target);
 }
 
 /* --- tables ------------------------------------------------------------------------------- */
@@ -458,7 +464,7 @@ int ydoc_walk(struct ydoc *d, yaml_node_t *n, const struct ytable *t, void *targ
 		}
 		seen |= 1ULL << i;
 		make_label(label, t, ks);
-		err = ydoc_apply(d, vn, &t->keys[i], label, target);
+		err = apply(d, kn, vn, &t->keys[i], label, target);
 next:
 		if (err == -ENOMEM || (err && !d->keep_going))
 			return err;

@@ -90,6 +90,7 @@ struct ykey;
 struct yval {
 	struct ydoc *doc;
 	yaml_node_t *node;      /* NULL when the value came from elsewhere (ytable_set) */
+	yaml_node_t *key_node;  /* the key of a mapping pair, NULL otherwise */
 	const struct ykey *key;
 	const char *label;      /* the key's full name: "batch.max_events" */
 	const char *text;       /* the scalar (for a list: the item); NULL for other nodes */

@@ -193,6 +193,14 @@ static void test_all_errors_reported(void **state)
 	assert_non_null(strstr(err.buf, "t.yaml:9: unknown action 'explode'"));
 }
 
+/* A repeated key would silently drop the first value (a second match: widening a rule). */
+static void test_repeated_key(void **state)
+{
+	parse_bad("version: 1\nrules:\n  - id: a\n    category: network\n    action: deny\n"
+		  "    match: {host: evil.example}\n    match: {port: 443}\n",
+		  "t.yaml:7: key 'match' given twice");
+}
+
 static void test_load_file_missing(void **state)
 {
 	struct pol_errors err;
@@ -465,6 +473,7 @@ int main(void)
 		cmocka_unit_test(test_parse_good),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_all_errors_reported),
+		cmocka_unit_test(test_repeated_key),
 		cmocka_unit_test(test_load_file_missing),
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_glob_shape),
