@@ -336,28 +336,18 @@ void config_defaults(struct agent_config *c)
 
 int config_load(struct agent_config *c, const char *path)
 {
-	struct agent_config *tmp;
-	struct ydoc d = {};
-	yaml_node_t *root;
+	struct agent_config *tmp = malloc(sizeof(*tmp));
 	int err;
 
-	err = ydoc_load_file(&d, path, "config");
-	if (err)
-		return err;
-	tmp = malloc(sizeof(*tmp));
-	if (!tmp) {
-		ydoc_free(&d);
+	if (!tmp)
 		return -ENOMEM;
-	}
 	*tmp = *c;
-	root = ydoc_root(&d);
 	/* an empty file means "all defaults" */
-	err = root ? ydoc_walk(&d, root, &top_table, tmp) : 0;
+	err = ydoc_read_file(path, "config", &top_table, tmp);
 	if (!err) {
 		snprintf(tmp->path, sizeof(tmp->path), "%s", path);
 		*c = *tmp;
 	}
 	free(tmp);
-	ydoc_free(&d);
 	return err;
 }

@@ -73,19 +73,11 @@ int collector_config_set(struct collector_opts *o, const char *key, const char *
 int collector_config_load(struct collector_opts *o, const char *path)
 {
 	struct collector_opts tmp = *o;
-	struct ydoc d = { 0 };
-	yaml_node_t *root;
-	int err;
-
-	err = ydoc_load_file(&d, path, "config");
-	if (err)
-		return err;
-	root = ydoc_root(&d);
 	/* all of the file or none of it: a bad file leaves the defaults as they were */
-	err = root ? ydoc_walk(&d, root, &table, &tmp) : 0;
+	int err = ydoc_read_file(path, "config", &table, &tmp);
+
 	if (!err)
 		*o = tmp;
-	ydoc_free(&d);
 	return err;
 }
 

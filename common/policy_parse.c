@@ -265,8 +265,10 @@ static const struct ykey match_keys[] = {
 	MATCH("argv", K_EXEC, STR_GLOB, argv),
 };
 
-static const struct ytable match_table = { .path = "", .noun = "match key", .keys = match_keys,
-					   .n_keys = ARRAY_SIZE(match_keys) };
+static const struct ytable match_table = {
+	.path = "", .noun = "match key", .not_map = "'match' must be a mapping of match keys",
+	.keys = match_keys, .n_keys = ARRAY_SIZE(match_keys),
+};
 
 /* --- rules -------------------------------------------------------------------------------- */
 
@@ -283,8 +285,11 @@ static const struct ykey rule_keys[] = {
 	YK_NODE("description", struct rule_nodes, description),
 };
 
-static const struct ytable rule_table = { .path = "", .noun = "rule key", .keys = rule_keys,
-					  .n_keys = ARRAY_SIZE(rule_keys) };
+static const struct ytable rule_table = {
+	.path = "", .noun = "rule key",
+	.not_map = "a rule must be a mapping with id, category, action",
+	.keys = rule_keys, .n_keys = ARRAY_SIZE(rule_keys),
+};
 
 static bool valid_id(const char *s)
 {
@@ -307,12 +312,8 @@ static int parse_rule(struct pctx *c, yaml_node_t *n, struct pol_rule *r, enum p
 
 	r->line = n->start_mark.line + 1;
 	r->mode = dmode;
-	if (n->type != YAML_MAPPING_NODE) {
-		perr(c, n, "a rule must be a mapping with id, category, action");
-		return -EINVAL;
-	}
 	bad = ydoc_walk(c->d, n, &rule_table, &rn);
-	if (bad == -ENOMEM)
+	if (bad == -ENOMEM || n->type != YAML_MAPPING_NODE)
 		return bad;
 	id = ydoc_text(rn.id);
 	if (!rn.id) {
@@ -350,10 +351,7 @@ static int parse_rule(struct pctx *c, yaml_node_t *n, struct pol_rule *r, enum p
 		else
 			r->mode = v;
 	}
-	if (rn.match && rn.match->type != YAML_MAPPING_NODE) {
-		perr(c, rn.match, "'match' must be a mapping of match keys");
-		bad = -EINVAL;
-	} else if (rn.match) {
+	if (rn.match) {
 		v = ydoc_walk(c->d, rn.match, &match_table, r);
 		if (v)
 			bad = v;
@@ -388,9 +386,10 @@ static const struct ykey default_keys[] = {
 	YK_FN("exec", default_action, .min = POL_CAT_EXEC),
 };
 
-static const struct ytable default_table = { .path = "", .noun = "category",
-					     .keys = default_keys,
-					     .n_keys = ARRAY_SIZE(default_keys) };
+static const struct ytable default_table = {
+	.path = "", .noun = "category", .not_map = "'defaults' must be a mapping of category: action",
+	.keys = default_keys, .n_keys = ARRAY_SIZE(default_keys),
+};
 
 /* --- the document ------------------------------------------------------------------------- */
 
@@ -405,7 +404,10 @@ static const struct ykey root_keys[] = {
 	YK_NODE("rules", struct root_nodes, rules),
 };
 
-static const struct ytable root_table = YTABLE("", root_keys);
+static const struct ytable root_table = {
+	.path = "", .not_map = "a policy must be a mapping with version, mode, defaults, rules",
+	.keys = root_keys, .n_keys = ARRAY_SIZE(root_keys),
+};
 
 static int parse_root(struct pctx *c, yaml_node_t *root)
 {
@@ -418,12 +420,8 @@ static int parse_root(struct pctx *c, yaml_node_t *root)
 		perr(c, NULL, "empty policy (expected version, defaults, rules)");
 		return -EINVAL;
 	}
-	if (root->type != YAML_MAPPING_NODE) {
-		perr(c, root, "a policy must be a mapping with version, mode, defaults, rules");
-		return -EINVAL;
-	}
 	bad = ydoc_walk(c->d, root, &root_table, &rn);
-	if (bad == -ENOMEM)
+	if (bad == -ENOMEM || root->type != YAML_MAPPING_NODE)
 		return bad;
 	version = ydoc_text(rn.version);
 	if (!rn.version) {
@@ -444,12 +442,8 @@ static int parse_root(struct pctx *c, yaml_node_t *root)
 	}
 	for (int i = 0; i < POL_CAT_MAX; i++)
 		c->p->defaults[i] = (struct pol_default){ POL_ALLOW, dmode };
-	if (rn.defaults && rn.defaults->type != YAML_MAPPING_NODE) {
-		perr(c, rn.defaults, "'defaults' must be a mapping of category: action");
+	if (rn.defaults && ydoc_walk(c->d, rn.defaults, &default_table, c->p->defaults))
 		bad = -EINVAL;
-	} else if (rn.defaults && ydoc_walk(c->d, rn.defaults, &default_table, c->p->defaults)) {
-		bad = -EINVAL;
-	}
 	if (!rn.rules)
 		return bad;
 	if (rn.rules->type != YAML_SEQUENCE_NODE) {

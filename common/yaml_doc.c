@@ -432,6 +432,10 @@ int ydoc_walk(struct ydoc *d, yaml_node_t *n, const struct ytable *t, void *targ
 
 	if (t->n_keys > 64)
 		return -E2BIG; /* the seen mask; no table comes near */
+	if (t->not_map && (!n || n->type != YAML_MAPPING_NODE)) {
+		ydoc_err(d, n, "%s", t->not_map);
+		return -EINVAL;
+	}
 	err = ydoc_want(d, n, where, YAML_MAPPING_NODE);
 	if (err)
 		return err;
@@ -472,6 +476,18 @@ next:
 			bad = -EINVAL;
 	}
 	return bad;
+}
+
+int ydoc_read_file(const char *path, const char *what, const struct ytable *t, void *target)
+{
+	struct ydoc d = {};
+	int err;
+
+	err = ydoc_load_file(&d, path, what);
+	if (!err && ydoc_root(&d))
+		err = ydoc_walk(&d, ydoc_root(&d), t, target);
+	ydoc_free(&d);
+	return err;
 }
 
 static const struct ykey *find_key(const struct ytable *t, const char *name,

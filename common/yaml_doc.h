@@ -119,11 +119,13 @@ struct ytable {
 	const char *path;       /* prefix of the keys' labels: "batch"; "" at the top */
 	const char *where;      /* prefix of the mapping's own messages; NULL: path */
 	const char *noun;       /* "unknown NOUN 'x'"; NULL: "key" */
+	const char *not_map;    /* the message when the node is no mapping; NULL: "expected..." */
 	const struct ykey *keys;
 	size_t n_keys;
 };
 
-#define YTABLE(path, keys) { (path), NULL, NULL, (keys), sizeof(keys) / sizeof((keys)[0]) }
+#define YTABLE(path_, keys_)                                                                       \
+	{ .path = (path_), .keys = (keys_), .n_keys = sizeof(keys_) / sizeof((keys_)[0]) }
 
 #define YK__FIELD(T, f) .off = offsetof(T, f), .size = sizeof(((T *)0)->f)
 #define YK_STR(k, T, f, ...) { .name = (k), .type = YT_STR, YK__FIELD(T, f), __VA_ARGS__ }
@@ -151,6 +153,11 @@ struct ytable {
  * d->keep_going; returns 0 or -EINVAL (-ENOMEM) once every problem was reported.
  */
 int ydoc_walk(struct ydoc *d, yaml_node_t *n, const struct ytable *t, void *target);
+/*
+ * Loads path (what: "config", see ydoc_load_file) and reads it with t into target; an empty
+ * file changes nothing. 0 or -errno after the messages.
+ */
+int ydoc_read_file(const char *path, const char *what, const struct ytable *t, void *target);
 /* Reads the value n of one key k (its full name label) into target. */
 int ydoc_apply(struct ydoc *d, yaml_node_t *n, const struct ykey *k, const char *label,
 	       void *target);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "common/log.h"
@@ -181,11 +182,43 @@ static void test_set_from_elsewhere(void **state)
 	assert_int_equal(ytable_set(&d, &table, &o, "tags", "a"), -ENOENT);
 }
 
-static void test_missing_file(void **state)
+static const struct ytable strict = {
+	.path = "", .not_map = "a test file is a mapping of name, on, count", .keys = keys,
+	.n_keys = sizeof(keys) / sizeof(keys[0]),
+};
+
+static void test_files(void **state)
 {
+	char path[] = "/tmp/aitrail-test-ydoc-XXXXXX";
+	struct opts o = { 0 };
 	struct ydoc d = { 0 };
+	FILE *f;
+	int fd;
 
 	assert_int_equal(ydoc_load_file(&d, "/nonexistent/x.yaml", "test file"), -ENOENT);
+	ydoc_free(&d);
+	assert_int_equal(ydoc_read_file("/nonexistent/x.yaml", "test file", &table, &o), -ENOENT);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs("name: file\ncount: 2\n", f);
+	fclose(f);
+	assert_int_equal(ydoc_read_file(path, "test file", &table, &o), 0);
+	assert_string_equal(o.name, "file");
+	assert_int_equal(o.count, 2);
+	f = fopen(path, "w");
+	fputs("", f);
+	fclose(f);
+	assert_int_equal(ydoc_read_file(path, "test file", &table, &o), 0); /* empty: no change */
+	assert_int_equal(o.count, 2);
+	unlink(path);
+	/* a table may say what its mapping is when it is something else */
+	want("[1, 2]\n", "t.yaml:1: expected a mapping, got a list");
+	d = (struct ydoc){ .file = "t.yaml", .sink = sink };
+	msgs[0] = '\0';
+	assert_int_equal(ydoc_load_text(&d, "- 1\n", 4), 0);
+	assert_int_equal(ydoc_walk(&d, ydoc_root(&d), &strict, &o), -EINVAL);
+	assert_string_equal(msgs, "t.yaml:1: a test file is a mapping of name, on, count\n");
 	ydoc_free(&d);
 }
 
@@ -196,7 +229,7 @@ int main(void)
 		cmocka_unit_test(test_errors_name_file_line_key),
 		cmocka_unit_test(test_every_problem_or_the_first),
 		cmocka_unit_test(test_set_from_elsewhere),
-		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_files),
 	};
 
 	log_init("test_yaml_doc", (enum log_level)(LOG_LVL_ERROR + 1));
