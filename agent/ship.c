@@ -238,21 +238,27 @@ static void refresh_agent_info(struct shipper *sh)
 	sh->ai.host_id = sh->host_id;
 }
 
+/* Sends msg, packed and deflated into the shipper's body buffer (kept until the next one). */
+static int start_message(struct shipper *sh, enum req_kind kind, const char *path,
+			 const ProtobufCMessage *msg)
+{
+	size_t len;
+	int err;
+
+	free(sh->req_body);
+	sh->req_body = NULL;
+	err = wire_pack(msg, 1, &sh->req_body, &len);
+	return err ? err : start_request(sh, kind, path, sh->req_body, len);
+}
+
 static int start_enroll(struct shipper *sh)
 {
 	Aitrail__V1__EnrollRequest req = AITRAIL__V1__ENROLL_REQUEST__INIT;
-	size_t len;
-	int err;
 
 	refresh_agent_info(sh);
 	req.token = (char *)sh->cfg->enroll_token;
 	req.agent = &sh->ai;
-	free(sh->req_body);
-	sh->req_body = NULL;
-	err = wire_pack(&req.base, 1, &sh->req_body, &len);
-	if (!err)
-		err = start_request(sh, REQ_ENROLL, "/v1/enroll", sh->req_body, len);
-	return err;
+	return start_message(sh, REQ_ENROLL, "/v1/enroll", &req.base);
 }
 
 static int start_heartbeat(struct shipper *sh)
@@ -261,8 +267,6 @@ static int start_heartbeat(struct shipper *sh)
 	Aitrail__V1__AgentStats as = AITRAIL__V1__AGENT_STATS__INIT;
 	Aitrail__V1__LossCounters lost = AITRAIL__V1__LOSS_COUNTERS__INIT;
 	struct spool_stats ss;
-	size_t len;
-	int err;
 
 	spool_get_stats(sh->spool, &ss);
 	as.lost = &lost;
@@ -276,12 +280,7 @@ static int start_heartbeat(struct shipper *sh)
 	hb.spool_events = ss.events;
 	hb.last_batch_seq = ss.next_batch_seq - 1;
 	hb.interval_s = sh->cfg->stats_interval_s ? sh->cfg->stats_interval_s : 30;
-	free(sh->req_body);
-	sh->req_body = NULL;
-	err = wire_pack(&hb.base, 1, &sh->req_body, &len);
-	if (!err)
-		err = start_request(sh, REQ_HEARTBEAT, "/v1/heartbeat", sh->req_body, len);
-	return err;
+	return start_message(sh, REQ_HEARTBEAT, "/v1/heartbeat", &hb.base);
 }
 
 /*

@@ -86,6 +86,18 @@ static struct spool_segment *last_seg(struct spool *s)
 
 /* --- open --------------------------------------------------------------------------------- */
 
+/* Counts a scanned segment's unsent events; the first segment holding one gets the cursor. */
+static void count_unsent(struct spool *s, size_t i, const struct spool_seg_scan *r, bool *found)
+{
+	if (!*found && r->found_unsent) {
+		s->rd_seg = i;
+		s->rd_off = r->unsent_off;
+		*found = true;
+	}
+	s->pending_events += r->pending_events;
+	s->pending_bytes += r->pending_bytes;
+}
+
 /* Scans every segment at open: counts, the read cursor, torn tails cut, damage as a gap. */
 static int load_segments(struct spool *s)
 {
@@ -105,14 +117,8 @@ static int load_segments(struct spool *s)
 		err = spool_seg_scan(&s->segs, i, s->st.sent_seq, s->st.acked_seq, true, &r);
 		if (err)
 			return err;
-		if (!found && r.found_unsent) {
-			s->rd_seg = i;
-			s->rd_off = r.unsent_off;
-			found = true;
-		}
+		count_unsent(s, i, &r, &found);
 		s->unacked_events += r.unacked_events;
-		s->pending_events += r.pending_events;
-		s->pending_bytes += r.pending_bytes;
 		s->corrupt_bytes += r.cut_bytes;
 		if (r.damaged)
 			add_gap(s, sg->last_seq ? sg->last_seq + 1 : sg->first_seq,
@@ -649,13 +655,7 @@ static void reposition(struct spool *s)
 	for (size_t i = 0; i < s->segs.n; i++) {
 		/* a segment that cannot be read was logged; the rest still counts */
 		spool_seg_scan(&s->segs, i, s->st.sent_seq, s->st.acked_seq, false, &r);
-		if (!found && r.found_unsent) {
-			s->rd_seg = i;
-			s->rd_off = r.unsent_off;
-			found = true;
-		}
-		s->pending_events += r.pending_events;
-		s->pending_bytes += r.pending_bytes;
+		count_unsent(s, i, &r, &found);
 	}
 	s->pending_since = s->pending_events ? now_mono_ns() : 0;
 }
