@@ -173,9 +173,12 @@ struct cmd_args {
 	const char *v[O_AGENT + 1];
 };
 
-/* Parses a command's flags; allowed lists the ones it takes. */
+/*
+ * Parses a command's flags; allowed lists the ones it takes, args whether other arguments may
+ * follow. The index of the first of those, or -EINVAL after a message.
+ */
 static int parse_cmd(struct cli *c, const char *cmd, int argc, char **argv, const char *allowed,
-		     struct cmd_args *a)
+		     bool args, struct cmd_args *a)
 {
 	int ch;
 
@@ -206,29 +209,38 @@ static int parse_cmd(struct cli *c, const char *cmd, int argc, char **argv, cons
 			return -EINVAL;
 		}
 	}
+	if (!args && optind < argc) {
+		fprintf(stderr, "aitrail %s: unexpected argument '%s'\n", cmd, argv[optind]);
+		return -EINVAL;
+	}
 	return optind;
 }
+
+/* --since and --until, checked and added to the query q. */
+static int add_window(char *q, size_t len, const struct cmd_args *a)
+{
+	if (cli_add_time(q, len, "since", a->v[O_SINCE]) ||
+	    cli_add_time(q, len, "until", a->v[O_UNTIL]))
+		return -EINVAL;
+	return 0;
+}
+
 
 static int cmd_sessions(struct cli *c, int argc, char **argv)
 {
 	struct cmd_args a;
 	char q[2048] = "/v1/sessions";
 	json_object *o;
-	int n = parse_cmd(c, "sessions", argc, argv, "1234569", &a);
+	int n = parse_cmd(c, "sessions", argc, argv, "1234569", false, &a);
 
 	if (n < 0)
 		return 2;
-	if (n < argc) {
-		fprintf(stderr, "aitrail sessions: unexpected argument '%s'\n", argv[n]);
-		return 2;
-	}
 	cli_add_param(q, sizeof(q), "host", a.v[O_HOST]);
 	cli_add_param(q, sizeof(q), "user", a.v[O_USER]);
 	cli_add_param(q, sizeof(q), "tool", a.v[O_TOOL]);
 	cli_add_param(q, sizeof(q), "agent", a.v[O_AGENT]);
 	cli_add_param(q, sizeof(q), "limit", a.v[O_LIMIT]);
-	if (cli_add_time(q, sizeof(q), "since", a.v[O_SINCE]) ||
-	    cli_add_time(q, sizeof(q), "until", a.v[O_UNTIL]))
+	if (add_window(q, sizeof(q), &a))
 		return 2;
 	o = call(c, q, false);
 	note_limit(o, "sessions", a.v[O_LIMIT], 1000);
@@ -239,16 +251,11 @@ static int cmd_report(struct cli *c, int argc, char **argv)
 {
 	struct cmd_args a;
 	char q[512] = "/v1/report";
-	int n = parse_cmd(c, "report", argc, argv, "45", &a);
+	int n = parse_cmd(c, "report", argc, argv, "45", false, &a);
 
 	if (n < 0)
 		return 2;
-	if (n < argc) {
-		fprintf(stderr, "aitrail report: unexpected argument '%s'\n", argv[n]);
-		return 2;
-	}
-	if (cli_add_time(q, sizeof(q), "since", a.v[O_SINCE]) ||
-	    cli_add_time(q, sizeof(q), "until", a.v[O_UNTIL]))
+	if (add_window(q, sizeof(q), &a))
 		return 2;
 	return output(c, call(c, q, false), render_report);
 }
@@ -273,18 +280,13 @@ static int cmd_events(struct cli *c, int argc, char **argv)
 	struct cmd_args a;
 	char q[2048];
 	json_object *o;
-	int n = parse_cmd(c, "events", argc, argv, "45678", &a);
+	int n = parse_cmd(c, "events", argc, argv, "45678", false, &a);
 
 	if (n < 0 || session_path(c, "events", a.v[O_SESSION], "events", q, sizeof(q)))
 		return 2;
-	if (n < argc) {
-		fprintf(stderr, "aitrail events: unexpected argument '%s'\n", argv[n]);
-		return 2;
-	}
 	cli_add_param(q, sizeof(q), "type", a.v[O_TYPE]);
 	cli_add_param(q, sizeof(q), "limit", a.v[O_LIMIT]);
-	if (cli_add_time(q, sizeof(q), "since", a.v[O_SINCE]) ||
-	    cli_add_time(q, sizeof(q), "until", a.v[O_UNTIL]))
+	if (add_window(q, sizeof(q), &a))
 		return 2;
 	o = call(c, q, false);
 	note_limit(o, "events", a.v[O_LIMIT], 10000);
@@ -295,14 +297,10 @@ static int cmd_timeline(struct cli *c, int argc, char **argv)
 {
 	struct cmd_args a;
 	char q[2048];
-	int n = parse_cmd(c, "timeline", argc, argv, "7", &a);
+	int n = parse_cmd(c, "timeline", argc, argv, "7", false, &a);
 
 	if (n < 0 || session_path(c, "timeline", a.v[O_SESSION], "timeline", q, sizeof(q)))
 		return 2;
-	if (n < argc) {
-		fprintf(stderr, "aitrail timeline: unexpected argument '%s'\n", argv[n]);
-		return 2;
-	}
 	return output(c, call(c, q, false), render_timeline);
 }
 
@@ -317,7 +315,7 @@ static int cmd_agents(struct cli *c, int argc, char **argv)
 	struct cmd_args a;
 	char q[512];
 	char *e;
-	int n = parse_cmd(c, "agents", argc, argv, "", &a);
+	int n = parse_cmd(c, "agents", argc, argv, "", true, &a);
 
 	if (n < 0)
 		return 2;
@@ -341,14 +339,10 @@ static int cmd_agents(struct cli *c, int argc, char **argv)
 static int cmd_stats(struct cli *c, int argc, char **argv)
 {
 	struct cmd_args a;
-	int n = parse_cmd(c, "stats", argc, argv, "", &a);
+	int n = parse_cmd(c, "stats", argc, argv, "", false, &a);
 
 	if (n < 0)
 		return 2;
-	if (n < argc) {
-		fprintf(stderr, "aitrail stats: unexpected argument '%s'\n", argv[n]);
-		return 2;
-	}
 	return output(c, call(c, "/v1/stats", false), render_stats);
 }
 

@@ -148,40 +148,53 @@ static void print_error(struct cli *c, const char *what, long status)
 	json_object_put(o);
 }
 
+/*
+ * Validates the policy at path, then POSTs it to q: the collector's JSON answer, or NULL after
+ * a message with the exit code in *rc (2: the file, 1: the collector).
+ */
+static json_object *post_file(struct cli *c, const char *what, const char *q, const char *path,
+			      int *rc)
+{
+	struct body file = { 0 };
+	json_object *o;
+	long status;
+
+	*rc = 2;
+	if (validate(path, true) || read_file(path, &file)) {
+		free(file.p);
+		return NULL;
+	}
+	status = request(c, q, &file, false);
+	free(file.p);
+	*rc = 1;
+	o = status == 200 && c->http.reply_len ? json_tokener_parse(c->http.reply) : NULL;
+	if (!o)
+		print_error(c, what, status);
+	return o;
+}
+
 static int policy_test(struct cli *c, const char *path, const char *since, const char *until,
 		       const char *limit)
 {
-	struct body file = { 0 };
 	char q[4096] = "/v1/policy/test";
-	json_object *o = NULL;
-	long status;
-	int ret = 1;
+	json_object *o;
+	int rc;
 
-	if (validate(path, true) || read_file(path, &file))
-		return 2;
 	cli_add_param(q, sizeof(q), "name", path);
 	if (cli_add_time(q, sizeof(q), "since", since) ||
-	    cli_add_time(q, sizeof(q), "until", until)) {
-		free(file.p);
+	    cli_add_time(q, sizeof(q), "until", until))
 		return 2;
-	}
 	cli_add_param(q, sizeof(q), "limit", limit);
-	status = request(c, q, &file, false);
-	free(file.p);
-	o = status == 200 && c->http.reply_len ? json_tokener_parse(c->http.reply) : NULL;
-	if (!o) {
-		print_error(c, "test", status);
-		goto out;
-	}
+	o = post_file(c, "test", q, path, &rc);
+	if (!o)
+		return rc;
 	if (c->json)
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 							       JSON_C_TO_STRING_NOSLASHESCAPE));
 	else
 		render(o);
-	ret = 0;
-out:
 	json_object_put(o);
-	return ret;
+	return 0;
 }
 
 /* Appends group=G to the path q; false after a message when G is no group name */
@@ -198,34 +211,24 @@ static bool group_query(const char *group, char *q, size_t len)
 
 static int policy_push(struct cli *c, const char *path, const char *group)
 {
-	struct body file = { 0 };
 	char q[4096] = "/v1/policy";
-	json_object *o = NULL;
-	long status;
-	int ret = 1;
+	json_object *o;
+	int rc;
 
 	cli_add_param(q, sizeof(q), "name", path);
 	if (!group_query(group, q, sizeof(q)))
 		return 2;
-	if (validate(path, true) || read_file(path, &file))
-		return 2;
-	status = request(c, q, &file, false);
-	free(file.p);
-	o = status == 200 && c->http.reply_len ? json_tokener_parse(c->http.reply) : NULL;
-	if (!o) {
-		print_error(c, "push", status);
-		goto out;
-	}
+	o = post_file(c, "push", q, path, &rc);
+	if (!o)
+		return rc;
 	if (c->json)
 		printf("%s\n", json_object_to_json_string(o));
 	else
 		printf("pushed %s for %s%s: %" PRId64 " rules, etag %s; agents pick it up on their "
 		       "next poll\n", path, group ? "host group " : "", group ? group : "the fleet",
 		       jnum(o, "rules"), jstr(o, "etag"));
-	ret = 0;
-out:
 	json_object_put(o);
-	return ret;
+	return 0;
 }
 
 static int policy_show(struct cli *c, const char *group)
