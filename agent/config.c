@@ -303,8 +303,7 @@ static const struct ykey top_keys[] = {
 	YK_UINT("net_report_interval_s", C, net_report_interval_s, 0, 86400, .def = "30"),
 };
 
-static const struct ytable top_table = { .path = "", .where = "top level", .keys = top_keys,
-					 .n_keys = ARRAY_SIZE(top_keys) };
+static const struct ytable top_table = YTABLE("", top_keys, .where = "top level");
 
 #undef C
 

@@ -16,6 +16,7 @@
 
 #include "agent/spool_segment.h"
 #include "common/log.h"
+#include "common/util.h"
 
 #define READ_CHUNK (256u << 10)
 
@@ -26,17 +27,8 @@ void spool_seg_path(const struct spool_segments *g, uint64_t first, char *buf, s
 
 int spool_seg_add(struct spool_segments *g, uint64_t first)
 {
-	struct spool_segment *nv;
-
-	if (g->n == g->cap) {
-		size_t cap = g->cap ? g->cap * 2 : 16;
-
-		nv = realloc(g->v, cap * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		g->v = nv;
-		g->cap = cap;
-	}
+	if (grow_array(&g->v, &g->cap, g->n + 1, sizeof(g->v[0])))
+		return -ENOMEM;
 	g->v[g->n++] = (struct spool_segment){ .first_seq = first };
 	return 0;
 }
@@ -80,20 +72,6 @@ int spool_seg_open(struct spool_segments *g, size_t i, int flags)
 	return fd;
 }
 
-static int rbuf_reserve(struct spool_segments *g, size_t n)
-{
-	uint8_t *nb;
-
-	if (n <= g->rbuf_cap)
-		return 0;
-	nb = realloc(g->rbuf, n);
-	if (!nb)
-		return -ENOMEM;
-	g->rbuf = nb;
-	g->rbuf_cap = n;
-	return 0;
-}
-
 /* Fills the read-ahead with the file's bytes from off: at least need of them when it has them. */
 static int rbuf_fill(struct spool_segments *g, int fd, uint64_t off, size_t need)
 {
@@ -101,7 +79,7 @@ static int rbuf_fill(struct spool_segments *g, int fd, uint64_t off, size_t need
 	ssize_t n;
 	int err;
 
-	err = rbuf_reserve(g, want);
+	err = grow_array(&g->rbuf, &g->rbuf_cap, want, 1);
 	if (err)
 		return err;
 	g->rb_off = off;

@@ -203,15 +203,8 @@ int vendor_add(const char *pattern, const char *dst_class, const char *vendor)
 
 	if (!cls || !pattern_ok(pattern) || strlen(vendor) >= VENDOR_NAME_MAX)
 		return -EINVAL;
-	if (n_extra == cap_extra) {
-		size_t cap = cap_extra ? cap_extra * 2 : 32;
-
-		e = realloc(extra, cap * sizeof(*e));
-		if (!e)
-			return -ENOMEM;
-		extra = e;
-		cap_extra = cap;
-	}
+	if (grow_array(&extra, &cap_extra, n_extra + 1, sizeof(*extra)))
+		return -ENOMEM;
 	e = &extra[n_extra];
 	e->pattern = strdup(pattern);
 	e->vendor = strdup(vendor);

@@ -33,20 +33,18 @@ struct body {
 static int read_file(const char *path, struct body *out)
 {
 	FILE *f = fopen(path, "r");
-	char buf[65536], *np;
-	size_t n;
+	size_t n, cap = 0;
+	char buf[65536];
 
 	if (!f) {
 		fprintf(stderr, "aitrail policy: failed to open %s: %s\n", path, strerror(errno));
 		return -errno;
 	}
 	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
-		np = realloc(out->p, out->len + n + 1);
-		if (!np) {
+		if (grow_array(&out->p, &cap, out->len + n + 1, 1)) {
 			fclose(f);
 			return -ENOMEM;
 		}
-		out->p = np;
 		memcpy(out->p + out->len, buf, n);
 		out->len += n;
 		out->p[out->len] = '\0';

@@ -59,8 +59,7 @@ static const struct ykey keys[] = {
 
 #undef O
 
-static const struct ytable table = { .path = "", .where = "top level", .keys = keys,
-				     .n_keys = ARRAY_SIZE(keys) };
+static const struct ytable table = YTABLE("", keys, .where = "top level");
 
 int collector_config_set(struct collector_opts *o, const char *key, const char *val,
 			 const char *where)

@@ -6,22 +6,20 @@
 
 #include "common/http_client.h"
 #include "common/log.h"
+#include "common/util.h"
 
 static size_t on_reply(char *data, size_t size, size_t n, void *userp)
 {
 	struct http_client *c = userp;
 	size_t len = size * n;
-	char *nb;
 
 	if (c->o.max_reply && c->reply_len + len > c->o.max_reply) {
 		c->reply_over = true;
 		return 0; /* aborts the transfer: no answer of the collector's is this large */
 	}
-	nb = realloc(c->reply, c->reply_len + len + 1);
-	if (!nb)
+	if (grow_array(&c->reply, &c->reply_cap, c->reply_len + len + 1, 1))
 		return 0;
-	memcpy(nb + c->reply_len, data, len);
-	c->reply = nb;
+	memcpy(c->reply + c->reply_len, data, len);
 	c->reply_len += len;
 	c->reply[c->reply_len] = '\0';
 	return len;

@@ -44,7 +44,7 @@ struct http_client {
 	char errbuf[CURL_ERROR_SIZE];
 	CURLcode code;
 	char *reply;               /* the last reply's body, NUL-terminated; reply_len bytes */
-	size_t reply_len;
+	size_t reply_len, reply_cap;
 	bool reply_over;           /* it was larger than max_reply */
 };
 

@@ -265,10 +265,8 @@ static const struct ykey match_keys[] = {
 	MATCH("argv", K_EXEC, STR_GLOB, argv),
 };
 
-static const struct ytable match_table = {
-	.path = "", .noun = "match key", .not_map = "'match' must be a mapping of match keys",
-	.keys = match_keys, .n_keys = ARRAY_SIZE(match_keys),
-};
+static const struct ytable match_table = YTABLE("", match_keys, .noun = "match key",
+	.not_map = "'match' must be a mapping of match keys");
 
 /* --- rules -------------------------------------------------------------------------------- */
 
@@ -285,11 +283,8 @@ static const struct ykey rule_keys[] = {
 	YK_NODE("description", struct rule_nodes, description),
 };
 
-static const struct ytable rule_table = {
-	.path = "", .noun = "rule key",
-	.not_map = "a rule must be a mapping with id, category, action",
-	.keys = rule_keys, .n_keys = ARRAY_SIZE(rule_keys),
-};
+static const struct ytable rule_table = YTABLE("", rule_keys, .noun = "rule key",
+	.not_map = "a rule must be a mapping with id, category, action");
 
 static bool valid_id(const char *s)
 {
@@ -386,10 +381,8 @@ static const struct ykey default_keys[] = {
 	YK_FN("exec", default_action, .min = POL_CAT_EXEC),
 };
 
-static const struct ytable default_table = {
-	.path = "", .noun = "category", .not_map = "'defaults' must be a mapping of category: action",
-	.keys = default_keys, .n_keys = ARRAY_SIZE(default_keys),
-};
+static const struct ytable default_table = YTABLE("", default_keys, .noun = "category",
+	.not_map = "'defaults' must be a mapping of category: action");
 
 /* --- the document ------------------------------------------------------------------------- */
 
@@ -404,10 +397,8 @@ static const struct ykey root_keys[] = {
 	YK_NODE("rules", struct root_nodes, rules),
 };
 
-static const struct ytable root_table = {
-	.path = "", .not_map = "a policy must be a mapping with version, mode, defaults, rules",
-	.keys = root_keys, .n_keys = ARRAY_SIZE(root_keys),
-};
+static const struct ytable root_table = YTABLE("", root_keys,
+	.not_map = "a policy must be a mapping with version, mode, defaults, rules");
 
 static int parse_root(struct pctx *c, yaml_node_t *root)
 {

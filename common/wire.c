@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
+#include "common/util.h"
 #include "common/wire.h"
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -424,9 +425,7 @@ int wire_batch_begin(struct wire_batch_writer *w, const uint8_t *prev, size_t pr
 	memset(w, 0, sizeof(*w));
 	w->prev = prev;
 	w->prev_len = prev_len;
-	w->cap = cap ? cap : 4096;
-	w->events = malloc(w->cap);
-	if (!w->events)
+	if (grow_array(&w->events, &w->cap, cap ? cap : 4096, 1))
 		return -ENOMEM;
 	return wire_hash_init(&w->h, prev, prev_len);
 }
@@ -434,18 +433,10 @@ int wire_batch_begin(struct wire_batch_writer *w, const uint8_t *prev, size_t pr
 int wire_batch_add(struct wire_batch_writer *w, const void *packed_event, size_t len)
 {
 	/* the record: key, length (at most 10 bytes each), the event */
-	size_t need = w->len + len + 16;
 	uint8_t *p;
 
-	if (need > w->cap) {
-		size_t cap = w->cap * 2 > need ? w->cap * 2 : need;
-
-		p = realloc(w->events, cap);
-		if (!p)
-			return -ENOMEM;
-		w->events = p;
-		w->cap = cap;
-	}
+	if (grow_array(&w->events, &w->cap, w->len + len + 16, 1))
+		return -ENOMEM;
 	p = w->events + w->len;
 	put_varint(&p, (uint64_t)batch_events_field() << 3 | WT_LEN);
 	put_varint(&p, len);

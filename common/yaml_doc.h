@@ -124,8 +124,10 @@ struct ytable {
 	size_t n_keys;
 };
 
-#define YTABLE(path_, keys_)                                                                       \
-	{ .path = (path_), .keys = (keys_), .n_keys = sizeof(keys_) / sizeof((keys_)[0]) }
+/* YTABLE("batch", batch_keys), YTABLE("", rule_keys, .noun = "rule key") */
+#define YTABLE(path_, keys_, ...)                                                                  \
+	{ .path = (path_), .keys = (keys_), .n_keys = sizeof(keys_) / sizeof((keys_)[0]),           \
+	  __VA_ARGS__ }
 
 #define YK__FIELD(T, f) .off = offsetof(T, f), .size = sizeof(((T *)0)->f)
 #define YK_STR(k, T, f, ...) { .name = (k), .type = YT_STR, YK__FIELD(T, f), __VA_ARGS__ }

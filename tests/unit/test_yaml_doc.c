@@ -182,10 +182,8 @@ static void test_set_from_elsewhere(void **state)
 	assert_int_equal(ytable_set(&d, &table, &o, "tags", "a"), -ENOENT);
 }
 
-static const struct ytable strict = {
-	.path = "", .not_map = "a test file is a mapping of name, on, count", .keys = keys,
-	.n_keys = sizeof(keys) / sizeof(keys[0]),
-};
+static const struct ytable strict =
+	YTABLE("", keys, .not_map = "a test file is a mapping of name, on, count");
 
 static void test_files(void **state)
 {
