@@ -17,7 +17,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 
 #include "common/log.h"
 #include "agent/ship.h"
@@ -204,13 +206,16 @@ out:
 	return ret;
 }
 
+/* On loopback only: the fake collector is nobody else's business. */
 static void fake_start(uint16_t port)
 {
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	const union MHD_DaemonInfo *di;
 
 	fk.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, port, NULL,
 				NULL, handle, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-				MHD_OPTION_END);
+				MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
 	assert_non_null(fk.d);
 	di = MHD_get_daemon_info(fk.d, MHD_DAEMON_INFO_BIND_PORT);
 	fk.port = di->port;
@@ -220,6 +225,14 @@ static void fake_stop(void)
 {
 	MHD_stop_daemon(fk.d);
 	fk.d = NULL;
+}
+
+/* Sets a knob of the fake collector while its thread may be reading it. */
+static void fk_set(int *field, int v)
+{
+	pthread_mutex_lock(&fk.lock);
+	*field = v;
+	pthread_mutex_unlock(&fk.lock);
 }
 
 static uint64_t fk_get(uint64_t *field)
@@ -257,6 +270,17 @@ static void emit(struct shipper *sh, uint64_t *seq, int n)
 		ev.host = (char *)"testhost";
 		assert_int_equal(ship_append(sh, &ev), 0);
 	}
+}
+
+/* Opens a shipper with c and gets its first n events delivered. */
+static struct shipper *open_sent(struct agent_config *c, uint64_t *seq, uint64_t n)
+{
+	struct shipper *sh;
+
+	assert_int_equal(ship_open(&sh, c, "test", seq), 0);
+	emit(sh, seq, n);
+	assert_int_equal(pump_until(sh, &fk.events, n, 5000), 0);
+	return sh;
 }
 
 static void config(struct agent_config *c)
@@ -376,22 +400,16 @@ static void test_outage_and_drain(void **state)
 	uint64_t seq;
 
 	config(&c);
-	assert_int_equal(ship_open(&sh, &c, "test", &seq), 0);
-	emit(sh, &seq, 100);
-	assert_int_equal(pump_until(sh, &fk.events, 100, 5000), 0);
+	sh = open_sent(&c, &seq, 100);
 
 	/* 503s: nothing is lost, the spool holds it */
-	pthread_mutex_lock(&fk.lock);
-	fk.fail_status = 503;
-	pthread_mutex_unlock(&fk.lock);
+	fk_set(&fk.fail_status, 503);
 	emit(sh, &seq, 1500);
 	pump_until(sh, NULL, 0, 1200);
 	ship_get_stats(sh, &st);
 	assert_true(st.failures >= 1);
 	assert_int_equal(st.spool.events, 1500);
-	pthread_mutex_lock(&fk.lock);
-	fk.fail_status = 0;
-	pthread_mutex_unlock(&fk.lock);
+	fk_set(&fk.fail_status, 0);
 	assert_int_equal(pump_until(sh, &fk.events, 1600, 10000), 0);
 
 	/* the collector process is gone: connection refused, then it comes back on its port */
@@ -417,12 +435,8 @@ static void test_lost_reply(void **state)
 	uint64_t seq;
 
 	config(&c);
-	assert_int_equal(ship_open(&sh, &c, "test", &seq), 0);
-	emit(sh, &seq, 10);
-	assert_int_equal(pump_until(sh, &fk.events, 10, 5000), 0);
-	pthread_mutex_lock(&fk.lock);
-	fk.lose_reply = 1;
-	pthread_mutex_unlock(&fk.lock);
+	sh = open_sent(&c, &seq, 10);
+	fk_set(&fk.lose_reply, 1);
 	emit(sh, &seq, 10);
 	assert_int_equal(pump_until(sh, &fk.batch_dups, 1, 5000), 0);
 	emit(sh, &seq, 10);
@@ -440,9 +454,7 @@ static void test_revoked_key(void **state)
 	uint64_t seq;
 
 	config(&c);
-	assert_int_equal(ship_open(&sh, &c, "test", &seq), 0);
-	emit(sh, &seq, 10);
-	assert_int_equal(pump_until(sh, &fk.events, 10, 5000), 0);
+	sh = open_sent(&c, &seq, 10);
 	/* the collector forgets the key: the agent enrolls again and carries on */
 	pthread_mutex_lock(&fk.lock);
 	snprintf(fk.key, sizeof(fk.key), "revoked");

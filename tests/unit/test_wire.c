@@ -27,6 +27,18 @@ static Aitrail__V1__Event *mk_event(uint64_t seq, const char *type)
 	return ev;
 }
 
+/* A batch reporting one gap of lost events from..to. */
+static void set_gap(Aitrail__V1__Batch *b, Aitrail__V1__Gap **slot, uint64_t from, uint64_t to,
+		    const char *reason)
+{
+	slot[0]->from_seq = from;
+	slot[0]->to_seq = to;
+	slot[0]->events = to - from + 1;
+	slot[0]->reason = (char *)reason;
+	b->n_gaps = 1;
+	b->gaps = slot;
+}
+
 static void test_batch_round_trip(void **state)
 {
 	Aitrail__V1__Batch b = AITRAIL__V1__BATCH__INIT, *got;
@@ -47,12 +59,7 @@ static void test_batch_round_trip(void **state)
 	b.seq = 7;
 	b.n_events = 3;
 	b.events = evs;
-	gap.from_seq = 3;
-	gap.to_seq = 9;
-	gap.events = 7;
-	gap.reason = (char *)"spool_full_drop_oldest";
-	b.n_gaps = 1;
-	b.gaps = gaps;
+	set_gap(&b, gaps, 3, 9, "spool_full_drop_oldest");
 	assert_int_equal(wire_batch_hash(&b, h), 0);
 	b.hash.data = h;
 	b.hash.len = sizeof(h);
@@ -78,6 +85,19 @@ static void test_batch_round_trip(void **state)
 		free(evs[i]);
 }
 
+/* Packs msg (deflated or not) and unpacks it again as its own type. */
+static ProtobufCMessage *round_trip(const ProtobufCMessage *msg, int deflate)
+{
+	ProtobufCMessage *m;
+	uint8_t *buf;
+	size_t len;
+
+	assert_int_equal(wire_pack(msg, deflate, &buf, &len), 0);
+	assert_int_equal(wire_unpack(msg->descriptor, buf, len, deflate, NULL, &m, NULL, 0), 0);
+	free(buf);
+	return m;
+}
+
 static void test_small_messages(void **state)
 {
 	Aitrail__V1__EnrollRequest er = AITRAIL__V1__ENROLL_REQUEST__INIT;
@@ -86,53 +106,36 @@ static void test_small_messages(void **state)
 	Aitrail__V1__ErrorReply e = AITRAIL__V1__ERROR_REPLY__INIT;
 	Aitrail__V1__Heartbeat hb = AITRAIL__V1__HEARTBEAT__INIT;
 	ProtobufCMessage *m;
-	uint8_t *buf;
-	size_t len;
 
 	er.token = (char *)"tok";
-	assert_int_equal(wire_pack(&er.base, 1, &buf, &len), 0);
-	assert_int_equal(wire_unpack(&aitrail__v1__enroll_request__descriptor, buf, len, 1, NULL,
-				     &m, NULL, 0), 0);
+	m = round_trip(&er.base, 1);
 	assert_string_equal(((Aitrail__V1__EnrollRequest *)m)->token, "tok");
 	wire_free(m);
-	free(buf);
 
 	rep.agent_id = (char *)"id";
 	rep.agent_key = (char *)"key";
-	assert_int_equal(wire_pack(&rep.base, 0, &buf, &len), 0);
-	assert_int_equal(wire_unpack(&aitrail__v1__enroll_reply__descriptor, buf, len, 0, NULL, &m,
-				     NULL, 0), 0);
+	m = round_trip(&rep.base, 0);
 	assert_string_equal(((Aitrail__V1__EnrollReply *)m)->agent_key, "key");
 	wire_free(m);
-	free(buf);
 
 	ack.seq = 42;
 	ack.status = (char *)"duplicate";
-	assert_int_equal(wire_pack(&ack.base, 1, &buf, &len), 0);
-	assert_int_equal(wire_unpack(&aitrail__v1__batch_ack__descriptor, buf, len, 1, NULL, &m,
-				     NULL, 0), 0);
+	m = round_trip(&ack.base, 1);
 	assert_int_equal(((Aitrail__V1__BatchAck *)m)->seq, 42);
 	assert_string_equal(((Aitrail__V1__BatchAck *)m)->status, "duplicate");
 	wire_free(m);
-	free(buf);
 
 	e.code = 401;
 	e.message = (char *)"unknown agent key";
-	assert_int_equal(wire_pack(&e.base, 1, &buf, &len), 0);
-	assert_int_equal(wire_unpack(&aitrail__v1__error_reply__descriptor, buf, len, 1, NULL, &m,
-				     NULL, 0), 0);
+	m = round_trip(&e.base, 1);
 	assert_int_equal(((Aitrail__V1__ErrorReply *)m)->code, 401);
 	wire_free(m);
-	free(buf);
 
 	hb.spool_bytes = 1234;
 	hb.interval_s = 30;
-	assert_int_equal(wire_pack(&hb.base, 1, &buf, &len), 0);
-	assert_int_equal(wire_unpack(&aitrail__v1__heartbeat__descriptor, buf, len, 1, NULL, &m,
-				     NULL, 0), 0);
+	m = round_trip(&hb.base, 1);
 	assert_int_equal(((Aitrail__V1__Heartbeat *)m)->spool_bytes, 1234);
 	wire_free(m);
-	free(buf);
 }
 
 static void test_corrupt_bodies(void **state)
@@ -347,12 +350,7 @@ static void test_batch_writer(void **state)
 	hdr.version = WIRE_VERSION;
 	hdr.agent = &ai;
 	hdr.seq = 5;
-	gap.from_seq = 30;
-	gap.to_seq = 39;
-	gap.events = 10;
-	gap.reason = (char *)"spool_full_drop_newest";
-	hdr.n_gaps = 1;
-	hdr.gaps = gaps;
+	set_gap(&hdr, gaps, 30, 39, "spool_full_drop_newest");
 	assert_int_equal(wire_batch_finish(&w, &hdr, hash, &body, &body_len), 0);
 
 	assert_int_equal(wire_unpack(&aitrail__v1__batch__descriptor, body, body_len, 1, NULL, &m,
