@@ -63,6 +63,17 @@ static int parse_word(struct pctx *c, const yaml_node_t *n, const char *what,
 #define ACTION_LIST "allow, alert, deny, kill"
 #define MODE_LIST "enforce, monitor"
 
+/* A mode: key, when there is one, into *mode. */
+static int parse_mode(struct pctx *c, const yaml_node_t *n, enum pol_mode *mode)
+{
+	int v = n ? parse_word(c, n, "mode", mode_words, MODE_LIST) : (int)*mode;
+
+	if (v < 0)
+		return -EINVAL;
+	*mode = v;
+	return 0;
+}
+
 static int add_str(struct pol_strv *v, const char *s)
 {
 	char **nv = realloc(v->v, (v->n + 1) * sizeof(*nv));
@@ -339,13 +350,8 @@ static int parse_rule(struct pctx *c, yaml_node_t *n, struct pol_rule *r, enum p
 	} else {
 		r->action = v;
 	}
-	if (rn.mode) {
-		v = parse_word(c, rn.mode, "mode", mode_words, MODE_LIST);
-		if (v < 0)
-			bad = -EINVAL;
-		else
-			r->mode = v;
-	}
+	if (parse_mode(c, rn.mode, &r->mode))
+		bad = -EINVAL;
 	if (rn.match) {
 		v = ydoc_walk(c->d, rn.match, &match_table, r);
 		if (v)
@@ -423,14 +429,8 @@ static int parse_root(struct pctx *c, yaml_node_t *root)
 		     version ? version : "?");
 		bad = -EINVAL;
 	}
-	if (rn.mode) {
-		int v = parse_word(c, rn.mode, "mode", mode_words, MODE_LIST);
-
-		if (v < 0)
-			bad = -EINVAL;
-		else
-			dmode = v;
-	}
+	if (parse_mode(c, rn.mode, &dmode))
+		bad = -EINVAL;
 	for (int i = 0; i < POL_CAT_MAX; i++)
 		c->p->defaults[i] = (struct pol_default){ POL_ALLOW, dmode };
 	if (rn.defaults && ydoc_walk(c->d, rn.defaults, &default_table, c->p->defaults))
