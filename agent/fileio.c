@@ -80,14 +80,6 @@ static struct fio_fd **fd_find(uint32_t pid, int32_t fd)
 	return pp;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static const char *rec_path(const char *p, size_t maxlen, uint16_t n)
 {
 	if (n == 0 || n > maxlen || p[n - 1] != '\0')
@@ -223,7 +215,7 @@ static void emit_recent(struct agent *a, struct fio_recent *w, const char *path,
 /* Reports pending writes older than max_age_ms (0: all) as not hashed. */
 static void flush_pending(struct agent *a, uint64_t max_age_ms)
 {
-	uint64_t now = now_ms();
+	uint64_t now = now_mono_ns() / 1000000;
 
 	for (unsigned int i = 0; i < FIO_RECENT; i++) {
 		struct fio_recent *w = &recent[i];
@@ -264,7 +256,7 @@ static int decode_close(struct agent *a, const struct at_hdr *h, const void *rec
 	*pp = f->next;
 	w = recent_slot(a);
 	w->used = true;
-	w->at_ms = now_ms();
+	w->at_ms = now_mono_ns() / 1000000;
 	w->hdr = *h;
 	w->path = f->path;
 	w->oflags = f->oflags;

@@ -29,6 +29,7 @@
 #include "agent/module.h"
 #include "agent/procscan.h"
 #include "bpf/aitrail.skel.h"
+#include "common/util.h"
 #include "bpf/session.h"
 #include "common/log.h"
 
@@ -302,14 +303,6 @@ static int on_record(void *ctx, void *data, size_t size)
 static int poll_tfd = -1;
 static bool sweeping;
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 static void set_poll(struct agent *a, uint64_t until_ns, uint64_t timer_ns)
 {
 	struct itimerspec its = {
@@ -334,7 +327,7 @@ static int consume(struct agent *a)
 
 static void poll_next(struct agent *a)
 {
-	uint64_t next = mono_ns() + RING_POLL_MS * 1000000ULL;
+	uint64_t next = now_mono_ns() + RING_POLL_MS * 1000000ULL;
 
 	sweeping = false;
 	set_poll(a, next, next);
@@ -363,7 +356,7 @@ static void on_poll(struct agent *a, int fd, uint32_t events, void *arg)
 	}
 	/* quiet: records wake the agent again from now on */
 	sweeping = true;
-	set_poll(a, 0, mono_ns() + RING_SWEEP_MS * 1000000ULL);
+	set_poll(a, 0, now_mono_ns() + RING_SWEEP_MS * 1000000ULL);
 	if (consume(a) > 0)
 		poll_next(a);
 }

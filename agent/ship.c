@@ -17,8 +17,8 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
-#include <curl/curl.h>
 
+#include "common/http_client.h"
 #include "common/log.h"
 #include "agent/ship.h"
 #include "common/util.h"
@@ -43,8 +43,7 @@ struct shipper {
 	struct spool *spool;
 	int epfd, tfd;
 	CURLM *multi;
-	CURL *easy;
-	struct curl_slist *headers;
+	struct http_client http;
 	uint64_t curl_deadline;     /* monotonic ns, 0 = none */
 
 	Aitrail__V1__AgentInfo ai;
@@ -59,10 +58,6 @@ struct shipper {
 	uint64_t busy_batch;        /* batch seq of the request in flight */
 	uint32_t busy_events;
 	uint8_t *req_body;          /* enroll / heartbeat bodies (batches are the spool's) */
-	uint8_t *reply;
-	size_t reply_len;
-	int reply_over;
-	char errbuf[CURL_ERROR_SIZE];
 
 	uint64_t retry_at;
 	uint32_t backoff_ms;
@@ -78,14 +73,6 @@ struct shipper {
 	void *stats_arg;
 	struct ship_stats st;
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 static void read_line_file(const char *path, char *buf, size_t len)
 {
@@ -218,80 +205,26 @@ static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
 {
 	struct shipper *sh = userp;
 
-	sh->curl_deadline = timeout_ms < 0 ? 0 : mono_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	sh->curl_deadline = timeout_ms < 0 ? 0 : now_mono_ns() + (uint64_t)timeout_ms * 1000000ULL;
 	return 0;
-}
-
-static size_t on_reply(char *data, size_t size, size_t n, void *userp)
-{
-	struct shipper *sh = userp;
-	size_t len = size * n;
-	uint8_t *nb;
-
-	if (sh->reply_len + len > REPLY_MAX) {
-		sh->reply_over = 1;
-		return 0; /* aborts the transfer: no reply of ours is this large */
-	}
-	nb = realloc(sh->reply, sh->reply_len + len + 1);
-	if (!nb)
-		return 0;
-	memcpy(nb + sh->reply_len, data, len);
-	sh->reply = nb;
-	sh->reply_len += len;
-	return len;
 }
 
 static int start_request(struct shipper *sh, enum req_kind kind, const char *path,
 			 const uint8_t *body, size_t len)
 {
-	char url[sizeof(sh->cfg->collector_url) + 32], auth[sizeof(sh->agent_key) + 32];
-	const struct agent_config *c = sh->cfg;
-	CURLMcode mc;
+	struct http_request r = {
+		.path = path,
+		.bearer = kind == REQ_ENROLL ? NULL : sh->agent_key,
+		.content_type = "application/x-protobuf",
+		.deflate = true,
+		.body = body,
+		.body_len = len,
+	};
+	int err = http_start(&sh->http, sh->multi, &r);
 
-	snprintf(url, sizeof(url), "%s%s", c->collector_url, path);
-	curl_slist_free_all(sh->headers);
-	sh->headers = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
-	sh->headers = curl_slist_append(sh->headers, "Content-Encoding: deflate");
-	sh->headers = curl_slist_append(sh->headers, "Expect:");
-	if (kind != REQ_ENROLL) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", sh->agent_key);
-		sh->headers = curl_slist_append(sh->headers, auth);
-	}
-	if (!sh->headers)
-		return -ENOMEM;
-	curl_easy_reset(sh->easy);
-	curl_easy_setopt(sh->easy, CURLOPT_URL, url);
-	curl_easy_setopt(sh->easy, CURLOPT_POST, 1L);
-	curl_easy_setopt(sh->easy, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(sh->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	curl_easy_setopt(sh->easy, CURLOPT_HTTPHEADER, sh->headers);
-	curl_easy_setopt(sh->easy, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(sh->easy, CURLOPT_ACCEPT_ENCODING, "deflate");
-	curl_easy_setopt(sh->easy, CURLOPT_WRITEFUNCTION, on_reply);
-	curl_easy_setopt(sh->easy, CURLOPT_WRITEDATA, sh);
-	curl_easy_setopt(sh->easy, CURLOPT_ERRORBUFFER, sh->errbuf);
-	curl_easy_setopt(sh->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(sh->easy, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-	curl_easy_setopt(sh->easy, CURLOPT_TIMEOUT_MS, 60000L);
-	curl_easy_setopt(sh->easy, CURLOPT_USERAGENT, "aitrail-agent");
-	curl_easy_setopt(sh->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	if (c->ca_file[0])
-		curl_easy_setopt(sh->easy, CURLOPT_CAINFO, c->ca_file);
-	if (c->cert_file[0]) {
-		curl_easy_setopt(sh->easy, CURLOPT_SSLCERT, c->cert_file);
-		curl_easy_setopt(sh->easy, CURLOPT_SSLKEY, c->key_file);
-	}
-	sh->reply_len = 0;
-	sh->reply_over = 0;
-	sh->errbuf[0] = '\0';
-	mc = curl_multi_add_handle(sh->multi, sh->easy);
-	if (mc != CURLM_OK) {
-		log_error("failed to start the %s request: %s", req_names[kind],
-			  curl_multi_strerror(mc));
-		return -EIO;
-	}
-	sh->busy = kind;
-	return 0;
+	if (!err)
+		sh->busy = kind;
+	return err;
 }
 
 /* --- requests ----------------------------------------------------------------------------- */
@@ -305,21 +238,27 @@ static void refresh_agent_info(struct shipper *sh)
 	sh->ai.host_id = sh->host_id;
 }
 
+/* Sends msg, packed and deflated into the shipper's body buffer (kept until the next one). */
+static int start_message(struct shipper *sh, enum req_kind kind, const char *path,
+			 const ProtobufCMessage *msg)
+{
+	size_t len;
+	int err;
+
+	free(sh->req_body);
+	sh->req_body = NULL;
+	err = wire_pack(msg, 1, &sh->req_body, &len);
+	return err ? err : start_request(sh, kind, path, sh->req_body, len);
+}
+
 static int start_enroll(struct shipper *sh)
 {
 	Aitrail__V1__EnrollRequest req = AITRAIL__V1__ENROLL_REQUEST__INIT;
-	size_t len;
-	int err;
 
 	refresh_agent_info(sh);
 	req.token = (char *)sh->cfg->enroll_token;
 	req.agent = &sh->ai;
-	free(sh->req_body);
-	sh->req_body = NULL;
-	err = wire_pack(&req.base, 1, &sh->req_body, &len);
-	if (!err)
-		err = start_request(sh, REQ_ENROLL, "/v1/enroll", sh->req_body, len);
-	return err;
+	return start_message(sh, REQ_ENROLL, "/v1/enroll", &req.base);
 }
 
 static int start_heartbeat(struct shipper *sh)
@@ -328,8 +267,6 @@ static int start_heartbeat(struct shipper *sh)
 	Aitrail__V1__AgentStats as = AITRAIL__V1__AGENT_STATS__INIT;
 	Aitrail__V1__LossCounters lost = AITRAIL__V1__LOSS_COUNTERS__INIT;
 	struct spool_stats ss;
-	size_t len;
-	int err;
 
 	spool_get_stats(sh->spool, &ss);
 	as.lost = &lost;
@@ -343,12 +280,7 @@ static int start_heartbeat(struct shipper *sh)
 	hb.spool_events = ss.events;
 	hb.last_batch_seq = ss.next_batch_seq - 1;
 	hb.interval_s = sh->cfg->stats_interval_s ? sh->cfg->stats_interval_s : 30;
-	free(sh->req_body);
-	sh->req_body = NULL;
-	err = wire_pack(&hb.base, 1, &sh->req_body, &len);
-	if (!err)
-		err = start_request(sh, REQ_HEARTBEAT, "/v1/heartbeat", sh->req_body, len);
-	return err;
+	return start_message(sh, REQ_HEARTBEAT, "/v1/heartbeat", &hb.base);
 }
 
 /*
@@ -380,7 +312,7 @@ static int start_batch(struct shipper *sh)
 
 static void schedule(struct shipper *sh)
 {
-	uint64_t now = mono_ns(), due;
+	uint64_t now = now_mono_ns(), due;
 	int err = 0;
 
 	if (sh->busy || now < sh->retry_at)
@@ -421,7 +353,7 @@ static void backoff(struct shipper *sh, uint32_t at_least_ms)
 		sh->backoff_ms = at_least_ms;
 	if (sh->backoff_ms > BACKOFF_MAX_MS)
 		sh->backoff_ms = BACKOFF_MAX_MS;
-	sh->retry_at = mono_ns() + (uint64_t)sh->backoff_ms * 1000000ULL;
+	sh->retry_at = now_mono_ns() + (uint64_t)sh->backoff_ms * 1000000ULL;
 }
 
 /* The collector's ErrorReply message, or a short excerpt of whatever it sent. */
@@ -432,17 +364,17 @@ static bool reply_reason(struct shipper *sh, char *buf, size_t len)
 	bool revoked = false;
 
 	buf[0] = '\0';
-	if (!sh->reply_len)
+	if (!sh->http.reply_len)
 		return false;
-	if (!wire_unpack(&aitrail__v1__error_reply__descriptor, sh->reply, sh->reply_len, 0, NULL,
-			 &m, NULL, 0)) {
+	if (!wire_unpack(&aitrail__v1__error_reply__descriptor, sh->http.reply, sh->http.reply_len,
+			 0, NULL, &m, NULL, 0)) {
 		snprintf(buf, len, "%s", ((Aitrail__V1__ErrorReply *)m)->message);
 		revoked = !strcmp(((Aitrail__V1__ErrorReply *)m)->reason, "revoked");
 		wire_free(m);
 	}
 	if (!buf[0])
-		snprintf(buf, len, "%.*s", (int)(sh->reply_len < 120 ? sh->reply_len : 120),
-			 (const char *)sh->reply);
+		snprintf(buf, len, "%.*s", (int)(sh->http.reply_len < 120 ? sh->http.reply_len : 120),
+			 sh->http.reply);
 	return revoked;
 }
 
@@ -453,8 +385,8 @@ static void on_enrolled(struct shipper *sh)
 	char path[PATH_MAX + 16], why[160];
 	int err;
 
-	err = wire_unpack(&aitrail__v1__enroll_reply__descriptor, sh->reply, sh->reply_len, 0,
-			  NULL, &m, why, sizeof(why));
+	err = wire_unpack(&aitrail__v1__enroll_reply__descriptor, sh->http.reply,
+			  sh->http.reply_len, 0, NULL, &m, why, sizeof(why));
 	if (err) {
 		log_error("failed to read the collector's enrollment reply: %s", why);
 		backoff(sh, BACKOFF_MAX_MS);
@@ -495,8 +427,8 @@ static void on_batch_acked(struct shipper *sh)
 	ProtobufCMessage *m;
 	char why[160];
 
-	if (wire_unpack(&aitrail__v1__batch_ack__descriptor, sh->reply, sh->reply_len, 0, NULL, &m,
-			why, sizeof(why))) {
+	if (wire_unpack(&aitrail__v1__batch_ack__descriptor, sh->http.reply, sh->http.reply_len, 0,
+			NULL, &m, why, sizeof(why))) {
 		log_error("failed to read the collector's acknowledgement of batch %" PRIu64 ": %s",
 			  sh->busy_batch, why);
 		sh->st.failures++;
@@ -527,20 +459,17 @@ static void on_batch_acked(struct shipper *sh)
 static void on_done(struct shipper *sh, CURLcode cc)
 {
 	enum req_kind kind = sh->busy;
-	long code = 0;
+	long code = http_finish(&sh->http, cc);
 	char why[200];
 	bool revoked;
 
-	curl_multi_remove_handle(sh->multi, sh->easy);
 	sh->busy = REQ_NONE;
-	curl_easy_getinfo(sh->easy, CURLINFO_RESPONSE_CODE, &code);
-	if (cc != CURLE_OK || code >= 500 || code == 0) {
+	if (code >= 500 || code == 0) {
 		sh->st.failures++;
 		if (sh->st.connected || !sh->down_since_fail) {
-			if (cc != CURLE_OK)
+			if (!code)
 				log_warn("collector %s unreachable (%s): events stay in the spool, "
-					 "retrying", sh->cfg->collector_url,
-					 sh->errbuf[0] ? sh->errbuf : curl_easy_strerror(cc));
+					 "retrying", sh->cfg->collector_url, http_reason(&sh->http));
 			else {
 				reply_reason(sh, why, sizeof(why));
 				log_warn("collector error %ld on %s: %s; retrying", code,
@@ -638,7 +567,7 @@ void ship_dispatch(struct shipper *sh)
 					 (evs[i].events & EPOLLERR ? CURL_CSELECT_ERR : 0),
 					 &running);
 	}
-	now = mono_ns();
+	now = now_mono_ns();
 	if (sh->curl_deadline && now >= sh->curl_deadline) {
 		sh->curl_deadline = 0;
 		curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
@@ -652,7 +581,7 @@ void ship_dispatch(struct shipper *sh)
 	}
 	schedule(sh);
 	/* a request that started may already have a curl timeout of 0 */
-	if (sh->curl_deadline && sh->curl_deadline <= mono_ns()) {
+	if (sh->curl_deadline && sh->curl_deadline <= now_mono_ns()) {
 		sh->curl_deadline = 0;
 		curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 		while ((msg = curl_multi_info_read(sh->multi, &i)))
@@ -689,7 +618,7 @@ void ship_flush_appends(struct shipper *sh)
 
 int ship_flush(struct shipper *sh, int timeout_ms)
 {
-	uint64_t end = mono_ns() + (uint64_t)timeout_ms * 1000000ULL, failures = sh->st.failures;
+	uint64_t end = now_mono_ns() + (uint64_t)timeout_ms * 1000000ULL, failures = sh->st.failures;
 	struct spool_stats ss;
 	struct epoll_event ev;
 
@@ -701,7 +630,7 @@ int ship_flush(struct shipper *sh, int timeout_ms)
 		spool_get_stats(sh->spool, &ss);
 		if (!sh->busy && !ss.events && !ss.pending_gaps && !spool_inflight(sh->spool))
 			break;
-		if (mono_ns() >= end || (!sh->agent_key[0] && !sh->cfg->enroll_token[0]))
+		if (now_mono_ns() >= end || (!sh->agent_key[0] && !sh->cfg->enroll_token[0]))
 			break;
 		ship_dispatch(sh);
 		epoll_wait(sh->epfd, &ev, 1, 50);
@@ -774,14 +703,20 @@ int ship_open(struct shipper **sp, const struct agent_config *cfg, const char *v
 		err = -errno;
 		goto fail;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		err = -EIO;
-		log_error("failed to initialize libcurl");
+	err = http_init(&sh->http, &(struct http_opts){
+		.base_url = cfg->collector_url,
+		.user_agent = "aitrail-agent",
+		.ca_file = cfg->ca_file,
+		.cert_file = cfg->cert_file,
+		.key_file = cfg->key_file,
+		.connect_timeout_ms = 5000,
+		.timeout_ms = 60000,
+		.max_reply = REPLY_MAX,
+	});
+	if (err)
 		goto fail;
-	}
 	sh->multi = curl_multi_init();
-	sh->easy = curl_easy_init();
-	if (!sh->multi || !sh->easy) {
+	if (!sh->multi) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -789,7 +724,7 @@ int ship_open(struct shipper **sp, const struct agent_config *cfg, const char *v
 	curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
 	curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
 	curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
-	sh->sync_at = mono_ns() + SYNC_INTERVAL_NS;
+	sh->sync_at = now_mono_ns() + SYNC_INTERVAL_NS;
 	/* first heartbeat right away: the collector learns the agent is up */
 	sh->heartbeat_at = 0;
 	log_info("shipping to %s%s", cfg->collector_url,
@@ -806,13 +741,9 @@ void ship_close(struct shipper *sh)
 {
 	if (!sh)
 		return;
-	if (sh->busy)
-		curl_multi_remove_handle(sh->multi, sh->easy);
-	if (sh->easy)
-		curl_easy_cleanup(sh->easy);
+	http_cleanup(&sh->http);
 	if (sh->multi)
 		curl_multi_cleanup(sh->multi);
-	curl_slist_free_all(sh->headers);
 	if (sh->spool) {
 		spool_sync(sh->spool);
 		spool_close(sh->spool);
@@ -822,6 +753,5 @@ void ship_close(struct shipper *sh)
 	if (sh->epfd >= 0)
 		close(sh->epfd);
 	free(sh->req_body);
-	free(sh->reply);
 	free(sh);
 }

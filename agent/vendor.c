@@ -12,11 +12,11 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#include <yaml.h>
 
 #include "agent/config.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "common/yaml_doc.h"
 #include "agent/vendor.h"
 
 struct vendor_entry {
@@ -99,7 +99,7 @@ static const struct vendor_entry builtin[] = {
 
 static const char *const classes[] = { VENDOR_CLASS_MODEL, VENDOR_CLASS_TELEMETRY,
 				       VENDOR_CLASS_REGISTRY, VENDOR_CLASS_GIT,
-				       VENDOR_CLASS_OTHER };
+				       VENDOR_CLASS_OTHER, NULL };
 
 /* Entries from the vendor file; they win over built-in entries of equal specificity. */
 static struct vendor_entry *extra;
@@ -179,10 +179,9 @@ void vendor_classify(const char *host, struct vendor_match *m)
 
 static const char *class_lookup(const char *name)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(classes); i++)
-		if (!strcmp(classes[i], name))
-			return classes[i];
-	return NULL;
+	int i = ydoc_word(classes, name);
+
+	return i < 0 ? NULL : classes[i];
 }
 
 static bool pattern_ok(const char *p)
@@ -204,15 +203,8 @@ int vendor_add(const char *pattern, const char *dst_class, const char *vendor)
 
 	if (!cls || !pattern_ok(pattern) || strlen(vendor) >= VENDOR_NAME_MAX)
 		return -EINVAL;
-	if (n_extra == cap_extra) {
-		size_t cap = cap_extra ? cap_extra * 2 : 32;
-
-		e = realloc(extra, cap * sizeof(*e));
-		if (!e)
-			return -ENOMEM;
-		extra = e;
-		cap_extra = cap;
-	}
+	if (grow_array(&extra, &cap_extra, n_extra + 1, sizeof(*extra)))
+		return -ENOMEM;
 	e = &extra[n_extra];
 	e->pattern = strdup(pattern);
 	e->vendor = strdup(vendor);
@@ -237,125 +229,79 @@ void vendor_reset(void)
 	n_extra = cap_extra = 0;
 }
 
-static const char *scalar(yaml_node_t *n)
-{
-	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
-
-#define verr(file, node, fmt, ...)                                                                 \
-	log_error("%s:%zu: " fmt, file, (size_t)(node)->start_mark.line + 1, ##__VA_ARGS__)
+/* --- the vendor file ---------------------------------------------------------------------- */
 
 /* One `- match: ..., class: ..., vendor: ...` item. */
-static int load_item(const char *file, yaml_document_t *doc, yaml_node_t *item)
+struct vendor_item {
+	char match[VENDOR_PATTERN_MAX];
+	int cls;
+	char vendor[VENDOR_NAME_MAX];
+};
+
+static int check_pattern(const struct yval *v)
 {
-	const char *match = NULL, *cls = NULL, *vendor = "";
-	yaml_node_pair_t *pr;
+	if (!pattern_ok(v->text))
+		return yval_err(v, "'%s' is not a host name or glob (letters, digits, . - _ and *; "
+				"at most %d bytes)", v->text, VENDOR_PATTERN_MAX - 1);
+	return 0;
+}
+
+static const struct ykey item_keys[] = {
+	YK_STR("match", struct vendor_item, match, .fn = check_pattern),
+	YK_ENUM("class", struct vendor_item, cls, classes),
+	YK_STR("vendor", struct vendor_item, vendor),
+};
+
+static const struct ytable item_table = YTABLE("vendors[]", item_keys);
+
+struct vendor_file {
+	yaml_node_t *vendors;
+};
+
+static const struct ykey file_keys[] = {
+	YK_NODE("vendors", struct vendor_file, vendors),
+};
+
+static const struct ytable file_table = YTABLE("", file_keys);
+
+static int load_item(struct ydoc *d, yaml_node_t *n)
+{
+	struct vendor_item it = { .cls = -1 };
 	int err;
 
-	if (item->type != YAML_MAPPING_NODE) {
-		verr(file, item, "vendors[]: expected a mapping with match, class and vendor");
-		return -EINVAL;
-	}
-	for (pr = item->data.mapping.pairs.start; pr < item->data.mapping.pairs.top; pr++) {
-		yaml_node_t *k = yaml_document_get_node(doc, pr->key);
-		yaml_node_t *v = yaml_document_get_node(doc, pr->value);
-		const char *ks = scalar(k), *vs = scalar(v);
-
-		if (!ks || !vs) {
-			verr(file, k, "vendors[]: keys and values must be plain strings");
-			return -EINVAL;
-		}
-		if (!strcmp(ks, "match")) {
-			match = vs;
-		} else if (!strcmp(ks, "class")) {
-			if (!class_lookup(vs)) {
-				verr(file, v, "vendors[].class: '%s' is not one of model_vendor, "
-				     "telemetry, package_registry, git_host, other", vs);
-				return -EINVAL;
-			}
-			cls = vs;
-		} else if (!strcmp(ks, "vendor")) {
-			if (strlen(vs) >= VENDOR_NAME_MAX) {
-				verr(file, v, "vendors[].vendor: too long (at most %d bytes)",
-				     VENDOR_NAME_MAX - 1);
-				return -EINVAL;
-			}
-			vendor = vs;
-		} else {
-			verr(file, k, "vendors[]: unknown key '%s'", ks);
-			return -EINVAL;
-		}
-	}
-	if (!match || !cls) {
-		verr(file, item, "vendors[]: needs both 'match' and 'class'");
-		return -EINVAL;
-	}
-	if (!pattern_ok(match)) {
-		verr(file, item, "vendors[].match: '%s' is not a host name or glob (letters, digits, "
-		     ". - _ and *; at most %d bytes)", match, VENDOR_PATTERN_MAX - 1);
-		return -EINVAL;
-	}
-	err = vendor_add(match, cls, vendor);
+	err = ydoc_walk(d, n, &item_table, &it);
 	if (err)
-		verr(file, item, "failed to add vendor entry '%s': %s", match, strerror(-err));
+		return err;
+	if (!it.match[0] || it.cls < 0) {
+		ydoc_err(d, n, "vendors[]: needs both 'match' and 'class'");
+		return -EINVAL;
+	}
+	err = vendor_add(it.match, classes[it.cls], it.vendor);
+	if (err)
+		ydoc_err(d, n, "failed to add vendor entry '%s': %s", it.match, strerror(-err));
 	return err;
 }
 
 int vendor_load_file(const char *path)
 {
-	yaml_parser_t parser;
-	yaml_document_t doc;
-	yaml_node_t *root, *list = NULL;
-	yaml_node_item_t *it;
+	struct vendor_file vf = {};
+	struct ydoc d = {};
+	yaml_node_t *root;
 	size_t keep = n_extra;
-	int err = 0;
-	FILE *f;
+	int err;
 
-	f = fopen(path, "r");
-	if (!f) {
-		err = -errno;
-		log_error("failed to open vendor file %s: %s", path, strerror(errno));
+	err = ydoc_load_file(&d, path, "vendor file");
+	if (err)
 		return err;
-	}
-	yaml_parser_initialize(&parser);
-	yaml_parser_set_input_file(&parser, f);
-	if (!yaml_parser_load(&parser, &doc)) {
-		log_error("%s:%zu: failed to parse vendor file: %s", path,
-			  parser.problem_mark.line + 1, parser.problem ? parser.problem : "?");
-		yaml_parser_delete(&parser);
-		fclose(f);
-		return -EINVAL;
-	}
-	root = yaml_document_get_root_node(&doc);
-	if (root && root->type == YAML_MAPPING_NODE) {
-		yaml_node_pair_t *pr;
-
-		for (pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top; pr++) {
-			yaml_node_t *k = yaml_document_get_node(&doc, pr->key);
-			const char *ks = scalar(k);
-
-			if (ks && !strcmp(ks, "vendors")) {
-				list = yaml_document_get_node(&doc, pr->value);
-			} else {
-				verr(path, k, "unknown key '%s' (the file holds a 'vendors:' list)",
-				     ks ? ks : "?");
-				err = -EINVAL;
-				goto out;
-			}
-		}
-	}
-	if (!list || list->type != YAML_SEQUENCE_NODE) {
-		log_error("%s:%zu: expected 'vendors:' with a list of entries", path,
-			  root ? (size_t)root->start_mark.line + 1 : (size_t)1);
+	root = ydoc_root(&d);
+	err = root ? ydoc_walk(&d, root, &file_table, &vf) : 0;
+	if (!err && (!vf.vendors || vf.vendors->type != YAML_SEQUENCE_NODE)) {
+		ydoc_err(&d, vf.vendors ? vf.vendors : root,
+			 "expected 'vendors:' with a list of entries");
 		err = -EINVAL;
-		goto out;
 	}
-	for (it = list->data.sequence.items.start; it < list->data.sequence.items.top; it++) {
-		err = load_item(path, &doc, yaml_document_get_node(&doc, *it));
-		if (err)
-			break;
-	}
-out:
+	for (size_t i = 0; !err && i < ydoc_count(vf.vendors); i++)
+		err = load_item(&d, ydoc_item(&d, vf.vendors, i));
 	if (err) {
 		/* all of the file or none of it */
 		while (n_extra > keep) {
@@ -364,9 +310,7 @@ out:
 			free((void *)extra[n_extra].vendor);
 		}
 	}
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&parser);
-	fclose(f);
+	ydoc_free(&d);
 	return err;
 }
 

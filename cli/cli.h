@@ -1,22 +1,29 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* aitrail CLI internals: the HTTP client (main.c) and the renderers (render.c). */
+/* aitrail CLI internals: requests to the collector (main.c) and the renderers (render.c). */
 #ifndef AITRAIL_CLI_H
 #define AITRAIL_CLI_H
 
 #include <stdbool.h>
 #include <stdio.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
+
+#include "common/http_client.h"
 
 struct cli {
 	const char *server, *token, *ca;
 	bool json;
-	CURL *curl;
+	struct http_client http;
 };
 
 /* GET path from the collector: the parsed answer, or NULL after an error message. */
 json_object *cli_get(struct cli *c, const char *path);
+/* r with the admin token: the HTTP status, or 0 after saying the collector was unreachable. */
+long cli_request(struct cli *c, struct http_request *r);
+/* Appends &name=value (?name=value first), escaped, to the path q; nothing when val is NULL. */
+void cli_add_param(char *q, size_t len, const char *name, const char *val);
+/* The same for a TIME flag, sent as Unix ns; -EINVAL after a message naming the flag. */
+int cli_add_time(char *q, size_t len, const char *flag, const char *val);
 
 /* aitrail provenance PATH... | --git REPO (cli/provenance.c) */
 int cmd_provenance(struct cli *c, int argc, char **argv);

@@ -8,17 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "cli/cli.h"
 #include "common/log.h"
 #include "common/timeparse.h"
 #include "common/util.h"
-
-struct buf {
-	char *p;
-	size_t len;
-};
 
 static void usage(FILE *f)
 {
@@ -56,61 +49,34 @@ static void usage(FILE *f)
 		"14:03\", 14:03), or an age: 90s, 15m, 2h, 7d, 1w.\n");
 }
 
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
+long cli_request(struct cli *c, struct http_request *r)
 {
-	struct buf *b = ud;
-	char *np = realloc(b->p, b->len + sz * n + 1);
+	long status;
 
-	if (!np)
-		return 0;
-	b->p = np;
-	memcpy(b->p + b->len, p, sz * n);
-	b->len += sz * n;
-	b->p[b->len] = '\0';
-	return sz * n;
+	r->bearer = c->token;
+	status = http_perform(&c->http, r);
+	if (!status) {
+		fprintf(stderr, "aitrail: failed to reach the collector at %s: %s\n", c->server,
+			http_reason(&c->http));
+		if (http_cert_refused(&c->http))
+			fprintf(stderr, "aitrail: pass the CA that signed the collector's certificate "
+				"with --ca FILE or AITRAIL_CA\n");
+	}
+	return status;
 }
 
 /* GET (post=false) or POST path; returns the parsed JSON answer, or NULL after an error line. */
 static json_object *call(struct cli *c, const char *path, bool post)
 {
-	struct curl_slist *h = NULL;
-	struct buf b = { 0 };
-	char url[4096], auth[600], cerr[CURL_ERROR_SIZE] = "";
-	json_object *o = NULL, *msg;
-	long status = 0;
-	CURLcode rc;
+	struct http_request r = { .path = path, .body = post ? "" : NULL };
+	long status = cli_request(c, &r);
+	json_object *o, *msg;
 
-	snprintf(url, sizeof(url), "%s%s", c->server, path);
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
-	h = curl_slist_append(h, auth);
-	curl_easy_reset(c->curl);
-	curl_easy_setopt(c->curl, CURLOPT_URL, url);
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 120L);
-	if (c->ca)
-		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca);
-	if (post) {
-		curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
-		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, "");
-	}
-	rc = curl_easy_perform(c->curl);
-	curl_slist_free_all(h);
-	if (rc != CURLE_OK) {
-		fprintf(stderr, "aitrail: failed to reach the collector at %s: %s\n", c->server,
-			cerr[0] ? cerr : curl_easy_strerror(rc));
-		if (rc == CURLE_PEER_FAILED_VERIFICATION)
-			fprintf(stderr, "aitrail: pass the CA that signed the collector's certificate "
-				"with --ca FILE or AITRAIL_CA\n");
-		goto out;
-	}
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-	o = b.p ? json_tokener_parse(b.p) : NULL;
+	if (!status)
+		return NULL;
+	o = c->http.reply_len ? json_tokener_parse(c->http.reply) : NULL;
 	if (status == 200 && o)
-		goto out;
+		return o;
 	msg = o ? json_object_object_get(o, "error") : NULL;
 	if (status == 401)
 		fprintf(stderr, "aitrail: the collector refused the token (401): %s\n"
@@ -119,13 +85,10 @@ static json_object *call(struct cli *c, const char *path, bool post)
 	else if (msg)
 		fprintf(stderr, "aitrail: %s (HTTP %ld)\n", json_object_get_string(msg), status);
 	else
-		fprintf(stderr, "aitrail: unexpected answer from %s: HTTP %ld%s\n", url, status,
-			o ? "" : ", not JSON (is this an aitrail collector?)");
+		fprintf(stderr, "aitrail: unexpected answer from %s%s: HTTP %ld%s\n", c->server, path,
+			status, o ? "" : ", not JSON (is this an aitrail collector?)");
 	json_object_put(o);
-	o = NULL;
-out:
-	free(b.p);
-	return o;
+	return NULL;
 }
 
 json_object *cli_get(struct cli *c, const char *path)
@@ -133,21 +96,20 @@ json_object *cli_get(struct cli *c, const char *path)
 	return call(c, path, false);
 }
 
-/* Appends &name=value, escaped, to a query string. */
-static void add_param(struct cli *c, char *q, size_t len, const char *name, const char *val)
+void cli_add_param(char *q, size_t len, const char *name, const char *val)
 {
 	char *e;
 
 	if (!val)
 		return;
-	e = curl_easy_escape(c->curl, val, 0);
+	e = http_escape(val);
 	snprintf(q + strlen(q), len - strlen(q), "%c%s=%s", strchr(q, '?') ? '&' : '?', name,
 		 e ? e : "");
 	curl_free(e);
 }
 
 /* Validates a TIME flag here, so the error names the flag; sends Unix ns. */
-static int add_time(struct cli *c, char *q, size_t len, const char *flag, const char *val)
+int cli_add_time(char *q, size_t len, const char *flag, const char *val)
 {
 	uint64_t ns;
 	char b[32];
@@ -161,7 +123,7 @@ static int add_time(struct cli *c, char *q, size_t len, const char *flag, const 
 		return -EINVAL;
 	}
 	snprintf(b, sizeof(b), "%" PRIu64, ns);
-	add_param(c, q, len, flag, b);
+	cli_add_param(q, len, flag, b);
 	return 0;
 }
 
@@ -211,9 +173,12 @@ struct cmd_args {
 	const char *v[O_AGENT + 1];
 };
 
-/* Parses a command's flags; allowed lists the ones it takes. */
+/*
+ * Parses a command's flags; allowed lists the ones it takes, args whether other arguments may
+ * follow. The index of the first of those, or -EINVAL after a message.
+ */
 static int parse_cmd(struct cli *c, const char *cmd, int argc, char **argv, const char *allowed,
-		     struct cmd_args *a)
+		     bool args, struct cmd_args *a)
 {
 	int ch;
 
@@ -244,29 +209,38 @@ static int parse_cmd(struct cli *c, const char *cmd, int argc, char **argv, cons
 			return -EINVAL;
 		}
 	}
+	if (!args && optind < argc) {
+		fprintf(stderr, "aitrail %s: unexpected argument '%s'\n", cmd, argv[optind]);
+		return -EINVAL;
+	}
 	return optind;
 }
+
+/* --since and --until, checked and added to the query q. */
+static int add_window(char *q, size_t len, const struct cmd_args *a)
+{
+	if (cli_add_time(q, len, "since", a->v[O_SINCE]) ||
+	    cli_add_time(q, len, "until", a->v[O_UNTIL]))
+		return -EINVAL;
+	return 0;
+}
+
 
 static int cmd_sessions(struct cli *c, int argc, char **argv)
 {
 	struct cmd_args a;
 	char q[2048] = "/v1/sessions";
 	json_object *o;
-	int n = parse_cmd(c, "sessions", argc, argv, "1234569", &a);
+	int n = parse_cmd(c, "sessions", argc, argv, "1234569", false, &a);
 
 	if (n < 0)
 		return 2;
-	if (n < argc) {
-		fprintf(stderr, "aitrail sessions: unexpected argument '%s'\n", argv[n]);
-		return 2;
-	}
-	add_param(c, q, sizeof(q), "host", a.v[O_HOST]);
-	add_param(c, q, sizeof(q), "user", a.v[O_USER]);
-	add_param(c, q, sizeof(q), "tool", a.v[O_TOOL]);
-	add_param(c, q, sizeof(q), "agent", a.v[O_AGENT]);
-	add_param(c, q, sizeof(q), "limit", a.v[O_LIMIT]);
-	if (add_time(c, q, sizeof(q), "since", a.v[O_SINCE]) ||
-	    add_time(c, q, sizeof(q), "until", a.v[O_UNTIL]))
+	cli_add_param(q, sizeof(q), "host", a.v[O_HOST]);
+	cli_add_param(q, sizeof(q), "user", a.v[O_USER]);
+	cli_add_param(q, sizeof(q), "tool", a.v[O_TOOL]);
+	cli_add_param(q, sizeof(q), "agent", a.v[O_AGENT]);
+	cli_add_param(q, sizeof(q), "limit", a.v[O_LIMIT]);
+	if (add_window(q, sizeof(q), &a))
 		return 2;
 	o = call(c, q, false);
 	note_limit(o, "sessions", a.v[O_LIMIT], 1000);
@@ -277,16 +251,11 @@ static int cmd_report(struct cli *c, int argc, char **argv)
 {
 	struct cmd_args a;
 	char q[512] = "/v1/report";
-	int n = parse_cmd(c, "report", argc, argv, "45", &a);
+	int n = parse_cmd(c, "report", argc, argv, "45", false, &a);
 
 	if (n < 0)
 		return 2;
-	if (n < argc) {
-		fprintf(stderr, "aitrail report: unexpected argument '%s'\n", argv[n]);
-		return 2;
-	}
-	if (add_time(c, q, sizeof(q), "since", a.v[O_SINCE]) ||
-	    add_time(c, q, sizeof(q), "until", a.v[O_UNTIL]))
+	if (add_window(q, sizeof(q), &a))
 		return 2;
 	return output(c, call(c, q, false), render_report);
 }
@@ -300,7 +269,7 @@ static int session_path(struct cli *c, const char *cmd, const char *id, const ch
 		fprintf(stderr, "aitrail %s: --session ID is required (see aitrail sessions)\n", cmd);
 		return -EINVAL;
 	}
-	e = curl_easy_escape(c->curl, id, 0);
+	e = http_escape(id);
 	snprintf(q, len, "/v1/sessions/%s/%s", e ? e : "", what);
 	curl_free(e);
 	return 0;
@@ -311,18 +280,13 @@ static int cmd_events(struct cli *c, int argc, char **argv)
 	struct cmd_args a;
 	char q[2048];
 	json_object *o;
-	int n = parse_cmd(c, "events", argc, argv, "45678", &a);
+	int n = parse_cmd(c, "events", argc, argv, "45678", false, &a);
 
 	if (n < 0 || session_path(c, "events", a.v[O_SESSION], "events", q, sizeof(q)))
 		return 2;
-	if (n < argc) {
-		fprintf(stderr, "aitrail events: unexpected argument '%s'\n", argv[n]);
-		return 2;
-	}
-	add_param(c, q, sizeof(q), "type", a.v[O_TYPE]);
-	add_param(c, q, sizeof(q), "limit", a.v[O_LIMIT]);
-	if (add_time(c, q, sizeof(q), "since", a.v[O_SINCE]) ||
-	    add_time(c, q, sizeof(q), "until", a.v[O_UNTIL]))
+	cli_add_param(q, sizeof(q), "type", a.v[O_TYPE]);
+	cli_add_param(q, sizeof(q), "limit", a.v[O_LIMIT]);
+	if (add_window(q, sizeof(q), &a))
 		return 2;
 	o = call(c, q, false);
 	note_limit(o, "events", a.v[O_LIMIT], 10000);
@@ -333,14 +297,10 @@ static int cmd_timeline(struct cli *c, int argc, char **argv)
 {
 	struct cmd_args a;
 	char q[2048];
-	int n = parse_cmd(c, "timeline", argc, argv, "7", &a);
+	int n = parse_cmd(c, "timeline", argc, argv, "7", false, &a);
 
 	if (n < 0 || session_path(c, "timeline", a.v[O_SESSION], "timeline", q, sizeof(q)))
 		return 2;
-	if (n < argc) {
-		fprintf(stderr, "aitrail timeline: unexpected argument '%s'\n", argv[n]);
-		return 2;
-	}
 	return output(c, call(c, q, false), render_timeline);
 }
 
@@ -355,7 +315,7 @@ static int cmd_agents(struct cli *c, int argc, char **argv)
 	struct cmd_args a;
 	char q[512];
 	char *e;
-	int n = parse_cmd(c, "agents", argc, argv, "", &a);
+	int n = parse_cmd(c, "agents", argc, argv, "", true, &a);
 
 	if (n < 0)
 		return 2;
@@ -370,7 +330,7 @@ static int cmd_agents(struct cli *c, int argc, char **argv)
 		fprintf(stderr, "aitrail agents revoke: expected one agent ID (see aitrail agents)\n");
 		return 2;
 	}
-	e = curl_easy_escape(c->curl, argv[n + 1], 0);
+	e = http_escape(argv[n + 1]);
 	snprintf(q, sizeof(q), "/v1/agents/%s/revoke", e ? e : "");
 	curl_free(e);
 	return output(c, call(c, q, true), print_revoked);
@@ -379,14 +339,10 @@ static int cmd_agents(struct cli *c, int argc, char **argv)
 static int cmd_stats(struct cli *c, int argc, char **argv)
 {
 	struct cmd_args a;
-	int n = parse_cmd(c, "stats", argc, argv, "", &a);
+	int n = parse_cmd(c, "stats", argc, argv, "", false, &a);
 
 	if (n < 0)
 		return 2;
-	if (n < argc) {
-		fprintf(stderr, "aitrail stats: unexpected argument '%s'\n", argv[n]);
-		return 2;
-	}
 	return output(c, call(c, "/v1/stats", false), render_stats);
 }
 
@@ -445,8 +401,12 @@ int main(int argc, char **argv)
 			c.server);
 		return 2;
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	c.curl = curl_easy_init();
+	if (http_init(&c.http, &(struct http_opts){ .base_url = c.server,
+						    .user_agent = "aitrail",
+						    .ca_file = c.ca,
+						    .connect_timeout_ms = 10000,
+						    .timeout_ms = 120000 }))
+		return 1;
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (!strcmp(argv[optind], cmds[i].name)) {
 			rc = cmds[i].fn(&c, argc - optind, argv + optind);
@@ -455,7 +415,6 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "aitrail: unknown command '%s' (see aitrail --help)\n", argv[optind]);
 out:
-	curl_easy_cleanup(c.curl);
-	curl_global_cleanup();
+	http_cleanup(&c.http);
 	return rc;
 }

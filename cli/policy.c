@@ -20,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "cli/cli.h"
 #include "common/log.h"
 #include "common/policy_rules.h"
@@ -33,35 +31,25 @@ struct body {
 	size_t len;
 };
 
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-	struct body *b = ud;
-	char *np = realloc(b->p, b->len + sz * n + 1);
-
-	if (!np)
-		return 0;
-	b->p = np;
-	memcpy(b->p + b->len, p, sz * n);
-	b->len += sz * n;
-	b->p[b->len] = '\0';
-	return sz * n;
-}
-
 static int read_file(const char *path, struct body *out)
 {
 	FILE *f = fopen(path, "r");
+	size_t n, cap = 0;
 	char buf[65536];
-	size_t n;
 
 	if (!f) {
 		fprintf(stderr, "aitrail policy: failed to open %s: %s\n", path, strerror(errno));
 		return -errno;
 	}
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		if (!on_data(buf, 1, n, out)) {
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+		if (grow_array(&out->p, &cap, out->len + n + 1, 1)) {
 			fclose(f);
 			return -ENOMEM;
 		}
+		memcpy(out->p + out->len, buf, n);
+		out->len += n;
+		out->p[out->len] = '\0';
+	}
 	fclose(f);
 	return 0;
 }
@@ -134,71 +122,24 @@ static void render(json_object *o)
 		printf("(more matches than --limit; counts above are complete)\n");
 }
 
-static int add_time(CURL *curl, char *q, size_t len, const char *flag, const char *val)
+/* GET, or POST with body; DELETE when del. The HTTP status, 0 when unreachable. */
+static long request(struct cli *c, const char *path, const struct body *body, bool del)
 {
-	uint64_t ns;
+	struct http_request r = {
+		.method = del ? "DELETE" : NULL,
+		.path = path,
+		.content_type = "application/yaml",
+		.body = body ? (body->p ? body->p : "") : NULL,
+		.body_len = body ? body->len : 0,
+		.timeout_ms = 600000, /* a replay over a long window takes a while */
+	};
 
-	if (!val)
-		return 0;
-	if (parse_time_arg(val, now_realtime_ns(), &ns)) {
-		fprintf(stderr, "aitrail policy test: --%s %s: expected RFC 3339 "
-			"(2026-11-28T14:03:00Z) or an age like 90s, 15m, 2h, 7d, 1w\n", flag, val);
-		return -EINVAL;
-	}
-	snprintf(q + strlen(q), len - strlen(q), "&%s=%" PRIu64, flag, ns);
-	return 0;
+	return cli_request(c, &r);
 }
 
-/*
- * One request to the collector. body NULL = GET. Answers the HTTP status (0 when the collector
- * could not be reached, after saying so) and the body in *ans; hdr gets the ETag when asked.
- */
-/* GET, or POST with body; DELETE when del. Returns the HTTP status, 0 when unreachable. */
-static long request(struct cli *c, const char *url, const struct body *body, struct body *ans,
-		    char *etag, size_t etag_len, bool del)
+static void print_error(struct cli *c, const char *what, long status)
 {
-	struct curl_slist *h = NULL;
-	struct curl_header *eh;
-	char auth[600], cerr[CURL_ERROR_SIZE] = "";
-	long status = 0;
-	CURLcode rc;
-
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
-	h = curl_slist_append(h, auth);
-	h = curl_slist_append(h, "Content-Type: application/yaml");
-	curl_easy_reset(c->curl);
-	curl_easy_setopt(c->curl, CURLOPT_URL, url);
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
-	if (body) {
-		curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
-		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body->p ? body->p : "");
-		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)body->len);
-	}
-	if (del)
-		curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, "DELETE");
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, ans);
-	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 600L);
-	if (c->ca)
-		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca);
-	rc = curl_easy_perform(c->curl);
-	curl_slist_free_all(h);
-	if (rc != CURLE_OK) {
-		fprintf(stderr, "aitrail: failed to reach the collector at %s: %s\n", c->server,
-			cerr[0] ? cerr : curl_easy_strerror(rc));
-		return 0;
-	}
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-	if (etag && curl_easy_header(c->curl, "ETag", 0, CURLH_HEADER, -1, &eh) == CURLHE_OK)
-		snprintf(etag, etag_len, "%s", eh->value);
-	return status;
-}
-
-static void print_error(const char *what, long status, const struct body *ans)
-{
-	json_object *o = ans->p ? json_tokener_parse(ans->p) : NULL;
+	json_object *o = c->http.reply_len ? json_tokener_parse(c->http.reply) : NULL;
 
 	if (status)
 		fprintf(stderr, "aitrail policy %s: the collector answered HTTP %ld: %s\n%s", what,
@@ -206,132 +147,121 @@ static void print_error(const char *what, long status, const struct body *ans)
 	json_object_put(o);
 }
 
+/*
+ * Validates the policy at path, then POSTs it to q: the collector's JSON answer, or NULL after
+ * a message with the exit code in *rc (2: the file, 1: the collector).
+ */
+static json_object *post_file(struct cli *c, const char *what, const char *q, const char *path,
+			      int *rc)
+{
+	struct body file = { 0 };
+	json_object *o;
+	long status;
+
+	*rc = 2;
+	if (validate(path, true) || read_file(path, &file)) {
+		free(file.p);
+		return NULL;
+	}
+	status = request(c, q, &file, false);
+	free(file.p);
+	*rc = 1;
+	o = status == 200 && c->http.reply_len ? json_tokener_parse(c->http.reply) : NULL;
+	if (!o)
+		print_error(c, what, status);
+	return o;
+}
+
 static int policy_test(struct cli *c, const char *path, const char *since, const char *until,
 		       const char *limit)
 {
-	struct body file = { 0 }, ans = { 0 };
-	char url[4096], *name;
-	json_object *o = NULL;
-	long status;
-	int ret = 1;
+	char q[4096] = "/v1/policy/test";
+	json_object *o;
+	int rc;
 
-	if (validate(path, true) || read_file(path, &file))
+	cli_add_param(q, sizeof(q), "name", path);
+	if (cli_add_time(q, sizeof(q), "since", since) ||
+	    cli_add_time(q, sizeof(q), "until", until))
 		return 2;
-	name = curl_easy_escape(c->curl, path, 0);
-	snprintf(url, sizeof(url), "%s/v1/policy/test?name=%s", c->server, name ? name : "");
-	curl_free(name);
-	if (add_time(c->curl, url, sizeof(url), "since", since) ||
-	    add_time(c->curl, url, sizeof(url), "until", until)) {
-		free(file.p);
-		return 2;
-	}
-	if (limit)
-		snprintf(url + strlen(url), sizeof(url) - strlen(url), "&limit=%s", limit);
-	status = request(c, url, &file, &ans, NULL, 0, false);
-	free(file.p);
-	o = status == 200 && ans.p ? json_tokener_parse(ans.p) : NULL;
-	if (!o) {
-		print_error("test", status, &ans);
-		goto out;
-	}
+	cli_add_param(q, sizeof(q), "limit", limit);
+	o = post_file(c, "test", q, path, &rc);
+	if (!o)
+		return rc;
 	if (c->json)
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 							       JSON_C_TO_STRING_NOSLASHESCAPE));
 	else
 		render(o);
-	ret = 0;
-out:
 	json_object_put(o);
-	free(ans.p);
-	return ret;
+	return 0;
 }
 
-/* "group=G" or "" into q; false after a message when G is no group name */
+/* Appends group=G to the path q; false after a message when G is no group name */
 static bool group_query(const char *group, char *q, size_t len)
 {
-	q[0] = '\0';
-	if (!group)
-		return true;
-	if (!policy_group_valid(group)) {
+	if (group && !policy_group_valid(group)) {
 		fprintf(stderr, "aitrail policy: --group %s: expected 1-64 of A-Z a-z 0-9 . _ -\n",
 			group);
 		return false;
 	}
-	snprintf(q, len, "group=%s", group);
+	cli_add_param(q, len, "group", group);
 	return true;
 }
 
 static int policy_push(struct cli *c, const char *path, const char *group)
 {
-	struct body file = { 0 }, ans = { 0 };
-	char url[4096], q[80], *name;
-	json_object *o = NULL;
-	long status;
-	int ret = 1;
+	char q[4096] = "/v1/policy";
+	json_object *o;
+	int rc;
 
+	cli_add_param(q, sizeof(q), "name", path);
 	if (!group_query(group, q, sizeof(q)))
 		return 2;
-	if (validate(path, true) || read_file(path, &file))
-		return 2;
-	name = curl_easy_escape(c->curl, path, 0);
-	snprintf(url, sizeof(url), "%s/v1/policy?name=%s%s%s", c->server, name ? name : "",
-		 q[0] ? "&" : "", q);
-	curl_free(name);
-	status = request(c, url, &file, &ans, NULL, 0, false);
-	free(file.p);
-	o = status == 200 && ans.p ? json_tokener_parse(ans.p) : NULL;
-	if (!o) {
-		print_error("push", status, &ans);
-		goto out;
-	}
+	o = post_file(c, "push", q, path, &rc);
+	if (!o)
+		return rc;
 	if (c->json)
 		printf("%s\n", json_object_to_json_string(o));
 	else
 		printf("pushed %s for %s%s: %" PRId64 " rules, etag %s; agents pick it up on their "
 		       "next poll\n", path, group ? "host group " : "", group ? group : "the fleet",
 		       jnum(o, "rules"), jstr(o, "etag"));
-	ret = 0;
-out:
 	json_object_put(o);
-	free(ans.p);
-	return ret;
+	return 0;
 }
 
 static int policy_show(struct cli *c, const char *group)
 {
-	struct body ans = { 0 };
-	char url[4096], etag[128] = "", q[80];
-	struct curl_header *h;
-	const char *served = "?";
+	char q[128] = "/v1/policy";
+	const char *served, *etag;
 	long status;
 
 	if (!group_query(group, q, sizeof(q)))
 		return 2;
-	snprintf(url, sizeof(url), "%s/v1/policy%s%s", c->server, q[0] ? "?" : "", q);
-	status = request(c, url, NULL, &ans, etag, sizeof(etag), false);
+	status = request(c, q, NULL, false);
 	if (status != 200) {
-		print_error("show", status, &ans);
-		free(ans.p);
+		print_error(c, "show", status);
 		return 1;
 	}
-	if (curl_easy_header(c->curl, "X-Aitrail-Policy-Group", 0, CURLH_HEADER, -1, &h) ==
-	    CURLHE_OK)
-		served = h->value;
+	served = http_header(&c->http, "X-Aitrail-Policy-Group");
+	etag = http_header(&c->http, "ETag");
+	if (!served)
+		served = "?";
+	if (!etag)
+		etag = "";
 	if (group && strcmp(served, group))
 		fprintf(stderr, "# host group %s has no policy of its own: its agents get the %s "
 			"policy, etag %s\n", group, served, etag);
 	else
 		fprintf(stderr, "# current policy of %s%s, etag %s\n",
 			strcmp(served, "fleet") ? "host group " : "the ", served, etag);
-	fwrite(ans.p ? ans.p : "", 1, ans.len, stdout);
-	free(ans.p);
+	fwrite(c->http.reply ? c->http.reply : "", 1, c->http.reply_len, stdout);
 	return 0;
 }
 
 static int policy_rm(struct cli *c, const char *group)
 {
-	struct body ans = { 0 };
-	char url[4096], q[80];
+	char q[128] = "/v1/policy";
 	long status;
 
 	if (!group) {
@@ -341,19 +271,16 @@ static int policy_rm(struct cli *c, const char *group)
 	}
 	if (!group_query(group, q, sizeof(q)))
 		return 2;
-	snprintf(url, sizeof(url), "%s/v1/policy?%s", c->server, q);
-	status = request(c, url, NULL, &ans, NULL, 0, true);
+	status = request(c, q, NULL, true);
 	if (status != 200) {
-		print_error("rm", status, &ans);
-		free(ans.p);
+		print_error(c, "rm", status);
 		return 1;
 	}
 	if (c->json)
-		printf("%s", ans.p ? ans.p : "{}\n");
+		printf("%s", c->http.reply_len ? c->http.reply : "{}\n");
 	else
 		printf("host group %s follows the fleet policy again; its agents pick it up on "
 		       "their next poll\n", group);
-	free(ans.p);
 	return 0;
 }
 

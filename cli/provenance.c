@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 
 #include "cli/cli.h"
+#include "common/util.h"
 
 #define PROV_BATCH 50 /* digests per request: keeps the URL short */
 
@@ -43,15 +44,8 @@ struct plist {
 
 static int plist_add(struct plist *l, const char *name, const char *path)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct pfile *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (grow_array(&l->v, &l->cap, l->n + 1, sizeof(l->v[0])))
+		return -ENOMEM;
 	memset(&l->v[l->n], 0, sizeof(l->v[0]));
 	l->v[l->n].name = strdup(name);
 	l->v[l->n].path = strdup(path);
@@ -122,15 +116,10 @@ static char *run_capture(char *const argv[], size_t *len)
 	}
 	close(pfd[1]);
 	for (;;) {
-		if (*len + 65536 > cap) {
-			char *p = realloc(out, cap + 65536 + 1);
-
-			if (!p)
-				break;
-			out = p;
-			cap += 65536;
-		}
-		n = read(pfd[0], out + *len, cap - *len);
+		/* room for a full read and the final NUL */
+		if (grow_array(&out, &cap, *len + 65536 + 1, 1))
+			break;
+		n = read(pfd[0], out + *len, cap - *len - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)

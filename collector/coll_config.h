@@ -9,7 +9,7 @@
 int collector_config_load(struct collector_opts *o, const char *path);
 /*
  * Sets one option by its config key (listen, db, heartbeat_s, ...); where names the origin for
- * errors ("--db", "FILE:LINE"). Returns 0, -ENOENT for an unknown key, -EINVAL for a bad value.
+ * errors ("--db", "FILE:LINE"). Returns 0, -ENOENT for an unknown key, -errno for a bad value.
  */
 int collector_config_set(struct collector_opts *o, const char *key, const char *val,
 			 const char *where);

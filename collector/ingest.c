@@ -165,63 +165,6 @@ out:
 	return ret;
 }
 
-/* Reads a varint at *off; -EBADMSG when it runs past len. */
-static int read_varint(const uint8_t *d, size_t len, size_t *off, uint64_t *v)
-{
-	*v = 0;
-	for (int shift = 0; shift < 64; shift += 7) {
-		if (*off >= len)
-			return -EBADMSG;
-		*v |= (uint64_t)(d[*off] & 0x7f) << shift;
-		if (!(d[(*off)++] & 0x80))
-			return 0;
-	}
-	return -EBADMSG;
-}
-
-/*
- * Finds each Event (Batch field 6) in the body exactly as the agent serialized it. These are the
- * bytes the agent hashed and the bytes stored: re-packing a decoded event would move fields this
- * collector does not know (a newer agent) to the end and break the hash for no fault of the
- * agent's. Only called on a body protobuf-c has already unpacked as a Batch.
- */
-static int raw_events(const uint8_t *d, size_t len, size_t n, const uint8_t **ptr, size_t *plen)
-{
-	size_t off = 0, k = 0;
-	uint64_t tag, v;
-
-	while (off < len) {
-		if (read_varint(d, len, &off, &tag))
-			return -EBADMSG;
-		switch (tag & 7) {
-		case 0:
-			if (read_varint(d, len, &off, &v))
-				return -EBADMSG;
-			break;
-		case 1:
-			off += 8;
-			break;
-		case 5:
-			off += 4;
-			break;
-		case 2:
-			if (read_varint(d, len, &off, &v) || v > len - off)
-				return -EBADMSG;
-			if (tag >> 3 == 6) {
-				if (k == n)
-					return -EBADMSG;
-				ptr[k] = d + off;
-				plen[k++] = v;
-			}
-			off += v;
-			break;
-		default:
-			return -EBADMSG;
-		}
-	}
-	return off == len && k == n ? 0 : -EBADMSG;
-}
-
 static bool batch_hash_ok(const Aitrail__V1__Batch *b, const uint8_t **ptr, const size_t *plen)
 {
 	struct wire_hash h;
@@ -257,7 +200,8 @@ static enum MHD_Result store_batch(struct server *srv, struct MHD_Connection *co
 		return reject(srv, con, false, MHD_HTTP_SERVICE_UNAVAILABLE, REJ_STORE_ERROR,
 			      "out of memory");
 	}
-	if (raw_events(p->data, p->len, b->n_events, ptr, plen)) {
+	/* the events as the agent packed and hashed them (common/wire.c says why) */
+	if (wire_batch_events(p->data, p->len, b->n_events, ptr, plen)) {
 		free(ptr);
 		free(plen);
 		return reject(srv, con, false, MHD_HTTP_BAD_REQUEST, REJ_MALFORMED,

@@ -12,20 +12,7 @@
 
 static int buf_reserve(struct pbjson_buf *b, size_t more)
 {
-	size_t cap;
-	char *p;
-
-	if (b->len + more + 1 <= b->cap)
-		return 0;
-	cap = b->cap ? b->cap : 1024;
-	while (cap < b->len + more + 1)
-		cap *= 2;
-	p = realloc(b->data, cap);
-	if (!p)
-		return -ENOMEM;
-	b->data = p;
-	b->cap = cap;
-	return 0;
+	return grow_array(&b->data, &b->cap, b->len + more + 1, 1);
 }
 
 static int buf_put(struct pbjson_buf *b, const char *s, size_t n)

@@ -5,77 +5,55 @@
  * the caller keeps the one in force when a new file is bad.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 #include "common/log.h"
 #include "common/policy_rules.h"
 #include "common/util.h"
+#include "common/yaml_doc.h"
 
 #define POL_MAX_RULES 4096
 #define POL_MAX_FILE (4 << 20)
 
 struct pctx {
-	yaml_document_t *doc;
-	const char *src;
-	struct pol_errors *err;
+	struct ydoc *d;
 	struct policy *p;
 };
 
-static void perr(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+#define perr(c, n, ...) ydoc_err((c)->d, n, __VA_ARGS__)
 
-static void perr(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
+/* Every message goes to the log and into the caller's pol_errors, one per line. */
+static void collect(void *arg, const char *msg)
 {
-	struct pol_errors *e = c->err;
-	char msg[512];
-	va_list ap;
+	struct pol_errors *e = arg;
 	int len;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	log_error("%s:%lu: %s", c->src, n ? (unsigned long)n->start_mark.line + 1 : 0UL, msg);
+	log_error("%s", msg);
 	e->n++;
 	if (e->len >= sizeof(e->buf) - 1)
 		return;
-	len = snprintf(e->buf + e->len, sizeof(e->buf) - e->len, "%s:%lu: %s\n", c->src,
-		       n ? (unsigned long)n->start_mark.line + 1 : 0UL, msg);
+	len = snprintf(e->buf + e->len, sizeof(e->buf) - e->len, "%s\n", msg);
 	if (len > 0)
 		e->len = e->len + len < sizeof(e->buf) ? e->len + len : sizeof(e->buf) - 1;
 }
 
-static const char *scalar(const yaml_node_t *n)
-{
-	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
-
-static int lookup(const char *const *names, int n, const char *s)
-{
-	for (int i = 0; i < n; i++)
-		if (names[i] && s && !strcmp(names[i], s))
-			return i;
-	return -1;
-}
-
-static const char *const cat_words[] = { "network", "file_write", "file_read", "exec" };
-static const char *const action_words[] = { "allow", "alert", "deny", "kill" };
-static const char *const mode_words[] = { "enforce", "monitor" };
+static const char *const cat_words[] = { "network", "file_write", "file_read", "exec", NULL };
+static const char *const action_words[] = { "allow", "alert", "deny", "kill", NULL };
+static const char *const mode_words[] = { "enforce", "monitor", NULL };
 
 static int parse_word(struct pctx *c, const yaml_node_t *n, const char *what,
-		      const char *const *words, int nwords, const char *list)
+		      const char *const *words, const char *list)
 {
-	const char *s = scalar(n);
+	const char *s = ydoc_text(n);
 	int v;
 
 	if (!s) {
 		perr(c, n, "%s must be a scalar (one of %s)", what, list);
 		return -1;
 	}
-	v = lookup(words, nwords, s);
+	v = ydoc_word(words, s);
 	if (v < 0)
 		perr(c, n, "unknown %s '%s' (expected %s)", what, s, list);
 	return v;
@@ -85,8 +63,16 @@ static int parse_word(struct pctx *c, const yaml_node_t *n, const char *what,
 #define ACTION_LIST "allow, alert, deny, kill"
 #define MODE_LIST "enforce, monitor"
 
-/* A scalar or a sequence of scalars, each checked by check (NULL: any non-empty string). */
-typedef int (*item_check)(struct pctx *c, const yaml_node_t *n, const char *key, const char *s);
+/* A mode: key, when there is one, into *mode. */
+static int parse_mode(struct pctx *c, const yaml_node_t *n, enum pol_mode *mode)
+{
+	int v = n ? parse_word(c, n, "mode", mode_words, MODE_LIST) : (int)*mode;
+
+	if (v < 0)
+		return -EINVAL;
+	*mode = v;
+	return 0;
+}
 
 static int add_str(struct pol_strv *v, const char *s)
 {
@@ -102,7 +88,8 @@ static int add_str(struct pol_strv *v, const char *s)
 	return 0;
 }
 
-static int for_each_item(struct pctx *c, const yaml_node_t *n, const char *key,
+/* A scalar or a sequence of scalars, each handed to fn. */
+static int for_each_item(struct pctx *c, yaml_node_t *n, const char *key,
 			 int (*fn)(struct pctx *c, const yaml_node_t *item, const char *key,
 				   void *arg),
 			 void *arg)
@@ -115,15 +102,14 @@ static int for_each_item(struct pctx *c, const yaml_node_t *n, const char *key,
 		perr(c, n, "'%s' must be a value or a list of values", key);
 		return -EINVAL;
 	}
-	if (n->data.sequence.items.start == n->data.sequence.items.top) {
+	if (!ydoc_count(n)) {
 		perr(c, n, "'%s' is an empty list (omit the key to match anything)", key);
 		return -EINVAL;
 	}
-	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
-	     it++) {
-		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+	for (size_t i = 0; i < ydoc_count(n); i++) {
+		yaml_node_t *item = ydoc_item(c->d, n, i);
 
-		if (!item || item->type != YAML_SCALAR_NODE) {
+		if (!ydoc_text(item)) {
 			perr(c, item ? item : n, "'%s' list items must be plain values", key);
 			bad = -EINVAL;
 			continue;
@@ -134,7 +120,7 @@ static int for_each_item(struct pctx *c, const yaml_node_t *n, const char *key,
 	return bad;
 }
 
-enum str_kind { STR_PLAIN, STR_GLOB, STR_PATH_GLOB, STR_VENDOR, STR_CLASS };
+enum str_kind { STR_PLAIN, STR_GLOB, STR_PATH_GLOB, STR_VENDOR, STR_CLASS, STR_CIDR, STR_PORT };
 
 struct str_arg {
 	struct pol_strv *v;
@@ -144,7 +130,7 @@ struct str_arg {
 static int item_str(struct pctx *c, const yaml_node_t *n, const char *key, void *arg)
 {
 	struct str_arg *a = arg;
-	const char *s = scalar(n), *why;
+	const char *s = ydoc_text(n), *why;
 
 	if (!s || !*s) {
 		perr(c, n, "'%s' must not be empty", key);
@@ -185,7 +171,7 @@ static int item_str(struct pctx *c, const yaml_node_t *n, const char *key, void 
 			return -EINVAL;
 		}
 		break;
-	case STR_PLAIN:
+	default:
 		break;
 	}
 	return add_str(a->v, s) ? -ENOMEM : 0;
@@ -197,8 +183,8 @@ static int item_cidr(struct pctx *c, const yaml_node_t *n, const char *key, void
 	struct pol_cidr cidr, *nc;
 	const char *why;
 
-	if (pol_cidr_parse(scalar(n), &cidr, &why)) {
-		perr(c, n, "bad CIDR '%s': %s", scalar(n), why);
+	if (pol_cidr_parse(ydoc_text(n), &cidr, &why)) {
+		perr(c, n, "bad CIDR '%s': %s", ydoc_text(n), why);
 		return -EINVAL;
 	}
 	nc = realloc(r->cidr, (r->n_cidr + 1) * sizeof(*nc));
@@ -212,7 +198,7 @@ static int item_cidr(struct pctx *c, const yaml_node_t *n, const char *key, void
 static int item_port(struct pctx *c, const yaml_node_t *n, const char *key, void *arg)
 {
 	struct pol_rule *r = arg;
-	const char *s = scalar(n), *dash = strchr(s, '-');
+	const char *s = ydoc_text(n), *dash = strchr(s, '-');
 	struct pol_ports pr, *np;
 	uint64_t lo, hi;
 	char buf[16];
@@ -240,90 +226,76 @@ static int item_port(struct pctx *c, const yaml_node_t *n, const char *key, void
 	return 0;
 }
 
-/* Which match keys a category accepts. */
+/* --- match: one row a key: the categories it applies to and how its values are read ------ */
+
 enum { K_ANY = 0xf, K_NET = 1 << POL_CAT_NETWORK, K_FILE = (1 << POL_CAT_FILE_WRITE) |
 	(1 << POL_CAT_FILE_READ), K_EXEC = 1 << POL_CAT_EXEC };
 
-static const struct match_key {
-	const char *name;
+struct match_spec {
 	unsigned cats;
-} match_keys[] = {
-	{ "tool", K_ANY }, { "user", K_ANY }, { "cwd", K_ANY },      { "repo", K_ANY },
-	{ "host", K_NET }, { "vendor", K_NET }, { "class", K_NET }, { "cidr", K_NET },
-	{ "port", K_NET },
-	{ "path", K_FILE }, { "program", K_EXEC }, { "argv", K_EXEC },
+	enum str_kind kind;
+	size_t off; /* the rule's pol_strv */
 };
 
-static int parse_match_key(struct pctx *c, struct pol_rule *r, const char *k, yaml_node_t *v)
+static int match_key(const struct yval *v)
 {
-	struct str_arg a = { 0 };
+	const struct match_spec *m = v->key->arg;
+	struct pol_rule *r = v->val;
+	struct pctx c = { .d = v->doc };
+	struct str_arg a = { (struct pol_strv *)((char *)r + m->off), m->kind };
+	const char *k = v->key->name;
 
-	if (!strcmp(k, "cidr"))
-		return for_each_item(c, v, k, item_cidr, r);
-	if (!strcmp(k, "port"))
-		return for_each_item(c, v, k, item_port, r);
-	if (!strcmp(k, "tool"))
-		a = (struct str_arg){ &r->tool, STR_PLAIN };
-	else if (!strcmp(k, "user"))
-		a = (struct str_arg){ &r->user, STR_PLAIN };
-	else if (!strcmp(k, "cwd"))
-		a = (struct str_arg){ &r->cwd, STR_PATH_GLOB };
-	else if (!strcmp(k, "repo"))
-		a = (struct str_arg){ &r->repo, STR_GLOB };
-	else if (!strcmp(k, "host"))
-		a = (struct str_arg){ &r->host, STR_GLOB };
-	else if (!strcmp(k, "vendor"))
-		a = (struct str_arg){ &r->vendor, STR_VENDOR };
-	else if (!strcmp(k, "class"))
-		a = (struct str_arg){ &r->dst_class, STR_CLASS };
-	else if (!strcmp(k, "path"))
-		a = (struct str_arg){ &r->path, STR_PATH_GLOB };
-	else if (!strcmp(k, "program"))
-		a = (struct str_arg){ &r->program, STR_GLOB };
-	else if (!strcmp(k, "argv"))
-		a = (struct str_arg){ &r->argv, STR_GLOB };
-	else
-		return -EINVAL;
-	return for_each_item(c, v, k, item_str, &a);
-}
-
-static int parse_match(struct pctx *c, struct pol_rule *r, yaml_node_t *m)
-{
-	int bad = 0;
-
-	if (m->type != YAML_MAPPING_NODE) {
-		perr(c, m, "'match' must be a mapping of match keys");
+	if (!(m->cats & (1u << r->cat))) {
+		perr(&c, v->key_node, "match key '%s' does not apply to category %s", k,
+		     policy_category_name(r->cat));
 		return -EINVAL;
 	}
-	for (yaml_node_pair_t *pr = m->data.mapping.pairs.start; pr < m->data.mapping.pairs.top;
-	     pr++) {
-		yaml_node_t *kn = yaml_document_get_node(c->doc, pr->key);
-		yaml_node_t *vn = yaml_document_get_node(c->doc, pr->value);
-		const char *k = scalar(kn);
-		size_t i;
-
-		for (i = 0; k && i < ARRAY_SIZE(match_keys); i++)
-			if (!strcmp(match_keys[i].name, k))
-				break;
-		if (!k || i == ARRAY_SIZE(match_keys)) {
-			perr(c, kn,
-			     "unknown match key '%s' (expected tool, user, cwd, repo, host, vendor, "
-			     "class, cidr, port, path, program, argv)",
-			     k ? k : "?");
-			bad = -EINVAL;
-			continue;
-		}
-		if (!(match_keys[i].cats & (1u << r->cat))) {
-			perr(c, kn, "match key '%s' does not apply to category %s", k,
-			     policy_category_name(r->cat));
-			bad = -EINVAL;
-			continue;
-		}
-		if (parse_match_key(c, r, k, vn))
-			bad = -EINVAL;
-	}
-	return bad;
+	if (m->kind == STR_CIDR)
+		return for_each_item(&c, v->node, k, item_cidr, r);
+	if (m->kind == STR_PORT)
+		return for_each_item(&c, v->node, k, item_port, r);
+	return for_each_item(&c, v->node, k, item_str, &a);
 }
+
+#define MATCH(name, cats_, kind_, field)                                                           \
+	YK_FN(name, match_key,                                                                     \
+	      .arg = &(const struct match_spec){ cats_, kind_, offsetof(struct pol_rule, field) })
+
+static const struct ykey match_keys[] = {
+	MATCH("tool", K_ANY, STR_PLAIN, tool),
+	MATCH("user", K_ANY, STR_PLAIN, user),
+	MATCH("cwd", K_ANY, STR_PATH_GLOB, cwd),
+	MATCH("repo", K_ANY, STR_GLOB, repo),
+	MATCH("host", K_NET, STR_GLOB, host),
+	MATCH("vendor", K_NET, STR_VENDOR, vendor),
+	MATCH("class", K_NET, STR_CLASS, dst_class),
+	MATCH("cidr", K_NET, STR_CIDR, cidr),
+	MATCH("port", K_NET, STR_PORT, port),
+	MATCH("path", K_FILE, STR_PATH_GLOB, path),
+	MATCH("program", K_EXEC, STR_GLOB, program),
+	MATCH("argv", K_EXEC, STR_GLOB, argv),
+};
+
+static const struct ytable match_table = YTABLE("", match_keys, .noun = "match key",
+	.not_map = "'match' must be a mapping of match keys");
+
+/* --- rules -------------------------------------------------------------------------------- */
+
+struct rule_nodes {
+	yaml_node_t *id, *cat, *action, *mode, *match, *description;
+};
+
+static const struct ykey rule_keys[] = {
+	YK_NODE("id", struct rule_nodes, id),
+	YK_NODE("category", struct rule_nodes, cat),
+	YK_NODE("action", struct rule_nodes, action),
+	YK_NODE("mode", struct rule_nodes, mode),
+	YK_NODE("match", struct rule_nodes, match),
+	YK_NODE("description", struct rule_nodes, description),
+};
+
+static const struct ytable rule_table = YTABLE("", rule_keys, .noun = "rule key",
+	.not_map = "a rule must be a mapping with id, category, action");
 
 static bool valid_id(const char *s)
 {
@@ -340,198 +312,158 @@ static bool valid_id(const char *s)
 
 static int parse_rule(struct pctx *c, yaml_node_t *n, struct pol_rule *r, enum pol_mode dmode)
 {
-	yaml_node_t *id = NULL, *cat = NULL, *action = NULL, *mode = NULL, *match = NULL;
-	int bad = 0, v;
+	struct rule_nodes rn = {};
+	const char *id;
+	int bad, v;
 
 	r->line = n->start_mark.line + 1;
 	r->mode = dmode;
-	if (n->type != YAML_MAPPING_NODE) {
-		perr(c, n, "a rule must be a mapping with id, category, action");
-		return -EINVAL;
-	}
-	for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top;
-	     pr++) {
-		yaml_node_t *kn = yaml_document_get_node(c->doc, pr->key);
-		yaml_node_t *vn = yaml_document_get_node(c->doc, pr->value);
-		const char *k = scalar(kn);
-
-		if (k && !strcmp(k, "id"))
-			id = vn;
-		else if (k && !strcmp(k, "category"))
-			cat = vn;
-		else if (k && !strcmp(k, "action"))
-			action = vn;
-		else if (k && !strcmp(k, "mode"))
-			mode = vn;
-		else if (k && !strcmp(k, "match"))
-			match = vn;
-		else if (k && !strcmp(k, "description"))
-			;
-		else {
-			perr(c, kn,
-			     "unknown rule key '%s' (expected id, category, action, mode, match, "
-			     "description)",
-			     k ? k : "?");
-			bad = -EINVAL;
-		}
-	}
-	if (!id) {
+	bad = ydoc_walk(c->d, n, &rule_table, &rn);
+	if (bad == -ENOMEM || n->type != YAML_MAPPING_NODE)
+		return bad;
+	id = ydoc_text(rn.id);
+	if (!rn.id) {
 		perr(c, n, "rule has no 'id'");
 		bad = -EINVAL;
-	} else if (!scalar(id) || !valid_id(scalar(id))) {
-		perr(c, id,
+	} else if (!id || !valid_id(id)) {
+		perr(c, rn.id,
 		     "bad rule id '%s': 1-%d characters of A-Z a-z 0-9 - _ . not starting with "
 		     "'default'",
-		     scalar(id) ? scalar(id) : "?", POL_ID_MAX - 1);
+		     id ? id : "?", POL_ID_MAX - 1);
 		bad = -EINVAL;
 	} else {
-		snprintf(r->id, sizeof(r->id), "%s", scalar(id));
+		snprintf(r->id, sizeof(r->id), "%s", id);
 	}
-	if (!cat) {
+	if (!rn.cat) {
 		perr(c, n, "rule '%s' has no 'category' (" CAT_LIST ")", r->id);
 		return -EINVAL;
 	}
-	v = parse_word(c, cat, "category", cat_words, ARRAY_SIZE(cat_words), CAT_LIST);
+	v = parse_word(c, rn.cat, "category", cat_words, CAT_LIST);
 	if (v < 0)
 		return -EINVAL;
 	r->cat = v;
-	if (!action) {
+	if (!rn.action) {
 		perr(c, n, "rule '%s' has no 'action' (" ACTION_LIST ")", r->id);
 		bad = -EINVAL;
-	} else if ((v = parse_word(c, action, "action", action_words, ARRAY_SIZE(action_words),
-				   ACTION_LIST)) < 0) {
+	} else if ((v = parse_word(c, rn.action, "action", action_words, ACTION_LIST)) < 0) {
 		bad = -EINVAL;
 	} else {
 		r->action = v;
 	}
-	if (mode) {
-		v = parse_word(c, mode, "mode", mode_words, ARRAY_SIZE(mode_words), MODE_LIST);
-		if (v < 0)
-			bad = -EINVAL;
-		else
-			r->mode = v;
-	}
-	if (match && parse_match(c, r, match))
+	if (parse_mode(c, rn.mode, &r->mode))
 		bad = -EINVAL;
+	if (rn.match) {
+		v = ydoc_walk(c->d, rn.match, &match_table, r);
+		if (v)
+			bad = v;
+	}
 	return bad;
 }
 
-static int parse_defaults(struct pctx *c, yaml_node_t *n, enum pol_mode dmode)
-{
-	int bad = 0;
+/* --- defaults: category -> action --------------------------------------------------------- */
 
-	if (n->type != YAML_MAPPING_NODE) {
-		perr(c, n, "'defaults' must be a mapping of category: action");
+static int default_action(const struct yval *v)
+{
+	struct pol_default *def = (struct pol_default *)v->val + v->key->min;
+	struct pctx c = { .d = v->doc };
+	int act;
+
+	if (v->node->type == YAML_MAPPING_NODE) {
+		perr(&c, v->node, "default for %s must be an action (" ACTION_LIST ")",
+		     v->key->name);
 		return -EINVAL;
 	}
-	for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top;
-	     pr++) {
-		yaml_node_t *kn = yaml_document_get_node(c->doc, pr->key);
-		yaml_node_t *vn = yaml_document_get_node(c->doc, pr->value);
-		int cat, act;
-
-		cat = parse_word(c, kn, "category", cat_words, ARRAY_SIZE(cat_words), CAT_LIST);
-		if (cat < 0) {
-			bad = -EINVAL;
-			continue;
-		}
-		c->p->defaults[cat].mode = dmode;
-		if (vn->type == YAML_MAPPING_NODE) {
-			perr(c, vn, "default for %s must be an action (" ACTION_LIST ")",
-			     cat_words[cat]);
-			bad = -EINVAL;
-			continue;
-		}
-		act = parse_word(c, vn, "action", action_words, ARRAY_SIZE(action_words),
-				 ACTION_LIST);
-		if (act < 0)
-			bad = -EINVAL;
-		else
-			c->p->defaults[cat].action = act;
-	}
-	return bad;
+	act = parse_word(&c, v->node, "action", action_words, ACTION_LIST);
+	if (act < 0)
+		return -EINVAL;
+	def->action = act;
+	return 0;
 }
+
+static const struct ykey default_keys[] = {
+	YK_FN("network", default_action, .min = POL_CAT_NETWORK),
+	YK_FN("file_write", default_action, .min = POL_CAT_FILE_WRITE),
+	YK_FN("file_read", default_action, .min = POL_CAT_FILE_READ),
+	YK_FN("exec", default_action, .min = POL_CAT_EXEC),
+};
+
+static const struct ytable default_table = YTABLE("", default_keys, .noun = "category",
+	.not_map = "'defaults' must be a mapping of category: action");
+
+/* --- the document ------------------------------------------------------------------------- */
+
+struct root_nodes {
+	yaml_node_t *version, *mode, *defaults, *rules;
+};
+
+static const struct ykey root_keys[] = {
+	YK_NODE("version", struct root_nodes, version),
+	YK_NODE("mode", struct root_nodes, mode),
+	YK_NODE("defaults", struct root_nodes, defaults),
+	YK_NODE("rules", struct root_nodes, rules),
+};
+
+static const struct ytable root_table = YTABLE("", root_keys,
+	.not_map = "a policy must be a mapping with version, mode, defaults, rules");
 
 static int parse_root(struct pctx *c, yaml_node_t *root)
 {
-	yaml_node_t *rules = NULL, *defaults = NULL, *version = NULL, *mode = NULL;
 	enum pol_mode dmode = POL_ENFORCE;
-	int bad = 0;
+	struct root_nodes rn = {};
+	const char *version;
+	int bad;
 
 	if (!root) {
 		perr(c, NULL, "empty policy (expected version, defaults, rules)");
 		return -EINVAL;
 	}
-	if (root->type != YAML_MAPPING_NODE) {
-		perr(c, root, "a policy must be a mapping with version, mode, defaults, rules");
-		return -EINVAL;
-	}
-	for (yaml_node_pair_t *pr = root->data.mapping.pairs.start;
-	     pr < root->data.mapping.pairs.top; pr++) {
-		yaml_node_t *kn = yaml_document_get_node(c->doc, pr->key);
-		yaml_node_t *vn = yaml_document_get_node(c->doc, pr->value);
-		const char *k = scalar(kn);
-
-		if (k && !strcmp(k, "version"))
-			version = vn;
-		else if (k && !strcmp(k, "mode"))
-			mode = vn;
-		else if (k && !strcmp(k, "defaults"))
-			defaults = vn;
-		else if (k && !strcmp(k, "rules"))
-			rules = vn;
-		else {
-			perr(c, kn, "unknown key '%s' (expected version, mode, defaults, rules)",
-			     k ? k : "?");
-			bad = -EINVAL;
-		}
-	}
-	if (!version) {
+	bad = ydoc_walk(c->d, root, &root_table, &rn);
+	if (bad == -ENOMEM || root->type != YAML_MAPPING_NODE)
+		return bad;
+	version = ydoc_text(rn.version);
+	if (!rn.version) {
 		perr(c, root, "missing 'version: 1'");
 		bad = -EINVAL;
-	} else if (!scalar(version) || strcmp(scalar(version), "1")) {
-		perr(c, version, "unsupported version '%s' (this agent reads version 1)",
-		     scalar(version) ? scalar(version) : "?");
+	} else if (!version || strcmp(version, "1")) {
+		perr(c, rn.version, "unsupported version '%s' (this agent reads version 1)",
+		     version ? version : "?");
 		bad = -EINVAL;
 	}
-	if (mode) {
-		int v = parse_word(c, mode, "mode", mode_words, ARRAY_SIZE(mode_words), MODE_LIST);
-
-		if (v < 0)
-			bad = -EINVAL;
-		else
-			dmode = v;
-	}
+	if (parse_mode(c, rn.mode, &dmode))
+		bad = -EINVAL;
 	for (int i = 0; i < POL_CAT_MAX; i++)
 		c->p->defaults[i] = (struct pol_default){ POL_ALLOW, dmode };
-	if (defaults && parse_defaults(c, defaults, dmode))
+	if (rn.defaults && ydoc_walk(c->d, rn.defaults, &default_table, c->p->defaults))
 		bad = -EINVAL;
-	if (!rules)
+	if (!rn.rules)
 		return bad;
-	if (rules->type != YAML_SEQUENCE_NODE) {
-		perr(c, rules, "'rules' must be a list of rules");
+	if (rn.rules->type != YAML_SEQUENCE_NODE) {
+		perr(c, rn.rules, "'rules' must be a list of rules");
 		return -EINVAL;
 	}
-	size_t n = rules->data.sequence.items.top - rules->data.sequence.items.start;
+	size_t n = ydoc_count(rn.rules);
 
 	if (n > POL_MAX_RULES) {
-		perr(c, rules, "too many rules: %zu (at most %d)", n, POL_MAX_RULES);
+		perr(c, rn.rules, "too many rules: %zu (at most %d)", n, POL_MAX_RULES);
 		return -EINVAL;
 	}
 	c->p->rules = calloc(n ? n : 1, sizeof(*c->p->rules));
 	if (!c->p->rules)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *rn = yaml_document_get_node(c->doc, rules->data.sequence.items.start[i]);
+		yaml_node_t *node = ydoc_item(c->d, rn.rules, i);
 		struct pol_rule *r = &c->p->rules[c->p->n_rules++];
+		int err = parse_rule(c, node, r, dmode);
 
-		if (parse_rule(c, rn, r, dmode)) {
+		if (err == -ENOMEM)
+			return err;
+		if (err) {
 			bad = -EINVAL;
 			continue;
 		}
 		for (int j = 0; j < c->p->n_rules - 1; j++) {
 			if (!strcmp(c->p->rules[j].id, r->id)) {
-				perr(c, rn, "duplicate rule id '%s' (first at line %d)", r->id,
+				perr(c, node, "duplicate rule id '%s' (first at line %d)", r->id,
 				     c->p->rules[j].line);
 				bad = -EINVAL;
 				break;
@@ -576,8 +508,7 @@ int policy_parse(const char *source, const char *text, size_t len, struct policy
 		 struct pol_errors *err)
 {
 	struct pol_errors local;
-	yaml_parser_t parser;
-	yaml_document_t doc;
+	struct ydoc d;
 	struct pctx c;
 	int ret;
 
@@ -585,28 +516,17 @@ int policy_parse(const char *source, const char *text, size_t len, struct policy
 		err = &local;
 	memset(err, 0, sizeof(*err));
 	*out = NULL;
-	c = (struct pctx){ .doc = &doc, .src = source, .err = err };
+	/* every problem, not only the first: the author fixes them all in one round */
+	d = (struct ydoc){ .file = source, .keep_going = true, .sink = collect, .sink_arg = err };
+	c = (struct pctx){ .d = &d };
 	c.p = calloc(1, sizeof(*c.p));
 	if (!c.p)
 		return -ENOMEM;
 	snprintf(c.p->source, sizeof(c.p->source), "%s", source);
-	if (!yaml_parser_initialize(&parser)) {
-		free(c.p);
-		return -ENOMEM;
-	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		yaml_node_t at = { .start_mark = parser.problem_mark };
-
-		perr(&c, &at, "YAML syntax error: %s%s%s", parser.problem ? parser.problem : "?",
-		     parser.context ? " " : "", parser.context ? parser.context : "");
-		yaml_parser_delete(&parser);
-		free(c.p);
-		return -EINVAL;
-	}
-	ret = parse_root(&c, yaml_document_get_root_node(&doc));
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&parser);
+	ret = ydoc_load_text(&d, text, len);
+	if (!ret)
+		ret = parse_root(&c, ydoc_root(&d));
+	ydoc_free(&d);
 	if (ret || err->n) {
 		policy_free(c.p);
 		return ret == -ENOMEM ? -ENOMEM : -EINVAL;

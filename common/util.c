@@ -7,6 +7,26 @@
 
 #include "common/util.h"
 
+int grow_array(void *pp, size_t *cap, size_t need, size_t elem)
+{
+	size_t n = *cap ? *cap : 16;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	if (n > SIZE_MAX / elem)
+		return -ENOMEM;
+	memcpy(&p, pp, sizeof(p));
+	p = realloc(p, n * elem);
+	if (!p)
+		return -ENOMEM;
+	memcpy(pp, &p, sizeof(p));
+	*cap = n;
+	return 0;
+}
+
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	unsigned long long v;
@@ -66,4 +86,9 @@ uint64_t now_realtime_ns(void)
 uint64_t now_boottime_ns(void)
 {
 	return clock_ns(CLOCK_BOOTTIME);
+}
+
+uint64_t now_mono_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
 }

@@ -7,6 +7,12 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * Grows the array *pp of *cap elements of elem bytes to hold need of them, doubling (appends
+ * stay cheap). 0, or -ENOMEM with the array as it was.
+ */
+int grow_array(void *pp, size_t *cap, size_t need, size_t elem);
+
 /* Parses a whole decimal string into [min, max]. Returns 0, -EINVAL or -ERANGE. */
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
@@ -19,5 +25,7 @@ void format_rfc3339_ns(uint64_t unix_ns, char *buf, size_t len);
 /* Current CLOCK_REALTIME and CLOCK_BOOTTIME in ns. */
 uint64_t now_realtime_ns(void);
 uint64_t now_boottime_ns(void);
+/* CLOCK_MONOTONIC in ns: deadlines and intervals inside one process (timerfds use it too). */
+uint64_t now_mono_ns(void);
 
 #endif

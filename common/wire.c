@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
+#include "common/util.h"
 #include "common/wire.h"
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -296,3 +297,192 @@ int wire_batch_hash(const Aitrail__V1__Batch *b, uint8_t out[WIRE_HASH_LEN])
 	}
 	return wire_hash_final(&h, out);
 }
+
+/* --- Batch bodies ------------------------------------------------------------------------- */
+
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+
+/* The field numbers the raw readers and the writer need, from the generated descriptors. */
+static uint32_t field_number(const ProtobufCMessageDescriptor *d, const char *name)
+{
+	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, name);
+
+	return f ? f->id : 0;
+}
+
+static uint32_t batch_events_field(void)
+{
+	return field_number(&aitrail__v1__batch__descriptor, "events");
+}
+
+static uint32_t event_seq_field(void)
+{
+	return field_number(&aitrail__v1__event__descriptor, "seq");
+}
+
+static int get_varint(const uint8_t *d, size_t len, size_t *off, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0; shift < 64; shift += 7) {
+		if (*off >= len)
+			return -EBADMSG;
+		*v |= (uint64_t)(d[*off] & 0x7f) << shift;
+		if (!(d[(*off)++] & 0x80))
+			return 0;
+	}
+	return -EBADMSG;
+}
+
+static void put_varint(uint8_t **p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*(*p)++ = (uint8_t)v | 0x80;
+		v >>= 7;
+	}
+	*(*p)++ = (uint8_t)v;
+}
+
+/* One field of a packed message at *off: its number, wire type and value or bytes. */
+struct field {
+	uint32_t num;
+	int type;
+	uint64_t varint;
+	const uint8_t *data;
+	size_t len;
+};
+
+static int next_field(const uint8_t *d, size_t len, size_t *off, struct field *f)
+{
+	uint64_t key;
+	size_t skip;
+
+	if (get_varint(d, len, off, &key))
+		return -EBADMSG;
+	f->num = key >> 3;
+	f->type = key & 7;
+	switch (f->type) {
+	case WT_VARINT:
+		return get_varint(d, len, off, &f->varint);
+	case WT_I64:
+	case WT_I32:
+		skip = f->type == WT_I64 ? 8 : 4;
+		break;
+	case WT_LEN:
+		if (get_varint(d, len, off, &f->varint) || f->varint > len - *off)
+			return -EBADMSG;
+		skip = f->varint;
+		break;
+	default:
+		return -EBADMSG;
+	}
+	if (skip > len - *off)
+		return -EBADMSG;
+	f->data = d + *off;
+	f->len = skip;
+	*off += skip;
+	return 0;
+}
+
+int wire_event_seq(const void *packed_event, size_t len, uint64_t *seq)
+{
+	uint32_t num = event_seq_field();
+	size_t off = 0;
+	struct field f;
+
+	while (off < len) {
+		if (next_field(packed_event, len, &off, &f))
+			return -EBADMSG;
+		if (f.num == num && f.type == WT_VARINT) {
+			*seq = f.varint;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int wire_batch_events(const void *body, size_t len, size_t n, const uint8_t **ptr, size_t *plen)
+{
+	uint32_t num = batch_events_field();
+	size_t off = 0, k = 0;
+	struct field f;
+
+	while (off < len) {
+		if (next_field(body, len, &off, &f))
+			return -EBADMSG;
+		if (f.num != num || f.type != WT_LEN)
+			continue;
+		if (k == n)
+			return -EBADMSG;
+		ptr[k] = f.data;
+		plen[k++] = f.len;
+	}
+	return k == n ? 0 : -EBADMSG;
+}
+
+int wire_batch_begin(struct wire_batch_writer *w, const uint8_t *prev, size_t prev_len,
+		     size_t cap)
+{
+	memset(w, 0, sizeof(*w));
+	w->prev = prev;
+	w->prev_len = prev_len;
+	if (grow_array(&w->events, &w->cap, cap ? cap : 4096, 1))
+		return -ENOMEM;
+	return wire_hash_init(&w->h, prev, prev_len);
+}
+
+int wire_batch_add(struct wire_batch_writer *w, const void *packed_event, size_t len)
+{
+	/* the record: key, length (at most 10 bytes each), the event */
+	uint8_t *p;
+
+	if (grow_array(&w->events, &w->cap, w->len + len + 16, 1))
+		return -ENOMEM;
+	p = w->events + w->len;
+	put_varint(&p, (uint64_t)batch_events_field() << 3 | WT_LEN);
+	put_varint(&p, len);
+	memcpy(p, packed_event, len);
+	w->len = p + len - w->events;
+	w->n++;
+	return wire_hash_update(&w->h, packed_event, len);
+}
+
+int wire_batch_finish(struct wire_batch_writer *w, Aitrail__V1__Batch *hdr,
+		      uint8_t hash[WIRE_HASH_LEN], uint8_t **body, size_t *len)
+{
+	uint8_t *full = NULL;
+	size_t hdr_len;
+	int err;
+
+	err = wire_hash_final(&w->h, hash);
+	if (err)
+		goto out;
+	hdr->prev_hash.data = (uint8_t *)w->prev;
+	hdr->prev_hash.len = w->prev_len;
+	hdr->hash.data = hash;
+	hdr->hash.len = WIRE_HASH_LEN;
+	hdr->n_events = 0;
+	/* protobuf-c packs the header; the events follow as they were spooled (repeated fields
+	 * may come in any order on the wire, and an unpacker appends them in the order read) */
+	hdr_len = aitrail__v1__batch__get_packed_size(hdr);
+	full = malloc(hdr_len + w->len);
+	if (!full) {
+		err = -ENOMEM;
+		goto out;
+	}
+	aitrail__v1__batch__pack(hdr, full);
+	memcpy(full + hdr_len, w->events, w->len);
+	err = wire_deflate(full, hdr_len + w->len, body, len);
+out:
+	free(full);
+	wire_batch_abort(w);
+	return err;
+}
+
+void wire_batch_abort(struct wire_batch_writer *w)
+{
+	wire_hash_abort(&w->h);
+	free(w->events);
+	w->events = NULL;
+	w->len = w->cap = w->n = 0;
+}
+

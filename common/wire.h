@@ -4,7 +4,9 @@
  *  - HTTP bodies: a packed wire.proto message, deflate-compressed (zlib format, as HTTP's
  *    "Content-Encoding: deflate"), unpacked under explicit caps so a zip bomb stops early;
  *  - spool records: u32 length + u32 crc32 (both little endian) + the bytes;
- *  - the batch hash chain: Batch.hash = SHA-256(prev_hash || each packed Event, in order).
+ *  - the batch hash chain: Batch.hash = SHA-256(prev_hash || each packed Event, in order);
+ *  - Batch bodies: written from spooled events as they were packed (wire_batch_writer) and
+ *    read back into those same bytes (wire_batch_events), the bytes the hash covers.
  * Every function returns 0 or -errno; decoders also fill a message for the peer or the log.
  */
 #ifndef AITRAIL_WIRE_H
@@ -78,5 +80,44 @@ int wire_hash_final(struct wire_hash *h, uint8_t out[WIRE_HASH_LEN]);
 void wire_hash_abort(struct wire_hash *h);
 /* Hash of a whole batch as received: prev_hash and each event re-packed, in order. */
 int wire_batch_hash(const Aitrail__V1__Batch *b, uint8_t out[WIRE_HASH_LEN]);
+
+/* An Event's seq, read from its packed bytes without unpacking the rest. -EBADMSG, -ENOENT. */
+int wire_event_seq(const void *packed_event, size_t len, uint64_t *seq);
+
+/*
+ * A Batch body built from packed events: each is added as it was spooled and hashed as it is
+ * added; wire_batch_finish packs the header, appends the events, deflates.
+ */
+struct wire_batch_writer {
+	uint8_t *events;           /* Batch.events records, ready to append to the header */
+	size_t len, cap;
+	uint32_t n;
+	struct wire_hash h;
+	const uint8_t *prev;       /* the caller's, until finish */
+	size_t prev_len;
+};
+
+/*
+ * prev: the previous batch's hash (NULL, 0 for the first), kept until finish; cap: expected
+ * bytes of events.
+ */
+int wire_batch_begin(struct wire_batch_writer *w, const uint8_t *prev, size_t prev_len,
+		     size_t cap);
+int wire_batch_add(struct wire_batch_writer *w, const void *packed_event, size_t len);
+/*
+ * hdr holds everything but the events and hashes (version, agent, seq, gaps): prev_hash is
+ * begin's, the new hash goes into hash and hdr, the deflated body into a malloc'd *body. The
+ * writer is done with either way.
+ */
+int wire_batch_finish(struct wire_batch_writer *w, Aitrail__V1__Batch *hdr,
+		      uint8_t hash[WIRE_HASH_LEN], uint8_t **body, size_t *len);
+void wire_batch_abort(struct wire_batch_writer *w);
+/*
+ * The n events of an inflated Batch body exactly as the agent packed them (ptr[i], plen[i]
+ * point into body): the bytes it hashed. A collector re-packing decoded events would move
+ * fields it does not know (a newer agent's) and break the hash. -EBADMSG unless body holds
+ * exactly n events.
+ */
+int wire_batch_events(const void *body, size_t len, size_t n, const uint8_t **ptr, size_t *plen);
 
 #endif

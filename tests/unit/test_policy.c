@@ -193,6 +193,14 @@ static void test_all_errors_reported(void **state)
 	assert_non_null(strstr(err.buf, "t.yaml:9: unknown action 'explode'"));
 }
 
+/* A repeated key would silently drop the first value (a second match: widening a rule). */
+static void test_repeated_key(void **state)
+{
+	parse_bad("version: 1\nrules:\n  - id: a\n    category: network\n    action: deny\n"
+		  "    match: {host: evil.example}\n    match: {port: 443}\n",
+		  "t.yaml:7: key 'match' given twice");
+}
+
 static void test_load_file_missing(void **state)
 {
 	struct pol_errors err;
@@ -251,34 +259,34 @@ static void test_glob_shape(void **state)
 	assert_int_equal(pol_glob_shape("/home/*/.ssh/**", &n), POL_GLOB_OTHER);
 }
 
+/* Whether c holds addr (text, of family af). */
+static bool in(const struct pol_cidr *c, int af, const char *addr)
+{
+	uint8_t a[16];
+
+	assert_int_equal(inet_pton(af, addr, a), 1);
+	return pol_cidr_contains(c, af, a);
+}
+
 static void test_cidr(void **state)
 {
 	struct pol_cidr c;
-	uint8_t a[16];
 	const char *why;
 
 	assert_int_equal(pol_cidr_parse("10.0.0.0/8", &c, &why), 0);
-	inet_pton(AF_INET, "10.200.3.4", a);
-	assert_true(pol_cidr_contains(&c, AF_INET, a));
-	inet_pton(AF_INET, "11.0.0.1", a);
-	assert_false(pol_cidr_contains(&c, AF_INET, a));
+	assert_true(in(&c, AF_INET, "10.200.3.4"));
+	assert_false(in(&c, AF_INET, "11.0.0.1"));
 	assert_int_equal(pol_cidr_parse("192.168.1.128/25", &c, &why), 0);
-	inet_pton(AF_INET, "192.168.1.200", a);
-	assert_true(pol_cidr_contains(&c, AF_INET, a));
-	inet_pton(AF_INET, "192.168.1.127", a);
-	assert_false(pol_cidr_contains(&c, AF_INET, a));
+	assert_true(in(&c, AF_INET, "192.168.1.200"));
+	assert_false(in(&c, AF_INET, "192.168.1.127"));
 	assert_int_equal(pol_cidr_parse("127.0.0.1", &c, &why), 0);
 	assert_int_equal(c.prefix, 32);
 	assert_int_equal(pol_cidr_parse("0.0.0.0/0", &c, &why), 0);
-	inet_pton(AF_INET, "8.8.8.8", a);
-	assert_true(pol_cidr_contains(&c, AF_INET, a));
-	inet_pton(AF_INET6, "::1", a);
-	assert_false(pol_cidr_contains(&c, AF_INET6, a));
+	assert_true(in(&c, AF_INET, "8.8.8.8"));
+	assert_false(in(&c, AF_INET6, "::1"));
 	assert_int_equal(pol_cidr_parse("fd00::/8", &c, &why), 0);
-	inet_pton(AF_INET6, "fd12::1", a);
-	assert_true(pol_cidr_contains(&c, AF_INET6, a));
-	inet_pton(AF_INET6, "fe80::1", a);
-	assert_false(pol_cidr_contains(&c, AF_INET6, a));
+	assert_true(in(&c, AF_INET6, "fd12::1"));
+	assert_false(in(&c, AF_INET6, "fe80::1"));
 	assert_int_equal(pol_cidr_parse("10.0.0.0/", &c, &why), -EINVAL);
 	assert_int_equal(pol_cidr_parse("10.0.0/8", &c, &why), -EINVAL);
 	assert_int_equal(pol_cidr_parse("::1/129", &c, &why), -EINVAL);
@@ -465,6 +473,7 @@ int main(void)
 		cmocka_unit_test(test_parse_good),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_all_errors_reported),
+		cmocka_unit_test(test_repeated_key),
 		cmocka_unit_test(test_load_file_missing),
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_glob_shape),

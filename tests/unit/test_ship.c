@@ -17,10 +17,13 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 
 #include "common/log.h"
 #include "agent/ship.h"
+#include "common/util.h"
 
 #define MAX_SEQ 20000
 
@@ -203,13 +206,16 @@ out:
 	return ret;
 }
 
+/* On loopback only: the fake collector is nobody else's business. */
 static void fake_start(uint16_t port)
 {
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	const union MHD_DaemonInfo *di;
 
 	fk.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, port, NULL,
 				NULL, handle, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-				MHD_OPTION_END);
+				MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
 	assert_non_null(fk.d);
 	di = MHD_get_daemon_info(fk.d, MHD_DAEMON_INFO_BIND_PORT);
 	fk.port = di->port;
@@ -221,12 +227,12 @@ static void fake_stop(void)
 	fk.d = NULL;
 }
 
-static uint64_t now_ms(void)
+/* Sets a knob of the fake collector while its thread may be reading it. */
+static void fk_set(int *field, int v)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+	pthread_mutex_lock(&fk.lock);
+	*field = v;
+	pthread_mutex_unlock(&fk.lock);
 }
 
 static uint64_t fk_get(uint64_t *field)
@@ -242,10 +248,10 @@ static uint64_t fk_get(uint64_t *field)
 /* Runs the shipper's part of the loop until *field reaches want or ms pass. */
 static int pump_until(struct shipper *sh, uint64_t *field, uint64_t want, int ms)
 {
-	uint64_t end = now_ms() + ms;
+	uint64_t end = now_mono_ns() / 1000000 + ms;
 	struct pollfd p = { .fd = ship_fd(sh), .events = POLLIN };
 
-	while (now_ms() < end) {
+	while (now_mono_ns() / 1000000 < end) {
 		if (field && fk_get(field) >= want)
 			return 0;
 		poll(&p, 1, 20);
@@ -264,6 +270,17 @@ static void emit(struct shipper *sh, uint64_t *seq, int n)
 		ev.host = (char *)"testhost";
 		assert_int_equal(ship_append(sh, &ev), 0);
 	}
+}
+
+/* Opens a shipper with c and gets its first n events delivered. */
+static struct shipper *open_sent(struct agent_config *c, uint64_t *seq, uint64_t n)
+{
+	struct shipper *sh;
+
+	assert_int_equal(ship_open(&sh, c, "test", seq), 0);
+	emit(sh, seq, n);
+	assert_int_equal(pump_until(sh, &fk.events, n, 5000), 0);
+	return sh;
 }
 
 static void config(struct agent_config *c)
@@ -383,22 +400,16 @@ static void test_outage_and_drain(void **state)
 	uint64_t seq;
 
 	config(&c);
-	assert_int_equal(ship_open(&sh, &c, "test", &seq), 0);
-	emit(sh, &seq, 100);
-	assert_int_equal(pump_until(sh, &fk.events, 100, 5000), 0);
+	sh = open_sent(&c, &seq, 100);
 
 	/* 503s: nothing is lost, the spool holds it */
-	pthread_mutex_lock(&fk.lock);
-	fk.fail_status = 503;
-	pthread_mutex_unlock(&fk.lock);
+	fk_set(&fk.fail_status, 503);
 	emit(sh, &seq, 1500);
 	pump_until(sh, NULL, 0, 1200);
 	ship_get_stats(sh, &st);
 	assert_true(st.failures >= 1);
 	assert_int_equal(st.spool.events, 1500);
-	pthread_mutex_lock(&fk.lock);
-	fk.fail_status = 0;
-	pthread_mutex_unlock(&fk.lock);
+	fk_set(&fk.fail_status, 0);
 	assert_int_equal(pump_until(sh, &fk.events, 1600, 10000), 0);
 
 	/* the collector process is gone: connection refused, then it comes back on its port */
@@ -424,12 +435,8 @@ static void test_lost_reply(void **state)
 	uint64_t seq;
 
 	config(&c);
-	assert_int_equal(ship_open(&sh, &c, "test", &seq), 0);
-	emit(sh, &seq, 10);
-	assert_int_equal(pump_until(sh, &fk.events, 10, 5000), 0);
-	pthread_mutex_lock(&fk.lock);
-	fk.lose_reply = 1;
-	pthread_mutex_unlock(&fk.lock);
+	sh = open_sent(&c, &seq, 10);
+	fk_set(&fk.lose_reply, 1);
 	emit(sh, &seq, 10);
 	assert_int_equal(pump_until(sh, &fk.batch_dups, 1, 5000), 0);
 	emit(sh, &seq, 10);
@@ -447,9 +454,7 @@ static void test_revoked_key(void **state)
 	uint64_t seq;
 
 	config(&c);
-	assert_int_equal(ship_open(&sh, &c, "test", &seq), 0);
-	emit(sh, &seq, 10);
-	assert_int_equal(pump_until(sh, &fk.events, 10, 5000), 0);
+	sh = open_sent(&c, &seq, 10);
 	/* the collector forgets the key: the agent enrolls again and carries on */
 	pthread_mutex_lock(&fk.lock);
 	snprintf(fk.key, sizeof(fk.key), "revoked");
@@ -496,9 +501,9 @@ static void test_flush(void **state)
 	/* collector gone: shutdown does not hang on it, the spool keeps the events */
 	fake_stop();
 	emit(sh, &seq, 5);
-	t0 = now_ms();
+	t0 = now_mono_ns() / 1000000;
 	assert_int_equal(ship_flush(sh, 5000), -EAGAIN);
-	assert_true(now_ms() - t0 < 2000);
+	assert_true(now_mono_ns() / 1000000 - t0 < 2000);
 	ship_get_stats(sh, &st);
 	assert_int_equal(st.spool.events, 5);
 	ship_close(sh);

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-/* common/wire.c: message round trips, caps, zip bomb, spool frames, the batch hash chain. */
+/*
+ * common/wire.c: message round trips, caps, zip bomb, spool frames, the batch hash chain, Batch
+ * bodies written from packed events and read back into the same bytes.
+ */
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +27,18 @@ static Aitrail__V1__Event *mk_event(uint64_t seq, const char *type)
 	return ev;
 }
 
+/* A batch reporting one gap of lost events from..to. */
+static void set_gap(Aitrail__V1__Batch *b, Aitrail__V1__Gap **slot, uint64_t from, uint64_t to,
+		    const char *reason)
+{
+	slot[0]->from_seq = from;
+	slot[0]->to_seq = to;
+	slot[0]->events = to - from + 1;
+	slot[0]->reason = (char *)reason;
+	b->n_gaps = 1;
+	b->gaps = slot;
+}
+
 static void test_batch_round_trip(void **state)
 {
 	Aitrail__V1__Batch b = AITRAIL__V1__BATCH__INIT, *got;
@@ -44,12 +59,7 @@ static void test_batch_round_trip(void **state)
 	b.seq = 7;
 	b.n_events = 3;
 	b.events = evs;
-	gap.from_seq = 3;
-	gap.to_seq = 9;
-	gap.events = 7;
-	gap.reason = (char *)"spool_full_drop_oldest";
-	b.n_gaps = 1;
-	b.gaps = gaps;
+	set_gap(&b, gaps, 3, 9, "spool_full_drop_oldest");
 	assert_int_equal(wire_batch_hash(&b, h), 0);
 	b.hash.data = h;
 	b.hash.len = sizeof(h);
@@ -75,6 +85,19 @@ static void test_batch_round_trip(void **state)
 		free(evs[i]);
 }
 
+/* Packs msg (deflated or not) and unpacks it again as its own type. */
+static ProtobufCMessage *round_trip(const ProtobufCMessage *msg, int deflate)
+{
+	ProtobufCMessage *m;
+	uint8_t *buf;
+	size_t len;
+
+	assert_int_equal(wire_pack(msg, deflate, &buf, &len), 0);
+	assert_int_equal(wire_unpack(msg->descriptor, buf, len, deflate, NULL, &m, NULL, 0), 0);
+	free(buf);
+	return m;
+}
+
 static void test_small_messages(void **state)
 {
 	Aitrail__V1__EnrollRequest er = AITRAIL__V1__ENROLL_REQUEST__INIT;
@@ -83,53 +106,36 @@ static void test_small_messages(void **state)
 	Aitrail__V1__ErrorReply e = AITRAIL__V1__ERROR_REPLY__INIT;
 	Aitrail__V1__Heartbeat hb = AITRAIL__V1__HEARTBEAT__INIT;
 	ProtobufCMessage *m;
-	uint8_t *buf;
-	size_t len;
 
 	er.token = (char *)"tok";
-	assert_int_equal(wire_pack(&er.base, 1, &buf, &len), 0);
-	assert_int_equal(wire_unpack(&aitrail__v1__enroll_request__descriptor, buf, len, 1, NULL,
-				     &m, NULL, 0), 0);
+	m = round_trip(&er.base, 1);
 	assert_string_equal(((Aitrail__V1__EnrollRequest *)m)->token, "tok");
 	wire_free(m);
-	free(buf);
 
 	rep.agent_id = (char *)"id";
 	rep.agent_key = (char *)"key";
-	assert_int_equal(wire_pack(&rep.base, 0, &buf, &len), 0);
-	assert_int_equal(wire_unpack(&aitrail__v1__enroll_reply__descriptor, buf, len, 0, NULL, &m,
-				     NULL, 0), 0);
+	m = round_trip(&rep.base, 0);
 	assert_string_equal(((Aitrail__V1__EnrollReply *)m)->agent_key, "key");
 	wire_free(m);
-	free(buf);
 
 	ack.seq = 42;
 	ack.status = (char *)"duplicate";
-	assert_int_equal(wire_pack(&ack.base, 1, &buf, &len), 0);
-	assert_int_equal(wire_unpack(&aitrail__v1__batch_ack__descriptor, buf, len, 1, NULL, &m,
-				     NULL, 0), 0);
+	m = round_trip(&ack.base, 1);
 	assert_int_equal(((Aitrail__V1__BatchAck *)m)->seq, 42);
 	assert_string_equal(((Aitrail__V1__BatchAck *)m)->status, "duplicate");
 	wire_free(m);
-	free(buf);
 
 	e.code = 401;
 	e.message = (char *)"unknown agent key";
-	assert_int_equal(wire_pack(&e.base, 1, &buf, &len), 0);
-	assert_int_equal(wire_unpack(&aitrail__v1__error_reply__descriptor, buf, len, 1, NULL, &m,
-				     NULL, 0), 0);
+	m = round_trip(&e.base, 1);
 	assert_int_equal(((Aitrail__V1__ErrorReply *)m)->code, 401);
 	wire_free(m);
-	free(buf);
 
 	hb.spool_bytes = 1234;
 	hb.interval_s = 30;
-	assert_int_equal(wire_pack(&hb.base, 1, &buf, &len), 0);
-	assert_int_equal(wire_unpack(&aitrail__v1__heartbeat__descriptor, buf, len, 1, NULL, &m,
-				     NULL, 0), 0);
+	m = round_trip(&hb.base, 1);
 	assert_int_equal(((Aitrail__V1__Heartbeat *)m)->spool_bytes, 1234);
 	wire_free(m);
-	free(buf);
 }
 
 static void test_corrupt_bodies(void **state)
@@ -313,6 +319,74 @@ static void test_hash_chain(void **state)
 	free(e2);
 }
 
+/* What the agent's spool writes, the collector reads: same events, same bytes, same hash. */
+static void test_batch_writer(void **state)
+{
+	Aitrail__V1__Batch hdr = AITRAIL__V1__BATCH__INIT, *got;
+	Aitrail__V1__AgentInfo ai = AITRAIL__V1__AGENT_INFO__INIT;
+	Aitrail__V1__Gap gap = AITRAIL__V1__GAP__INIT, *gaps[1] = { &gap };
+	uint8_t prev[WIRE_HASH_LEN], hash[WIRE_HASH_LEN], h2[WIRE_HASH_LEN], *body, *plain;
+	uint8_t packed[3][256];
+	size_t plen[3], body_len, plain_len, got_len[3];
+	const uint8_t *got_ptr[3];
+	struct wire_batch_writer w;
+	ProtobufCMessage *m;
+	uint64_t seq;
+	size_t i;
+
+	memset(prev, 0xab, sizeof(prev));
+	/* a tiny initial capacity: adding must grow the buffer */
+	assert_int_equal(wire_batch_begin(&w, prev, sizeof(prev), 8), 0);
+	for (i = 0; i < 3; i++) {
+		Aitrail__V1__Event *ev = mk_event(40 + i, i == 1 ? "net_connect" : "exec");
+
+		plen[i] = aitrail__v1__event__pack(ev, packed[i]);
+		assert_int_equal(wire_event_seq(packed[i], plen[i], &seq), 0);
+		assert_int_equal(seq, 40 + i);
+		assert_int_equal(wire_batch_add(&w, packed[i], plen[i]), 0);
+		free(ev);
+	}
+	ai.agent_id = (char *)"agent-9";
+	hdr.version = WIRE_VERSION;
+	hdr.agent = &ai;
+	hdr.seq = 5;
+	set_gap(&hdr, gaps, 30, 39, "spool_full_drop_newest");
+	assert_int_equal(wire_batch_finish(&w, &hdr, hash, &body, &body_len), 0);
+
+	assert_int_equal(wire_unpack(&aitrail__v1__batch__descriptor, body, body_len, 1, NULL, &m,
+				     NULL, 0), 0);
+	got = (Aitrail__V1__Batch *)m;
+	assert_int_equal(got->seq, 5);
+	assert_string_equal(got->agent->agent_id, "agent-9");
+	assert_int_equal(got->n_gaps, 1);
+	assert_int_equal(got->gaps[0]->to_seq, 39);
+	assert_int_equal(got->n_events, 3);
+	assert_string_equal(got->events[1]->type, "net_connect");
+	assert_int_equal(got->events[2]->seq, 42);
+	assert_memory_equal(got->prev_hash.data, prev, WIRE_HASH_LEN);
+	assert_memory_equal(got->hash.data, hash, WIRE_HASH_LEN);
+	/* the hash is the chain hash a receiver recomputes */
+	assert_int_equal(wire_batch_hash(got, h2), 0);
+	assert_memory_equal(h2, hash, WIRE_HASH_LEN);
+
+	/* the raw reader finds each event's very bytes */
+	assert_int_equal(wire_inflate(body, body_len, WIRE_MAX_MESSAGE, &plain, &plain_len, NULL,
+				      0), 0);
+	assert_int_equal(wire_batch_events(plain, plain_len, 3, got_ptr, got_len), 0);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(got_len[i], plen[i]);
+		assert_memory_equal(got_ptr[i], packed[i], plen[i]);
+	}
+	/* a count that does not match, or a body cut short, is refused */
+	assert_int_equal(wire_batch_events(plain, plain_len, 2, got_ptr, got_len), -EBADMSG);
+	assert_int_equal(wire_batch_events(plain, plain_len - 1, 3, got_ptr, got_len), -EBADMSG);
+	assert_int_equal(wire_event_seq(packed[0], 1, &seq), -EBADMSG);
+	assert_int_equal(wire_event_seq("", 0, &seq), -ENOENT);
+	free(plain);
+	free(body);
+	wire_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -323,6 +397,7 @@ int main(void)
 		cmocka_unit_test(test_zip_bomb),
 		cmocka_unit_test(test_frames),
 		cmocka_unit_test(test_hash_chain),
+		cmocka_unit_test(test_batch_writer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
