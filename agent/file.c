@@ -10,6 +10,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "agent/core.h"
 #include "agent/file_decode.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -85,6 +86,7 @@ void file_skip_missing_syscalls(struct bpf_object *obj)
 		bpf_program__set_autoload(prog, false);
 		log_warn("this kernel has no tracepoint %s: %s is off, those calls are not reported",
 			 tp, bpf_program__name(prog));
+		part_off(bpf_program__name(prog), "no tracepoint here");
 	}
 }
 

@@ -272,6 +272,7 @@ static int open_and_load(struct agent *a)
 			if (n_off < MAX_LOAD_RETRIES) {
 				log_warn("program %s does not load on this kernel: turned off, its "
 					 "events will be missing (--verbose shows why)", failed_progs[i]);
+				part_off(failed_progs[i], "the verifier refused it");
 				memcpy(off[n_off++], failed_progs[i], sizeof(off[0]));
 			}
 		}
@@ -372,19 +373,21 @@ static bool prog_loaded(struct bpf_object *obj, const char *name)
 	return prog && bpf_program__fd(prog) >= 0;
 }
 
-/* One line saying which optional parts this kernel runs, for whoever reads the start log. */
+/* One line saying which optional parts this kernel runs, and why each one that doesn't is off. */
 static void log_parts(struct agent *a)
 {
 	struct bpf_object *obj = a->skel->obj;
 	struct bpf_program *prog;
+	char off[4096];
 	int n = 0;
 
 	bpf_object__for_each_program(prog, obj)
 		n += bpf_program__fd(prog) >= 0;
+	parts_off_format(off, sizeof(off));
 	log_info("kernel programs: %d loaded; DNS over TCP %s, io_uring %s, host-name policy "
-		 "entries made %s", n, prog_loaded(obj, "dns_tcp_received") ? "on" : "off",
+		 "entries made %s%s", n, prog_loaded(obj, "dns_tcp_received") ? "on" : "off",
 		 prog_loaded(obj, "uring_submit") ? "on" : "off",
-		 prog_loaded(obj, "dns_received") ? "in the kernel" : "by the agent only");
+		 prog_loaded(obj, "dns_received") ? "in the kernel" : "by the agent only", off);
 }
 
 int loader_start(struct agent *a)

@@ -94,6 +94,8 @@ class Boot:
         self.done = False
         self.wall = self.init_s = None
         self.console = ""
+        self.agent_log = ""
+        self.events = []  # the agent's events, sent only when a check failed
 
     def lsm_arg(self):
         if self.mode == "default":
@@ -148,6 +150,12 @@ def run_boot(b, initrd, out_dir, accel, timeout, only):
     m = re.search(r"aitrail-vm: init \S+ uptime ([\d.]+)", b.console)
     b.init_s = float(m.group(1)) if m else None
     read_results(b, results)
+    if b.events or b.agent_log:
+        with open(os.path.join(out_dir, tag + ".events.jsonl"), "w") as f:
+            for e in b.events:
+                f.write(json.dumps(e) + "\n")
+        with open(os.path.join(out_dir, tag + ".agent.log"), "w") as f:
+            f.write(b.agent_log)
 
 
 def follow(console, seen, b, start):
@@ -194,6 +202,8 @@ def read_results(b, path):
             b.notes[(r["feature"], r["key"])] = r["text"]
         elif t == "agent_log":
             b.agent_log = r.get("text", "")
+        elif t == "event":
+            b.events.append(r["event"])
         elif t == "done":
             b.done = True
     # host-side checks of the boot itself
@@ -300,6 +310,8 @@ def main():
     ap.add_argument("--smoke", action="store_true",
                     help="one kernel, default LSM list, a few checks (make test)")
     ap.add_argument("--kernels", default="", help="comma-separated NAMEs of kernels.conf")
+    ap.add_argument("--boots", default="", help="only these boots: default and/or nobpf")
+    ap.add_argument("--checks", default="", help="only these FEATUREs (comma-separated)")
     ap.add_argument("--docs", default=None, help="write the table here (full runs)")
     ap.add_argument("--timeout", type=int, default=600, help="seconds per boot")
     args = ap.parse_args()
@@ -328,7 +340,10 @@ def main():
     if args.smoke:
         ks = ks[:1]
         ks[0].boots = ks[0].boots[:1]
-    only = SMOKE_CHECKS if args.smoke else ()
+    if args.boots:
+        for k in ks:
+            k.boots = [m for m in k.boots if m in args.boots.split(",")]
+    only = SMOKE_CHECKS if args.smoke else tuple(c for c in args.checks.split(",") if c)
     rows = [r for r in features() if not only or r[0] in only]
     accel = "kvm" if kvm_usable() else "tcg"
     log("vm: %d kernel(s), %s" % (len(ks), "KVM" if accel == "kvm" else
@@ -368,8 +383,9 @@ def main():
             name = r["name"] if r.get("feature") == "boot" else "%s: %s" % (b.label, r["name"])
             print("%s %s%s" % (word, name, (": " + r["why"]) if r.get("why") else ""),
                   flush=True)
-        if any(r["result"] == "fail" for r in b.results) and getattr(b, "agent_log", ""):
-            print("---- %s: agent log (tail) ----\n%s\n----" % (b.label, b.agent_log[-3000:]))
+        if any(r["result"] == "fail" for r in b.results) and b.agent_log:
+            print("---- %s: agent log (tail; whole log and events in %s) ----\n%s\n----" % (
+                b.label, os.path.relpath(vmdir), b.agent_log[-3000:]))
         log("%s: %.0f s (init at %s s, agent ready after %s s)" % (
             b.label, b.wall, b.init_s, (b.agent or {}).get("ready_s", "?")))
     total = time.time() - T0
@@ -383,7 +399,7 @@ def main():
     s = sum(r["result"] == "notrun" for b in boots for r in b.results)
     if not p:
         f = max(f, 1)  # a tier that ran no check is a failure
-    if args.docs and not args.smoke:
+    if args.docs and not (args.smoke or args.kernels or args.boots or args.checks):
         write_docs(args.docs, boots, rows, accel, total)
         log("wrote %s" % args.docs)
     print("vm: %d passed, %d failed, %d skipped" % (p, f, s))

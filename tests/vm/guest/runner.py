@@ -206,7 +206,8 @@ def main():
                 rules += m.policy(ctx)
         policy = os.path.join(run.tmp, "policy.yaml")
         with open(policy, "w") as f:
-            f.write("version: 1\nrules:\n" + "".join("  - %s\n" % r for r in rules))
+            f.write("version: 1\nrules:%s\n" % ("".join("\n  - %s" % r for r in rules)
+                                                  if rules else " []"))
         conf = os.path.join(run.tmp, "agent.yaml")
         with open(conf, "w") as f:
             f.write("state_dir: %s\npolicy:\n  file: %s\n  cgroup: %s\n" %
@@ -246,8 +247,10 @@ def main():
             if not ctx.results:
                 ctx.check("%s: ran at least one check" % m.FEATURE, False, "no check ran")
         if any(r == "fail" for _, c in ctxs for r in c.results):
-            log = run.agent.log()
-            run.out.emit(type="agent_log", text=log[-6000:])
+            # for whoever investigates: the host keeps them next to the console log
+            run.out.emit(type="agent_log", text=run.agent.log()[-20000:])
+            for e in run.agent.events:
+                run.out.emit(type="event", event=e)
         return 0
     finally:
         if run.agent:
