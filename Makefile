@@ -4,7 +4,7 @@
 #   make            build everything into build/
 #   make deps       install the Debian packages the build and tests need
 #   make check      unit tests (no root)
-#   make test       deps + build + unit tests + end-to-end tests (root)
+#   make test       deps + build + unit tests + end-to-end tests (root) + a VM smoke boot
 #   make run        deps + build + collector (SQLite) + agent on this host
 #   make test-vm    the agent on Debian's 6.1 and 6.12 kernels under qemu (root; ~15 min)
 #   make bench      benchmarks
@@ -36,7 +36,8 @@ DEB_PKGS := build-essential clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev 
 	libsqlite3-dev sqlite3 libpq-dev postgresql libgnutls28-dev libyaml-dev libjson-c-dev libcmocka-dev libssl-dev openssl \
 	iproute2 python3 procps auditd
 
-# Only `make test-vm` needs these (qemu, a static shell for the guest's init)
+# Only the VM tier needs these (qemu, a static shell for the guest's init, depmod): make test-vm
+# and the smoke boot at the end of make test
 VM_DEB_PKGS := qemu-system-x86 busybox-static kmod
 
 PKGS := libbpf libelf zlib libprotobuf-c libcurl libmicrohttpd sqlite3 yaml-0.1 json-c libpq gnutls
@@ -220,7 +221,8 @@ check: $(UNIT_BINS)
 test-e2e: all
 	$(Q)tests/e2e/run.sh $(OUTPUT)
 
-test: deps
+# ends with a smoke boot of one fleet kernel under qemu (tests/vm; AITRAIL_VM_SMOKE=0: without)
+test: deps-vm
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/run-all.sh $(OUTPUT)
 

