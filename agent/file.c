@@ -86,7 +86,8 @@ void file_skip_missing_syscalls(struct bpf_object *obj)
 		bpf_program__set_autoload(prog, false);
 		log_warn("this kernel has no tracepoint %s: %s is off, those calls are not reported",
 			 tp, bpf_program__name(prog));
-		part_off(bpf_program__name(prog), "no tracepoint here");
+		snprintf(path, sizeof(path), "no tracepoint %s", tp);
+		part_off(bpf_program__name(prog), path);
 	}
 }
 

@@ -46,6 +46,7 @@ def judge(ctx, state):
     ctx.check("session: session_end with the exit code and counts",
               end and end["exit_code"] == 3 and end["counts"]["execs"] >= 3 and
               end["counts"]["processes"] >= 4, str(end)[:500])
+    ctx.note("mechanism", "tp_btf sched_process_exec/fork/exit")
     leaked = [e for e in ctx.events if e.get("proc", {}).get("pid") == ctl.pid or
               e.get("proc", {}).get("ppid") == ctl.pid or
               e.get("session", {}).get("root_pid") == ctl.pid]

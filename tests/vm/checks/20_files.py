@@ -29,6 +29,9 @@ def judge(ctx, state):
     ctx.check("files: %d file events exact and in order (.., symlinked dir, dirfd)" % len(want),
               len(mine) == len(want) and not bad,
               "got %d, want %d; first differences: %s" % (len(mine), len(want), bad[:3]))
+    off = [p for p in ctx.parts_off if p.startswith("file_")]
+    ctx.note("mechanism", "syscall tracepoints" + (" (off here: %s)" % ", ".join(off)
+                                                   if off else ""))
     via = [e for e in mine if e.get("path") == os.path.join(tree, "real", "vialink.txt")]
     ctx.check("files: a write through the symlinked directory names the real directory",
               len(via) == 1, str([e.get("path") for e in mine])[:500])

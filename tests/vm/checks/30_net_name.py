@@ -55,14 +55,13 @@ def judge(ctx, state):
     ctx.check("net: TLS ClientHello names the connection (name_source tls_sni, vendor)",
               len(ev) == 1 and ev[0].get("dst_name") == "api.anthropic.test" and
               ev[0].get("name_source") == "tls_sni", str(ev)[:500])
-    start = ctx.agent_log
-    if "DNS over TCP off" in start:
-        why = [ln for ln in start.splitlines() if "DNS over TCP" in ln]
+    off = ctx.parts_off.get("DNS over TCP")
+    if off:
         ctx.notrun("net: connect after a DNS-over-TCP answer named from it",
-                   "the agent turned DNS over TCP off on this kernel: %s" % why[-1:])
-        ctx.note("dns_tcp", "off")
+                   "the agent runs no DNS over TCP on this kernel: %s" % off)
+        ctx.note("mechanism", "DNS over UDP; over TCP off (%s)" % off)
         return
-    ctx.note("dns_tcp", "on")
+    ctx.note("mechanism", "DNS over UDP and TCP")
     ev = by_sport(1, "tcp")
     ctx.check("net: connect after a DNS-over-TCP answer named from it",
               len(ev) == 1 and ev[0].get("dst_name") == "api.tcpdns.test" and

@@ -4,6 +4,7 @@ sends a TLS ClientHello through one; the syscall hooks see none of it. Each op m
 event with its canonical path or address and the completion's result."""
 import hashlib
 import os
+import re
 import socket
 import threading
 
@@ -45,9 +46,14 @@ def act(ctx):
 
 def judge(ctx, state):
     r, work, port = state
-    log = ctx.agent_log
-    line = [ln for ln in log.splitlines() if "kernel programs:" in ln]
-    ctx.note("start", line[-1].split("kernel programs:", 1)[1].strip() if line else "?")
+    line = [ln for ln in ctx.agent_log.splitlines() if "kernel programs:" in ln]
+    how = [ln.split("io_uring: ", 1)[1] for ln in ctx.agent_log.splitlines()
+           if "io_uring: submissions at " in ln]
+    m = how and re.match(r"submissions at (\S+), results from io_uring_complete's (.*)", how[-1])
+    if m:
+        ctx.note("mechanism", "tp_btf %s, io_uring_complete (%s)" % (m.group(1), m.group(2)))
+    elif "io_uring" in ctx.parts_off:
+        ctx.note("mechanism", "off: %s" % ctx.parts_off["io_uring"])
     if not ctx.check("uring: fixture ran", r.rc == 0, "rc %s %s" % (r.rc, r.err[-500:])):
         return
     mine = lib.session_events(ctx.events, r.pid)

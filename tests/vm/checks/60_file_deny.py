@@ -34,7 +34,8 @@ def judge(ctx, state):
     mech, why = ctx.file_mech
     d = decisions(ctx, pid, "vm-file-deny")
     target = os.path.join(ctx.prot, "keep.txt")
-    ctx.note("mechanism", "%s (%s)" % (mech, why))
+    ctx.note("mechanism", "%s, protected file %s" % (
+        mech or "?", "untouched" if content == "original\n" else "truncated before the kill"))
     if mech == "lsm":
         ctx.check("file deny: the write-open gets EPERM, the process lives on",
                   out.endswith("write -1") and rc == 0, "reply %r rc %s" % (out, rc))
@@ -51,4 +52,3 @@ def judge(ctx, state):
     ctx.check("file deny (%s): recorded as killed on the protected path" % mech,
               len(d) == 1 and d[0].get("outcome") == "killed" and
               d[0].get("mechanism") == mech and d[0].get("target") == target, str(d)[:500])
-    ctx.note("content", "kept" if content == "original\n" else "truncated before the kill")

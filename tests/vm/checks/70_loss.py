@@ -19,6 +19,8 @@ def judge(ctx, state):
               "final stats %s" % str(final[-1:])[:500])
     if isinstance(lost, dict):
         nonzero = {k: v for k, v in lost.items() if v}
+        if nonzero:
+            ctx.note("mechanism", "lost: " + ", ".join("%s %s" % kv for kv in nonzero.items()))
         log = [ln for ln in ctx.agent_log.splitlines() if "lost" in ln or "stats:" in ln]
         ctx.check("loss: nothing lost in this workload", not nonzero,
                   "%s (read_user_fail: a bpf_probe_read_user of a session's memory failed, so "

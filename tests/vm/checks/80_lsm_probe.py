@@ -13,8 +13,8 @@ def act(ctx):
 def judge(ctx, state):
     mech, why = ctx.file_mech
     active = "bpf" in ctx.lsm.split(",")
-    ctx.note("lsm", ctx.lsm)
-    ctx.note("mechanism", "%s (%s)" % (mech, why))
+    ctx.note("mechanism", "%s: %s" % ("bpf in the LSM list" if active else "no bpf in the LSM list",
+                                      why))
     if not ctx.check("lsm probe: the start line names the file mechanism and why", mech and why,
                      ctx.agent_log[-800:]):
         return

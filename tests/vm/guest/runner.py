@@ -102,6 +102,17 @@ class Ctx:
         return self._run.agent.log()
 
     @property
+    def parts_off(self):
+        """{part: why} from the start line's "; off: PART (why); ..." list."""
+        out = {}
+        for ln in self._run.agent.log().splitlines():
+            if "kernel programs:" in ln and "; off: " in ln:
+                for item in ln.split("; off: ", 1)[1].split("; "):
+                    part, _, why = item.partition(" (")
+                    out[part] = why[:-1] if why.endswith(")") else why
+        return out
+
+    @property
     def agent_rc(self):
         return self._run.agent.rc
 
