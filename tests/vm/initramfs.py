@@ -158,14 +158,13 @@ def python_files(python, guest_dirs, modules):
 
 def host_python():
     """Debian's python3 (a pyenv or venv on PATH would bring a foreign stdlib)."""
-    for p in ("/usr/bin/python3",):
-        if os.access(p, os.X_OK):
-            return os.path.realpath(p)
-    raise RuntimeError("/usr/bin/python3 is missing (make deps installs python3)")
+    if not os.access("/usr/bin/python3", os.X_OK):
+        raise RuntimeError("/usr/bin/python3 is missing (make deps installs python3)")
+    return os.path.realpath("/usr/bin/python3")
 
 
-def build(out_path, build_dir, modules=()):
-    """Writes the initramfs to out_path. modules: kernel module files (host path, guest path)."""
+def build(out_path, build_dir):
+    """Writes the initramfs to out_path (kernel modules go in a second archive, per kernel)."""
     build_dir = os.path.abspath(build_dir)
     busybox = "/bin/busybox"
     if not os.access(busybox, os.X_OK):
@@ -184,7 +183,7 @@ def build(out_path, build_dir, modules=()):
         add_elf(c, prog, name)
     py = host_python()
     add_elf(c, py, "usr/bin/python3")
-    c.symlink("usr/bin/python3.11", "python3")
+    c.symlink("usr/bin/" + os.path.basename(py), "python3")
     c.file(busybox, "bin/busybox", 0o755)
     for applet in subprocess.run([busybox, "--list-full"], capture_output=True, text=True,
                                  check=True).stdout.split():
@@ -218,8 +217,6 @@ def build(out_path, build_dir, modules=()):
             add_elf(c, f)
         else:
             c.host_path(f)
-    for src, dst in modules:
-        c.file(src, dst, 0o644)
     c.close()
     os.replace(out_path + ".tmp", out_path)
     return out_path

@@ -228,7 +228,9 @@ def fetch(k, cache_dir, apt, log):
         f.write(k.deb)
     k.vmlinuz = glob.glob(os.path.join(k.dir, "vmlinuz-*"))[0]
     k.config = glob.glob(os.path.join(k.dir, "config-*"))[0]
-    k.module_files = [(p, "/lib/modules/aitrail-vm/" + os.path.basename(p))
+    # under usr/: the base archive has lib -> usr/lib, and an archive unpacked after it replaces
+    # an entry of another type (a "lib" directory would remove that link)
+    k.module_files = [(p, "/usr/lib/modules/aitrail-vm/" + os.path.basename(p))
                       for p in sorted(glob.glob(os.path.join(k.dir, "modules", "*")))]
     return k
 

@@ -315,6 +315,8 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--smoke", action="store_true",
                     help="one kernel, default LSM list, a few checks (make test)")
+    ap.add_argument("--conf", default=os.path.join(HERE, "kernels.conf"),
+                    help="the kernel list (tests/vm/kernels.conf)")
     ap.add_argument("--kernels", default="", help="comma-separated NAMEs of kernels.conf")
     ap.add_argument("--boots", default="", help="only these boots: default and/or nobpf")
     ap.add_argument("--checks", default="", help="only these FEATUREs (comma-separated)")
@@ -335,7 +337,11 @@ def main():
             print("vm: %s is missing (make deps-vm installs it)" % tool)
             print("vm: 0 passed, 1 failed")
             return 1
-    ks = kernels.read_conf(os.path.join(HERE, "kernels.conf"))
+    try:
+        ks = kernels.read_conf(args.conf)
+    except (OSError, ValueError) as e:
+        print("vm: %s" % e)
+        return 2
     if args.kernels:
         want = args.kernels.split(",")
         unknown = [w for w in want if w not in [k.name for k in ks]]
@@ -408,7 +414,8 @@ def main():
     s = sum(r["result"] == "notrun" for b in boots for r in b.results)
     if not p:
         f = max(f, 1)  # a tier that ran no check is a failure
-    if args.docs and not (args.smoke or args.kernels or args.boots or args.checks):
+    if args.docs and not (args.smoke or args.kernels or args.boots or args.checks or
+                          args.conf != ap.get_default("conf")):
         write_docs(args.docs, boots, rows, accel, total, (p, f, s))
         log("wrote %s" % args.docs)
     print("vm: %d passed, %d failed, %d skipped" % (p, f, s))
