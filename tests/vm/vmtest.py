@@ -108,7 +108,8 @@ def run_boot(b, initrd, out_dir, accel, timeout, only):
     tag = re.sub(r"[^A-Za-z0-9.-]+", "_", b.label)
     console = os.path.join(out_dir, tag + ".console.log")
     results = os.path.join(out_dir, tag + ".results.jsonl")
-    for p in (console, results):
+    for p in (console, results, os.path.join(out_dir, tag + ".events.jsonl"),
+              os.path.join(out_dir, tag + ".agent.log")):
         if os.path.exists(p):
             os.unlink(p)
     append = "console=ttyS0 panic=-1 loglevel=4"
@@ -210,6 +211,9 @@ def read_results(b, path):
     host = []
     host.append(("%s: guest ran to the end" % b.label, b.done,
                  "no 'done' line on the results port; console tail:\n" + b.console[-3000:]))
+    host.append(("%s: the guest ran checks" % b.label, any(r.get("feature") != "boot"
+                                                           for r in b.results),
+                 "no check result came back"))
     if b.boot_info:
         lsm = b.boot_info.get("lsm", "").split(",")
         if b.mode == "default":
@@ -392,14 +396,16 @@ def main():
         run_boot(b, initrd, vmdir, accel, args.timeout, only)
         for r in b.results:
             word = {"pass": "PASS", "fail": "FAIL", "notrun": "SKIP"}[r["result"]]
-            name = r["name"] if r.get("feature") == "boot" else "%s: %s" % (b.label, r["name"])
+            name = r["name"] if r["name"].startswith(b.label + ":") else \
+                "%s: %s" % (b.label, r["name"])
             print("%s %s%s" % (word, name, (": " + r["why"]) if r.get("why") else ""),
                   flush=True)
         if any(r["result"] == "fail" for r in b.results) and b.agent_log:
             print("---- %s: agent log (tail; whole log and events in %s) ----\n%s\n----" % (
                 b.label, os.path.relpath(vmdir), b.agent_log[-3000:]))
-        log("%s: %.0f s (init at %s s, agent ready after %s s)" % (
-            b.label, b.wall, b.init_s, (b.agent or {}).get("ready_s", "?")))
+        ready = (b.agent or {}).get("ready_s")
+        log("%s: %.0f s (init at %s s, agent ready after %s)" % (
+            b.label, b.wall, b.init_s, "%.1f s" % ready if ready else "?"))
     total = time.time() - T0
     print()
     print(table(boots, rows))

@@ -211,9 +211,12 @@ def main():
     states = {}
     try:
         rules = []
-        for m, ctx in ctxs:
-            if hasattr(m, "policy"):
-                rules += m.policy(ctx)
+        for m, ctx in list(ctxs):
+            try:
+                rules += m.policy(ctx) if hasattr(m, "policy") else []
+            except Exception:  # noqa: BLE001 (the check can't run: a failure, the rest go on)
+                ctx.check("%s: policy" % m.FEATURE, False, traceback.format_exc()[-1500:])
+                ctxs.remove((m, ctx))
         policy = os.path.join(run.tmp, "policy.yaml")
         with open(policy, "w") as f:
             f.write("version: 1\nrules:%s\n" % ("".join("\n  - %s" % r for r in rules)
@@ -262,6 +265,10 @@ def main():
             for e in run.agent.events:
                 run.out.emit(type="event", event=e)
         return 0
+    except Exception:  # noqa: BLE001 (the runner itself broke: say so on the results port)
+        run.out.emit(type="result", feature="boot", name="guest runner", result="fail",
+                     why=traceback.format_exc()[-2000:])
+        return 1
     finally:
         if run.agent:
             run.agent.stop(timeout=30)
