@@ -164,7 +164,7 @@ class Run:
             if "policy enforcement:" in ln and "files and exec by " in ln:
                 rest = ln.split("files and exec by ", 1)[1]
                 self.file_mech, _, why = rest.partition(" (")
-                self.file_mech_why = why.rstrip(")")
+                self.file_mech_why = why[:-1] if why.endswith(")") else why
 
 
 def load_checks(only):
