@@ -151,11 +151,6 @@ void loader_stop(struct agent *a);
 /* Adds the counters map's per-CPU sums into out[AT_CNT_MAX]. */
 int loader_read_counters(struct agent *a, uint64_t *out);
 
-/* ---- parts off (partsoff.c): what this kernel can't run and why, for the start line */
-void part_off(const char *part, const char *why);
-/* "; off: PART (why); PART (why)" or "" when everything runs */
-void parts_off_format(char *buf, size_t len);
-
 #define AGENT_MAX_SINKS 8
 
 struct loop;

@@ -9,7 +9,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-#include "agent/core.h"
+#include "agent/partsoff.h"
 #include "agent/dns_decode.h"
 #include "common/log.h"
 

@@ -10,7 +10,7 @@
 
 #include <bpf/libbpf.h>
 
-#include "agent/core.h"
+#include "agent/partsoff.h"
 #include "agent/file_decode.h"
 #include "common/log.h"
 #include "common/util.h"

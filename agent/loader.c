@@ -23,6 +23,7 @@
 
 #include "bpf/aitrail.skel.h"
 #include "agent/core.h"
+#include "agent/partsoff.h"
 #include "agent/dns_decode.h"
 #include "agent/file_decode.h"
 #include "common/log.h"

@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The parts of the agent this kernel can't run, each with its reason, collected while the
- * programs are chosen and loaded, so the start line names every one of them: an investigator
- * reading it knows what is missing on this host and why, not just that something is.
+ * programs are chosen and loaded (agent/partsoff.h).
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/core.h"
+#include "agent/partsoff.h"
 
 #define MAX_PARTS 32
 

@@ -16,6 +16,7 @@
 
 #include "bpf/aitrail.skel.h"
 #include "agent/core.h"
+#include "agent/partsoff.h"
 #include "agent/file_decode.h"
 #include "common/log.h"
 #include "bpf/net.h"
