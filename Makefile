@@ -6,7 +6,7 @@
 #   make check      unit tests (no root)
 #   make test       deps + build + unit tests + end-to-end tests (root) + a VM smoke boot
 #   make run        deps + build + collector (SQLite) + agent on this host
-#   make test-vm    the agent on Debian's 6.1 and 6.12 kernels under qemu (root; ~15 min)
+#   make test-vm    the agent on Debian's 6.1 and 6.12 kernels under qemu (root; ~4 min here)
 #   make bench      benchmarks
 #   make vmlinux    regenerate bpf/include/$(ARCH)/vmlinux.h from this kernel's BTF
 #
