@@ -4,8 +4,9 @@
 #   make            build everything into build/
 #   make deps       install the Debian packages the build and tests need
 #   make check      unit tests (no root)
-#   make test       deps + build + unit tests + end-to-end tests (root)
+#   make test       deps + build + unit tests + end-to-end tests (root) + a VM smoke boot
 #   make run        deps + build + collector (SQLite) + agent on this host
+#   make test-vm    the agent on Debian's 6.1 and 6.12 kernels under qemu (root; ~4 min here)
 #   make bench      benchmarks
 #   make vmlinux    regenerate bpf/include/$(ARCH)/vmlinux.h from this kernel's BTF
 #
@@ -34,6 +35,10 @@ DEB_PKGS := build-essential clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev 
 	protobuf-c-compiler libprotobuf-c-dev libcurl4-openssl-dev libmicrohttpd-dev \
 	libsqlite3-dev sqlite3 libpq-dev postgresql libgnutls28-dev libyaml-dev libjson-c-dev libcmocka-dev libssl-dev openssl \
 	iproute2 python3 procps auditd
+
+# Only the VM tier needs these (qemu, a static shell for the guest's init, depmod): make test-vm
+# and the smoke boot at the end of make test
+VM_DEB_PKGS := qemu-system-x86 busybox-static kmod
 
 PKGS := libbpf libelf zlib libprotobuf-c libcurl libmicrohttpd sqlite3 yaml-0.1 json-c libpq gnutls
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -98,15 +103,15 @@ ifneq ($(CLI_SRCS),)
 BINS += $(OUTPUT)/aitrail
 endif
 
-.PHONY: all deps check test test-e2e run bench vmlinux clean fmt
+.PHONY: all deps deps-vm check test test-e2e test-vm run bench vmlinux clean fmt
 .DELETE_ON_ERROR:
 .SECONDARY:
 
 all: $(BINS) $(UNIT_BINS) $(FIXTURE_BINS) $(BENCH_BINS) $(TOOL_BINS)
 
 # Installs only what is missing, so it is cheap to run before every test or run.
-deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+define install_missing
+	@missing=""; for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || \
 			missing="$$missing $$p"; \
 	done; \
@@ -117,6 +122,13 @@ deps:
 			>$(or $(TMPDIR),/tmp)/aitrail-apt.log 2>&1 || \
 			{ echo "make deps: apt-get failed, see $(or $(TMPDIR),/tmp)/aitrail-apt.log" >&2; exit 1; }; \
 	fi
+endef
+
+deps:
+	$(call install_missing,$(DEB_PKGS))
+
+deps-vm: deps
+	$(call install_missing,$(VM_DEB_PKGS))
 
 $(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/proto $(OUTPUT)/tests $(OUTPUT)/tests/fixtures:
 	$(Q)mkdir -p $@
@@ -209,9 +221,15 @@ check: $(UNIT_BINS)
 test-e2e: all
 	$(Q)tests/e2e/run.sh $(OUTPUT)
 
-test: deps
+# ends with a smoke boot of one fleet kernel under qemu (tests/vm; AITRAIL_VM_SMOKE=0: without)
+test: deps-vm
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/run-all.sh $(OUTPUT)
+
+# Kernels are Debian packages fetched once into $(OUTPUT)/vm; the table goes to docs/kernels.md
+test-vm: deps-vm
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/vm/vmtest.py --build $(OUTPUT) --docs docs/kernels.md
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -13,6 +13,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "agent/partsoff.h"
 #include "agent/dns_decode.h"
 #include "agent/module.h"
 #include "common/log.h"
@@ -332,6 +333,12 @@ static void dns_autoload(struct bpf_object *obj)
 				 "effect for an address only once the agent has read the DNS "
 				 "answer");
 	}
+	if (!dynptr)
+		part_off("DNS over TCP", "no bpf_dynptr_from_skb kfunc, Linux 6.4+");
+	else if (!loop)
+		part_off("DNS over TCP", "no bpf_loop helper, Linux 5.17+");
+	if (!loop)
+		part_off("host-name policy in the kernel", "no bpf_loop helper, Linux 5.17+");
 	bpf_object__for_each_program(prog, obj) {
 		const char *name = bpf_program__name(prog);
 

@@ -11,6 +11,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "agent/partsoff.h"
 #include "agent/file_decode.h"
 #include "agent/module.h"
 #include "common/log.h"
@@ -92,6 +93,8 @@ static void file_skip_missing_syscalls(struct bpf_object *obj)
 		bpf_program__set_autoload(prog, false);
 		log_warn("this kernel has no tracepoint %s: %s is off, those calls are not reported",
 			 tp, bpf_program__name(prog));
+		snprintf(path, sizeof(path), "no tracepoint %s", tp);
+		part_off(bpf_program__name(prog), path);
 	}
 }
 

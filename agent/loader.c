@@ -29,6 +29,7 @@
 #include "agent/module.h"
 #include "agent/procscan.h"
 #include "bpf/aitrail.skel.h"
+#include "agent/partsoff.h"
 #include "common/util.h"
 #include "bpf/session.h"
 #include "common/log.h"
@@ -276,6 +277,7 @@ static int open_and_load(struct agent *a)
 			if (n_off < MAX_LOAD_RETRIES) {
 				log_warn("program %s does not load on this kernel: turned off, its "
 					 "events will be missing (--verbose shows why)", failed_progs[i]);
+				part_off(failed_progs[i], "the verifier refused it");
 				memcpy(off[n_off++], failed_progs[i], sizeof(off[0]));
 			}
 		}
@@ -369,15 +371,15 @@ static bool prog_loaded(struct bpf_object *obj, const char *name)
 }
 
 /*
- * One line saying which optional parts (the modules' rows) this kernel runs, for whoever reads
- * the start log.
+ * One line saying which optional parts (the modules' rows) this kernel runs, and why each one
+ * that doesn't is off, for whoever reads the start log.
  */
 static void log_parts(struct agent *a)
 {
 	struct bpf_object *obj = a->skel->obj;
 	const struct agent_part *p;
 	struct bpf_program *prog;
-	char parts[512] = "";
+	char parts[512] = "", off[4096];
 	size_t i, len = 0;
 	int n = 0;
 
@@ -388,7 +390,8 @@ static void log_parts(struct agent *a)
 			len += snprintf(parts + len, sizeof(parts) - len, "%s%s %s",
 					len ? ", " : "", p->what,
 					prog_loaded(obj, p->prog) ? p->on : p->off);
-	log_info("kernel programs: %d loaded; %s", n, parts);
+	parts_off_format(off, sizeof(off));
+	log_info("kernel programs: %d loaded; %s%s", n, parts, off);
 }
 
 int loader_start(struct agent *a)

@@ -9,11 +9,13 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "agent/agent.h"
+#include "agent/partsoff.h"
 #include "agent/file_decode.h"
 #include "agent/module.h"
 #include "agent/net_decode.h"
@@ -239,28 +241,83 @@ static void uring_sweep(struct agent *a, bool all)
 			break;
 }
 
-/* Before load: turns the io_uring programs off on a kernel built without io_uring. */
+/*
+ * io_uring's tracepoints changed between the kernels fleets run: 6.1 submits at
+ * io_uring_submit_sqe (renamed io_uring_submit_req later, same first argument, the request),
+ * and 6.1 and 6.12 pass io_uring_complete the result as its fourth argument where newer kernels
+ * (6.18) pass the cqe. The submit programs are pointed at whichever name this kernel has; of
+ * each completion program and its *_res twin, the one matching the kernel's arguments loads.
+ */
+static struct {
+	bool probed;
+	const char *submit;  /* tracepoint name, NULL when absent */
+	int complete_args;   /* io_uring_complete's arguments: 3 (cqe), 7 (result), 0 absent */
+	char why[160];       /* why io_uring is off, when it is */
+} utp;
+
+static void uring_probe(void)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	const struct btf_type *t;
+	int id;
+
+	utp.probed = true;
+	if (!vmlinux) {
+		snprintf(utp.why, sizeof(utp.why), "no kernel BTF");
+		return;
+	}
+	if (btf__find_by_name_kind(vmlinux, "btf_trace_io_uring_submit_req", BTF_KIND_TYPEDEF) > 0)
+		utp.submit = "io_uring_submit_req";
+	else if (btf__find_by_name_kind(vmlinux, "btf_trace_io_uring_submit_sqe",
+					BTF_KIND_TYPEDEF) > 0)
+		utp.submit = "io_uring_submit_sqe";
+	/* btf_trace_X is a pointer to the probe's prototype, whose first argument is __data */
+	id = btf__find_by_name_kind(vmlinux, "btf_trace_io_uring_complete", BTF_KIND_TYPEDEF);
+	t = id > 0 ? btf__type_by_id(vmlinux, id) : NULL;
+	t = t ? btf__type_by_id(vmlinux, t->type) : NULL;
+	t = t && btf_is_ptr(t) ? btf__type_by_id(vmlinux, t->type) : NULL;
+	if (t && btf_is_func_proto(t))
+		utp.complete_args = btf_vlen(t) - 1;
+	btf__free(vmlinux);
+	if (!utp.submit)
+		snprintf(utp.why, sizeof(utp.why), "no io_uring_submit_req or io_uring_submit_sqe "
+			 "tracepoint: a kernel without io_uring");
+	else if (utp.complete_args != 3 && utp.complete_args != 7)
+		snprintf(utp.why, sizeof(utp.why), "io_uring_complete tracepoint with %d arguments, "
+			 "a layout this build does not know", utp.complete_args);
+	if (utp.why[0])
+		log_info("io_uring is off: %s", utp.why);
+	else
+		log_info("io_uring: submissions at %s, results from io_uring_complete's %s",
+			 utp.submit, utp.complete_args == 7 ? "result argument" : "cqe");
+}
+
+/* Before load: points the io_uring programs at this kernel's tracepoints, or turns them off. */
 static void uring_autoload(struct bpf_object *obj)
 {
-	static int present = -1;
 	struct bpf_program *prog;
-	struct btf *vmlinux;
 
-	if (present < 0) {
-		vmlinux = btf__load_vmlinux_btf();
-		present = vmlinux &&
-			  btf__find_by_name_kind(vmlinux, "btf_trace_io_uring_submit_req",
-						 BTF_KIND_TYPEDEF) > 0;
-		btf__free(vmlinux);
-		if (!present)
-			log_info("this kernel has no io_uring tracepoints (no io_uring): its "
-				 "programs are off");
-	}
-	if (present)
-		return;
-	bpf_object__for_each_program(prog, obj)
-		if (!strncmp(bpf_program__section_name(prog), "tp_btf/io_uring_", 16))
+	if (!utp.probed)
+		uring_probe();
+	if (utp.why[0])
+		part_off("io_uring", utp.why);
+	bpf_object__for_each_program(prog, obj) {
+		const char *sec = bpf_program__section_name(prog), *name = bpf_program__name(prog);
+		size_t n = strlen(name);
+		bool res_twin = n > 4 && !strcmp(name + n - 4, "_res");
+
+		if (strncmp(sec, "tp_btf/io_uring_", 16))
+			continue;
+		if (utp.why[0])
 			bpf_program__set_autoload(prog, false);
+		else if (!strcmp(sec, "tp_btf/io_uring_complete"))
+			bpf_program__set_autoload(prog, res_twin == (utp.complete_args == 7));
+		else if (!strcmp(sec, "tp_btf/io_uring_submit_req") &&
+			 strcmp(utp.submit, "io_uring_submit_req") &&
+			 bpf_program__set_attach_target(prog, 0, utp.submit))
+			log_warn("failed to point %s at %s: its io_uring events will be missing",
+				 name, utp.submit);
+	}
 }
 
 const struct agent_module uring_module = {

@@ -103,8 +103,7 @@ int BPF_PROG(fio_uring_submit, struct io_kiocb *req)
 	return 0;
 }
 
-SEC("tp_btf/io_uring_complete")
-int BPF_PROG(fio_uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
+static __always_inline int fio_uring_completed(void *req, __s32 res)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct fio_uring_req *pq, q;
@@ -113,11 +112,10 @@ int BPF_PROG(fio_uring_complete, void *ring, void *req, struct io_uring_cqe *cqe
 	struct at_fio_rename *rn;
 	__u64 key = (__u64)req;
 	struct at_fio_fd k;
-	__s32 res;
 
 	rn = bpf_map_lookup_elem(&fio_uring_renames, &key);
 	if (rn) {
-		if (BPF_CORE_READ(cqe, res) == 0) {
+		if (res == 0) {
 			rn->hdr.ts = bpf_ktime_get_boot_ns();
 			at_output_file(rn, sizeof(*rn), AT_CNT_RB_FILEIO_FULL);
 		}
@@ -129,7 +127,6 @@ int BPF_PROG(fio_uring_complete, void *ring, void *req, struct io_uring_cqe *cqe
 		return 0;
 	q = *pq;
 	bpf_map_delete_elem(&fio_uring, &key);
-	res = BPF_CORE_READ(cqe, res);
 	if (q.op != IORING_OP_CLOSE) {
 		if (res >= 0)
 			fio_opened(q.flags, res, AT_FIO_O_URING);
@@ -146,4 +143,18 @@ int BPF_PROG(fio_uring_complete, void *ring, void *req, struct io_uring_cqe *cqe
 		return 0;
 	fio_emit_close(AT_REC_FIO_CLOSE, ref, tgid, k.fd, &st, NULL);
 	return 0;
+}
+
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(fio_uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
+{
+	return fio_uring_completed(req, BPF_CORE_READ(cqe, res));
+}
+
+/* 6.1 and 6.12 pass io_uring_complete the result itself (agent/uring_decode.c loads one of the
+ * two) */
+SEC("?tp_btf/io_uring_complete")
+int BPF_PROG(fio_uring_complete_res, void *ring, void *req, __u64 user_data, int res)
+{
+	return fio_uring_completed(req, res);
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * io_uring operations of tracked processes. A request is taken at io_uring_submit_req, after
+ * io_uring operations of tracked processes. A request is taken at io_uring_submit_req
+ * (io_uring_submit_sqe before Linux 6.4: agent/uring_decode.c points the program there), after
  * the kernel has prepared it (names are already copied into kernel memory, so what is reported
  * is what the kernel will use), kept by its address until io_uring_complete gives its result,
  * then sent. Reads and writes on a ring are not reported one by one: the open that gave the fd
@@ -171,8 +172,7 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
 	return 0;
 }
 
-SEC("tp_btf/io_uring_complete")
-int BPF_PROG(uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
+static __always_inline int uring_completed(void *req, __s32 res)
 {
 	__u64 key = (__u64)req;
 	struct at_uring_op *r = bpf_map_lookup_elem(&uring_pending, &key);
@@ -180,7 +180,7 @@ int BPF_PROG(uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
 
 	if (!r)
 		return 0;
-	r->result = BPF_CORE_READ(cqe, res);
+	r->result = res;
 	r->uflags |= AT_URING_F_COMPLETED;
 	if (r->opcode == IORING_OP_CONNECT) {
 		struct socket *sock = BPF_CORE_READ((struct io_kiocb *)req, file, private_data);
@@ -200,4 +200,17 @@ int BPF_PROG(uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
 	if (!bpf_map_delete_elem(&uring_pending, &key))
 		at_output(&rb_core, r, n, AT_CNT_RB_CORE_FULL);
 	return 0;
+}
+
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
+{
+	return uring_completed(req, BPF_CORE_READ(cqe, res));
+}
+
+/* 6.1 and 6.12 pass io_uring_complete the result itself (agent/uring_decode.c loads one of the two) */
+SEC("?tp_btf/io_uring_complete")
+int BPF_PROG(uring_complete_res, void *ring, void *req, __u64 user_data, int res)
+{
+	return uring_completed(req, res);
 }
